@@ -1,0 +1,29 @@
+"""antialias: shift-invariant CNNs by anti-aliased downsampling (Zhang, ICML 2019), with measurements."""
+
+from antialias import filters, functional
+from antialias.layers import (
+    BlurConv2d,
+    BlurPool1d,
+    BlurPool2d,
+    BlurPool3d,
+    ConvBlurPool2d,
+    MaxBlurPool1d,
+    MaxBlurPool2d,
+    MaxBlurPool3d,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BlurConv2d",
+    "BlurPool1d",
+    "BlurPool2d",
+    "BlurPool3d",
+    "ConvBlurPool2d",
+    "MaxBlurPool1d",
+    "MaxBlurPool2d",
+    "MaxBlurPool3d",
+    "__version__",
+    "filters",
+    "functional",
+]
