@@ -254,7 +254,7 @@ def blur_pool1d(
 
     Examples:
         >>> blur_pool1d(torch.tensor([[[0., 0., 1., 1., 0., 0., 1., 1.]]]), "rect2", padding_mode="circular")
-        tensor([[[0.0000, 1.0000, 0.0000, 1.0000]]])
+        tensor([[[0., 1., 0., 1.]]])
     """
     return _blur_pool(input, 1, filter_size, stride, padding_mode, filter, "blur_pool1d")
 
