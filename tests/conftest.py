@@ -1,0 +1,102 @@
+"""Shared test set-up: hypothesis profile, seeding and independent reference formulations.
+
+The references here are written from the paper's definition (binomial rows from ``math.comb``,
+padding ``[floor((k-1)/2), ceil((k-1)/2)]`` by explicit index arithmetic, then one depthwise
+convolution with the full outer-product kernel). They share no code with ``antialias``, so a
+test comparing against them can fail. They are handed to tests as session fixtures (hypothesis
+forbids function-scoped ones).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import settings
+
+settings.register_profile("antialias", max_examples=30, deadline=None, derandomize=True)
+settings.load_profile("antialias")
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+def ref_row(spec) -> torch.Tensor:
+    """float64 row for an int size (Pascal's row) or an explicit list/tensor of taps."""
+    if isinstance(spec, int):
+        taps = [math.comb(spec - 1, i) for i in range(spec)]
+    else:
+        taps = [float(t) for t in spec]
+    row = torch.tensor(taps, dtype=torch.float64)
+    return row / row.sum()
+
+
+def ref_pad_index(length: int, before: int, after: int, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source index and validity mask of each padded position along one axis."""
+    i = torch.arange(-before, length + after)
+    valid = torch.ones_like(i, dtype=torch.bool)
+    if mode == "circular":
+        src = i % length
+    elif mode == "replicate":
+        src = i.clamp(0, length - 1)
+    elif mode == "reflect":
+        src = i.abs()
+        src = torch.where(src > length - 1, 2 * (length - 1) - src, src)
+        if (src < 0).any() or (src > length - 1).any():
+            raise ValueError("reference reflect needs before, after < length")
+    elif mode == "zeros":
+        valid = (i >= 0) & (i < length)
+        src = i.clamp(0, length - 1)
+    else:
+        raise ValueError(mode)
+    return src, valid
+
+
+def ref_pad(x: torch.Tensor, pads: Sequence[tuple[int, int]], modes: Sequence[str]) -> torch.Tensor:
+    """Pad every spatial axis of batched ``x`` with its own ``(before, after)`` and mode."""
+    for axis, ((before, after), mode) in enumerate(zip(pads, modes)):
+        dim = 2 + axis
+        src, valid = ref_pad_index(x.shape[dim], before, after, mode)
+        x = x.index_select(dim, src)
+        shape = [1] * x.ndim
+        shape[dim] = -1
+        x = x * valid.to(x.dtype).reshape(shape)
+    return x
+
+
+def ref_blur_pool(x: torch.Tensor, rows, stride, mode="reflect", modes=None) -> torch.Tensor:
+    """The reference formulation: pad, then depthwise conv with the full outer-product kernel.
+
+    ``rows`` holds one spec per spatial axis (int size or explicit taps); ``stride`` an int or one
+    per axis; ``modes`` optionally overrides the padding mode per axis. Works on batched input.
+    """
+    nd = x.ndim - 2
+    rows = [ref_row(r) for r in rows]
+    strides = [stride] * nd if isinstance(stride, int) else list(stride)
+    modes = [mode] * nd if modes is None else list(modes)
+    k2 = rows[0]
+    for r in rows[1:]:
+        k2 = torch.einsum("...i,j->...ij", k2, r)
+    pads = [((len(r) - 1) // 2, len(r) // 2) for r in rows]
+    xp = ref_pad(x, pads, modes)
+    c = x.shape[1]
+    weight = k2.to(x.dtype).expand(c, 1, *k2.shape).contiguous()
+    conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[nd]
+    return conv(xp, weight, stride=strides, groups=c)
+
+
+@pytest.fixture(scope="session")
+def reference():
+    """Namespace of the reference helpers (session scope so hypothesis tests may use it)."""
+
+    class _Ref:
+        row = staticmethod(ref_row)
+        pad = staticmethod(ref_pad)
+        blur_pool = staticmethod(ref_blur_pool)
+
+    return _Ref
