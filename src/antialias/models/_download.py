@@ -29,9 +29,10 @@ import urllib.request
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = [
     "CACHE_ENV",
@@ -192,7 +193,8 @@ def _fetch(url: str, dest: Path, prefix: str, progress: bool, timeout: float) ->
             total = int(length) if length and length.isdigit() else None
             digest = hashlib.sha256()
             received = 0
-            while chunk := response.read(_CHUNK):
+            read = getattr(response, "read1", response.read)  # read1: return what has arrived
+            while chunk := read(_CHUNK):
                 out.write(chunk)
                 digest.update(chunk)
                 received += len(chunk)
@@ -318,6 +320,8 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:
             mapping of names to tensors.
         FileNotFoundError: ``path`` does not exist.
     """
+    import torch  # here, so that downloading needs no torch import (a fresh process starts fast)
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"`load_state_dict_file`: no checkpoint file at {str(path)!r}.")
@@ -355,6 +359,7 @@ def _first_line(text: str, keyword: str | None = None) -> str:
 
 
 def _as_state_dict(obj: object, where: str) -> dict[str, Tensor]:
+    from torch import Tensor
     if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping) or not obj:
