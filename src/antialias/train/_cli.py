@@ -1,0 +1,167 @@
+"""``antialias train``: flags generated from :class:`TrainConfig`'s fields.
+
+Precedence, lowest first: the field defaults, ``--config FILE`` (JSON or TOML), the flags given. With
+``--resume`` the run's own config.json takes the place of the defaults, so ``antialias train --resume
+--out DIR`` needs no other flag; a flag that changes a run-defining field is refused unless
+``--force-resume``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from antialias.train._build import parse_filter_size
+from antialias.train.config import _AMP, _DEVICES, _PROGRESS, _SCHEDULES, TrainConfig, load_config_file
+
+__all__ = ["add_arguments", "run_from_args", "main", "build_parser", "config_from_args"]
+
+_CHOICES = {"schedule": _SCHEDULES, "amp": _AMP, "device": _DEVICES, "progress": _PROGRESS}
+
+DESCRIPTION = (
+    "Train a baseline or anti-aliased model (SGD, cosine/step schedule with warm-up). Writes "
+    "config.json, metrics.jsonl, checkpoints/ and model.safetensors into --out; resumes exactly with "
+    "--resume; runs under `torchrun --nproc_per_node=N` with DistributedDataParallel."
+)
+
+
+def _field_help() -> dict[str, str]:
+    """The ``Args:`` lines of TrainConfig's docstring, by field name."""
+    doc = TrainConfig.__doc__ or ""
+    section = doc.split("Args:", 1)[1].split("Examples:", 1)[0]
+    helps: dict[str, str] = {}
+    current = None
+    for line in section.splitlines():
+        m = re.match(r"^\s{8}(\w+): (.*)$", line)
+        if m:
+            current = m.group(1)
+            helps[current] = m.group(2).strip()
+        elif current and line.strip():
+            helps[current] += " " + line.strip()
+    return helps
+
+
+def _optional(convert):
+    def parse(text: str):
+        return None if text.strip().lower() in ("none", "null") else convert(text)
+
+    parse.__name__ = getattr(convert, "__name__", "value")
+    return parse
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"width\": 0.5}}', got {text!r} ({exc})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"width\": 0.5}}', got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Adds one flag per :class:`TrainConfig` field, plus ``--config FILE``, to ``parser``.
+
+    Flags that are not given stay out of the parsed namespace, so a config file's values are not
+    overridden by defaults.
+
+    Examples:
+        >>> p = add_arguments(argparse.ArgumentParser())
+        >>> ns = p.parse_args(["--epochs", "3", "--filter-size", "none", "--no-augment"])
+        >>> ns.epochs, ns.filter_size, ns.augment, hasattr(ns, "lr")
+        (3, None, False, False)
+    """
+    helps = _field_help()
+    parser.add_argument("--config", metavar="FILE", default=None,
+                        help="JSON or TOML file of defaults (keys are the field names below); flags override it")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        text = helps.get(f.name, "")
+        shown = "none" if default is None else (json.dumps(default) if isinstance(default, (dict, tuple)) else default)
+        kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": f"{text} (default: {shown})"}
+        kind = str(f.type)
+        if kind == "bool":
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+            continue
+        if f.name == "filter_size":
+            kw.update(type=parse_filter_size, metavar="N|NAME|none")
+        elif f.name == "model_kwargs":
+            kw.update(type=_json_object, metavar="JSON")
+        elif f.name == "milestones":
+            kw.update(type=int, nargs="*", metavar="EPOCH")
+        elif f.name in _CHOICES:
+            kw.update(type=str, choices=_CHOICES[f.name])
+        elif kind.startswith("int"):
+            kw.update(type=_optional(int) if "None" in kind else int, metavar="N")
+        elif kind.startswith("float"):
+            kw.update(type=float, metavar="X")
+        else:
+            kw.update(type=_optional(str) if "None" in kind else str, metavar=f.name.split("_")[-1].upper())
+        parser.add_argument(flag, **kw)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Merges defaults (or the resumed run's config), the config file and the given flags."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    given = {k: v for k, v in vars(args).items() if k in names}
+    values: dict[str, Any] = {}
+    where = "antialias train"
+    if getattr(args, "config", None):
+        values.update(load_config_file(args.config))
+        where = args.config
+        TrainConfig.from_dict(values, where=where)  # unknown keys / bad values named with the file
+    values.update(given)
+    if values.get("resume") and values.get("out"):
+        from antialias.train._rundir import RunDir
+
+        record = RunDir(values["out"]).read_config()
+        if record is not None:
+            stored = {k: v for k, v in record.get("config", {}).items() if k in names}
+            values = {**stored, **values}
+    return TrainConfig.from_dict(values, where=where)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Runs ``antialias train`` for parsed arguments; returns the exit code.
+
+    Returns:
+        0 when the run finished, 130 when Ctrl-C stopped it (a checkpoint was saved), 1 on an error
+        (message on stderr).
+    """
+    from antialias.train.loop import train
+
+    try:
+        cfg = config_from_args(args)
+        result = train(cfg)
+    except (ValueError, TypeError, OSError) as exc:
+        print(f"antialias train: error: {exc}", file=sys.stderr)
+        return 1
+    if result.interrupted:
+        return 130
+    if result.weights is not None:
+        print(f"wrote {result.weights}", flush=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="antialias train", description=DESCRIPTION)
+    return add_arguments(parser)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``antialias train`` as a function (also ``python -m antialias.train``).
+
+    Args:
+        argv: Arguments without the program name; ``sys.argv[1:]`` when None.
+
+    Returns:
+        The exit code (see :func:`run_from_args`).
+    """
+    return run_from_args(build_parser().parse_args(argv))

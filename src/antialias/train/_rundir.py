@@ -1,0 +1,212 @@
+"""The run directory: config.json, metrics.jsonl, atomic checkpoints, final weights.
+
+Layout::
+
+    out/config.json                      resolved config, library version, seed
+    out/metrics.jsonl                    one JSON line per epoch
+    out/checkpoints/step-00000120/       one complete checkpoint (the highest step is the latest)
+        model.safetensors (+ sidecar)    weights, via antialias.checkpoint
+        state.pt                         optimiser, scheduler, RNG per rank, data position, history
+    out/model.safetensors (+ sidecar)    final weights
+
+A checkpoint is written into ``checkpoints/.tmp-*`` (files fsynced), then renamed in one step to
+``step-N``: a process killed at any moment leaves either the complete new checkpoint or none, and
+older checkpoints are deleted only after the new one is in place. ``state.pt`` holds only tensors and
+plain Python types, so it loads with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["RunDir"]
+
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "model.safetensors", "model.json", "tensorboard")
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # some file systems do not allow opening directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(path: Path) -> None:
+    for f in path.iterdir():
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+    _fsync_dir(path)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    _fsync_dir(path.parent)
+
+
+def save_weights(path: Path, state_dict: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
+    try:
+        from antialias.checkpoint import save_checkpoint
+    except ModuleNotFoundError:  # TEMPORARY stand-in until antialias.checkpoint lands
+        from safetensors.torch import save_file
+
+        def save_checkpoint(p, sd, meta):
+            tmp = Path(str(p) + ".tmp")
+            save_file(sd, str(tmp))
+            os.replace(tmp, p)
+            atomic_write_text(Path(p).with_suffix(".json"), json.dumps(meta, default=str))
+
+    save_checkpoint(path, {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, metadata)
+
+
+def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    try:
+        from antialias.checkpoint import load_checkpoint
+    except ModuleNotFoundError:  # TEMPORARY stand-in until antialias.checkpoint lands
+        from safetensors.torch import load_file
+
+        def load_checkpoint(p):
+            return load_file(str(p)), json.loads(Path(p).with_suffix(".json").read_text())
+
+    return load_checkpoint(path)
+
+
+class RunDir:
+    """The files of one run, rooted at ``path``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.ckpt_dir = self.path / "checkpoints"
+
+    # --------------------------------------------------------------- state of the folder
+    def has_run_files(self) -> bool:
+        return self.path.is_dir() and any((self.path / name).exists() for name in RUN_FILES)
+
+    def is_nonempty(self) -> bool:
+        return self.path.is_dir() and any(self.path.iterdir())
+
+    def clear_run_files(self) -> None:
+        """Deletes this trainer's files (only those) for ``overwrite``; other files stay."""
+        for name in RUN_FILES:
+            p = self.path / name
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+
+    def read_config(self) -> dict[str, Any] | None:
+        p = self.path / "config.json"
+        if not p.is_file():
+            return None
+        try:
+            return json.loads(p.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ValueError(f"`train`: `out` must hold a readable config.json, got a corrupt {p}: {exc}.") from None
+
+    def write_config(self, record: dict[str, Any]) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.path / "config.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+    def rewrite_metrics(self, history: list[dict[str, Any]]) -> None:
+        """Makes metrics.jsonl hold exactly ``history`` (the checkpoint's record is the truth)."""
+        atomic_write_text(self.path / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    # --------------------------------------------------------------- checkpoints
+    def checkpoints(self) -> list[tuple[int, Path]]:
+        """Complete checkpoints as ``(step, path)``, oldest first."""
+        if not self.ckpt_dir.is_dir():
+            return []
+        found = []
+        for p in self.ckpt_dir.iterdir():
+            m = _STEP_DIR.match(p.name)
+            if m and p.is_dir():
+                found.append((int(m.group(1)), p))
+        return sorted(found)
+
+    def remove_partial(self) -> None:
+        """Deletes half-written checkpoints left by a killed process."""
+        if self.ckpt_dir.is_dir():
+            for p in self.ckpt_dir.iterdir():
+                if p.name.startswith(".tmp-"):
+                    shutil.rmtree(p, ignore_errors=True)
+
+    def save(self, step: int, weights: dict[str, torch.Tensor], weights_meta: dict[str, Any],
+             state: dict[str, Any], keep: int) -> Path:
+        """Writes checkpoint ``step`` atomically and prunes all but the ``keep`` newest."""
+        final = self.ckpt_dir / f"step-{step:08d}"
+        if final.is_dir():  # same position saved before (e.g. Ctrl-C right after resuming)
+            return final
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.ckpt_dir / f".tmp-step-{step:08d}-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        try:
+            tmp.mkdir()
+            save_weights(tmp / "model.safetensors", weights, weights_meta)
+            torch.save(state, tmp / "state.pt")
+            _fsync_tree(tmp)
+            os.rename(tmp, final)
+            _fsync_dir(self.ckpt_dir)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            previous = self.checkpoints()
+            kept = f"the previous checkpoint {previous[-1][1]} is intact" if previous else "no earlier checkpoint exists"
+            raise OSError(
+                exc.errno,
+                f"`train`: checkpoint {final} could not be written ({exc.strerror or exc}); {kept}. "
+                "Free disk space and continue with --resume.",
+            ) from exc
+        for _, old in self.checkpoints()[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def load_latest(self) -> tuple[Path, dict[str, torch.Tensor], dict[str, Any]] | None:
+        """The newest readable checkpoint as ``(path, weights, state)``; None when there is none.
+
+        A checkpoint that fails to load (e.g. damaged on disk) is skipped with a warning in favour of
+        the one before it.
+        """
+        for step, path in reversed(self.checkpoints()):
+            try:
+                weights, _ = load_weights(path / "model.safetensors")
+                state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+            except Exception as exc:  # noqa: BLE001 - any damage means: try the previous one
+                warnings.warn(f"`train`: skipping unreadable checkpoint {path}: {exc}", UserWarning, stacklevel=2)
+                continue
+            return path, weights, state
+        return None
+
+    def save_final(self, weights: dict[str, torch.Tensor], metadata: dict[str, Any]) -> Path:
+        path = self.path / "model.safetensors"
+        save_weights(path, weights, metadata)
+        return path

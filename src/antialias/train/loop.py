@@ -1,0 +1,515 @@
+"""The training loop: :func:`train` runs one :class:`~antialias.train.config.TrainConfig` to the end.
+
+Exact resume. Everything that decides the next step is either a pure function of the position
+(data order and augmentation, see ``_data.py``) or saved in the checkpoint (weights, optimiser
+momentum, scheduler, AMP scaler, torch/CUDA/numpy/python RNG of every rank, the position, the
+epoch's running sums and the metrics history). With a fixed seed on CPU a run killed at any moment
+and resumed therefore ends with bit-identical weights; ``tests/train/test_resume.py`` checks that
+with ``kill -9``.
+
+Distributed. Under ``torchrun`` each process takes its slice of every global batch and the model is
+wrapped in DistributedDataParallel. Each rank's loss is ``sum(losses) * world_size / batch_size``,
+so DDP's gradient average is the mean over the global batch even when the slices differ by one
+image: N processes compute the same update as one (up to float summation order; BatchNorm sees
+per-rank batches unless SyncBatchNorm is used).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import random
+import signal
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from antialias.train import _distributed as D
+from antialias.train._build import build_model, load_state_dict_file
+from antialias.train._data import (
+    DataSource,
+    augment_batch,
+    derived_seed,
+    epoch_batches,
+    load_split,
+    numpy_rng_state,
+    set_numpy_rng_state,
+    shard,
+)
+from antialias.train._progress import check_tensorboard, make_reporter
+from antialias.train._rundir import RunDir
+from antialias.train.config import TrainConfig, config_differences
+
+__all__ = ["RunResult", "train"]
+
+STATE_FORMAT = 1
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        model: The trained model (unwrapped from DDP), on the training device.
+        metrics: One dict per epoch (the lines of metrics.jsonl).
+        steps: Optimiser steps done in total.
+        interrupted: True when Ctrl-C/SIGTERM stopped the run (a checkpoint was saved).
+        out: The run directory, or None.
+        checkpoint: The last checkpoint written or resumed from, or None.
+        weights: ``out/model.safetensors`` when the run finished, else None.
+        config: The config that ran.
+    """
+
+    model: nn.Module
+    metrics: list[dict[str, Any]]
+    steps: int
+    interrupted: bool
+    out: Path | None
+    checkpoint: Path | None
+    weights: Path | None
+    config: TrainConfig
+
+
+# ---------------------------------------------------------------------------------------- helpers
+
+
+@contextlib.contextmanager
+def _determinism(enabled: bool, device_type: str) -> Iterator[None]:
+    """Deterministic algorithms for the run only; the caller's settings come back afterwards."""
+    prev = torch.are_deterministic_algorithms_enabled()
+    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    prev_cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    if enabled:
+        if device_type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        # warn_only on CUDA: a few kernels (e.g. some pooling backward) have no deterministic version.
+        torch.use_deterministic_algorithms(True, warn_only=device_type == "cuda")
+    elif device_type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = prev_cudnn
+
+
+class _StopFlag:
+    """Ctrl-C / SIGTERM ask for a clean stop at the next step; a second Ctrl-C aborts at once."""
+
+    def __init__(self) -> None:
+        self.set = False
+        self._old: dict[int, Any] = {}
+
+    def _handler(self, signum, frame):  # noqa: ANN001
+        if self.set and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.set = True
+
+    def __enter__(self) -> _StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _resolve_device(cfg: TrainConfig) -> str:
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("`train`: `device` must be 'cpu' or 'auto' on a machine without CUDA, got 'cuda'.")
+    device_type = "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
+    if cfg.amp == "fp16" and device_type != "cuda":
+        raise ValueError("`train`: `amp` must be 'bf16' or 'none' on CPU, got 'fp16' (float16 training needs CUDA).")
+    return device_type
+
+
+def _lr_factor(cfg: TrainConfig, steps_per_epoch: int):
+    total = cfg.epochs * steps_per_epoch
+    warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
+
+    def factor(step: int) -> float:  # ``step`` optimiser steps done so far
+        if step < warmup:
+            return (step + 1) / warmup
+        if cfg.schedule == "cosine":
+            progress = (step - warmup) / max(1, total - warmup)
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        epoch = step // steps_per_epoch
+        return cfg.gamma ** sum(1 for m in cfg.milestones if epoch >= m)
+
+    return factor
+
+
+def _rng_state() -> dict[str, Any]:
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() and torch.cuda.is_initialized() else None,
+        "numpy": numpy_rng_state(),
+        "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
+    }
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+    set_numpy_rng_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def _check_run_dir(cfg: TrainConfig, run: RunDir) -> tuple[str | None, dict[str, Any] | None]:
+    """Rank 0's verdict on the run directory: (error message or None, stored config record)."""
+    if cfg.resume:
+        record = run.read_config()
+        if record is None:
+            return (f"`train`: `out` must hold a run to resume, got {str(run.path)!r} (no config.json). "
+                    "Start a fresh run without --resume."), None
+        diffs = config_differences(record.get("config", {}), cfg.to_dict())
+        if diffs and not cfg.force_resume:
+            listing = "\n  ".join(diffs)
+            return (f"`train`: the config must match the run being resumed, got {len(diffs)} difference(s) "
+                    f"(stored -> now):\n  {listing}\nDrop those options (the run's config.json is used), "
+                    "or pass --force-resume to continue with the new values."), record
+        return None, record
+    if run.is_nonempty():
+        if cfg.overwrite:
+            return None, None
+        names = sorted(p.name for p in run.path.iterdir())
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        return (f"`train`: `out` must be a new or empty folder for a fresh run, got {str(run.path)!r} holding "
+                f"{shown}. Pass --resume to continue that run, --overwrite to replace its run files, "
+                "or choose another --out."), None
+    return None, None
+
+
+# ---------------------------------------------------------------------------------------- train
+
+
+def train(config: TrainConfig, *, stream: TextIO | None = None) -> RunResult:
+    """Trains a model as ``config`` says; resumes, checkpoints and runs under torchrun.
+
+    Args:
+        config: The run's configuration.
+        stream: Where progress goes (default: stdout; rank 0 only).
+
+    Returns:
+        A :class:`RunResult` with the trained model and per-epoch metrics.
+
+    Raises:
+        ValueError: On a bad config, a run directory that does not allow the run (non-empty
+            without resume/overwrite, or a resume whose config differs), or unusable data/model.
+        OSError: When a checkpoint cannot be written (the previous one stays intact).
+
+    Examples:
+        >>> cfg = TrainConfig(model="antialias.train._demo:tiny_model", filter_size=None,
+        ...                   data="antialias.train._demo:tiny_data", epochs=2, batch_size=16,
+        ...                   lr=0.05, progress="none")
+        >>> result = train(cfg)
+        >>> result.steps, [m["epoch"] for m in result.metrics], result.interrupted
+        (12, [1, 2], False)
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"`train`: `config` must be a TrainConfig, got {type(config).__name__}.")
+    cfg = config
+    if cfg.tensorboard:
+        if cfg.out is None:
+            raise ValueError("`train`: `out` must be set when `tensorboard` is True, got None.")
+        check_tensorboard()
+    device_type = _resolve_device(cfg)
+    info = D.setup(device_type)
+    try:
+        if cfg.sync_batchnorm and info.distributed and device_type != "cuda":
+            raise ValueError("`train`: `sync_batchnorm` must be False on CPU (PyTorch's SyncBatchNorm runs on GPUs only), "
+                             "got True. Drop --sync-batchnorm.")
+        with _determinism(cfg.deterministic, device_type):
+            return _train(cfg, info, device_type, stream)
+    finally:
+        D.teardown(info)
+
+
+def _train(cfg: TrainConfig, info: D.DistInfo, device_type: str, stream: TextIO | None) -> RunResult:
+    device = torch.device(device_type, info.local_rank) if device_type == "cuda" else torch.device("cpu")
+    run = RunDir(cfg.out) if cfg.out is not None else None
+
+    # ---- the run directory: rank 0 decides, everyone raises the same error
+    verdict, record = (None, None)
+    if run is not None and info.is_main:
+        verdict, record = _check_run_dir(cfg, run)
+    verdict = D.broadcast_object(verdict, info)
+    if verdict is not None:
+        raise ValueError(verdict)
+
+    # ---- seeds, data
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    random.seed(cfg.seed)
+    pin = device_type == "cuda"
+    train_src = DataSource(load_split(cfg.data, "train", root=cfg.data_root, download=cfg.download),
+                           cfg.train_subset, num_workers=cfg.num_workers, pin_memory=pin)
+    val_src = DataSource(load_split(cfg.data, "test", root=cfg.data_root, download=cfg.download),
+                         cfg.val_subset, num_workers=cfg.num_workers, pin_memory=pin)
+    steps_per_epoch = len(train_src) // cfg.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"`train`: `batch_size` must be at most the number of training images ({len(train_src)}), "
+                         f"got {cfg.batch_size}. Lower --batch-size or raise --train-subset.")
+    if cfg.batch_size < info.world_size:
+        raise ValueError(f"`train`: `batch_size` (global) must be at least the number of processes ({info.world_size}), "
+                         f"got {cfg.batch_size}.")
+    channels, height, width = train_src.sample_shape()
+    num_classes = train_src.num_classes
+    if cfg.normalize:
+        mean, std = train_src.channel_stats()
+    else:
+        mean, std = [0.0] * channels, [1.0] * channels
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    padding = max(1, min(height, width) // 8) if cfg.augment else 0
+
+    # ---- model, optimiser, schedule
+    model = build_model(cfg.model, cfg.filter_size, in_channels=channels, num_classes=num_classes,
+                        model_kwargs=cfg.model_kwargs)
+    if cfg.finetune_from is not None and not cfg.resume:
+        from antialias.models.transfer import transfer_baseline
+
+        transfer_baseline(load_state_dict_file(cfg.finetune_from), model)
+    if cfg.sync_batchnorm and info.distributed:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                                weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(cfg, steps_per_epoch))
+    scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
+    torch.manual_seed(derived_seed(cfg.seed, info.rank, 0xD06))  # per-rank stream for dropout etc.
+
+    # ---- resume
+    epoch, step_in_epoch, global_step = 0, 0, 0
+    accum = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0, "seconds": 0.0}
+    history: list[dict[str, Any]] = []
+    last_ckpt: Path | None = None
+    loaded = None
+    if cfg.resume and info.is_main:
+        run.remove_partial()
+        found = run.load_latest()
+        loaded = None if found is None else (str(found[0]), found[1], found[2])
+    loaded = D.broadcast_object(loaded, info) if cfg.resume else None
+    if loaded is not None:
+        path, weights, state = loaded
+        last_ckpt = Path(path)
+        _unwrap(model).load_state_dict(weights)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        epoch, step_in_epoch, global_step = state["epoch"], state["step_in_epoch"], state["global_step"]
+        history = list(state["history"])
+        if info.is_main:
+            accum = dict(state["accum"])  # global sums so far; other ranks add theirs from zero
+        rngs = state["rng"]
+        if len(rngs) == info.world_size:
+            _set_rng_state(rngs[info.rank])
+        else:
+            warnings.warn(f"`train`: the checkpoint was written by {len(rngs)} process(es), this run has "
+                          f"{info.world_size}: RNG streams (dropout) restart from the seed, so the run will not "
+                          "be bit-identical to an uninterrupted one.", UserWarning, stacklevel=3)
+
+    # ---- files: config.json (fresh or resumed), metrics.jsonl in step with the checkpoint
+    if run is not None and info.is_main:
+        if not cfg.resume and cfg.overwrite:
+            run.clear_run_files()
+        import antialias
+
+        run.write_config({
+            "config": cfg.to_dict(),
+            "antialias_version": antialias.__version__,
+            "torch_version": torch.__version__,
+            "seed": cfg.seed,
+            "world_size": info.world_size,
+            "device": device_type,
+            "steps_per_epoch": steps_per_epoch,
+            "normalization": {"mean": mean, "std": std},
+            "data": {"train_images": len(train_src), "val_images": len(val_src), "num_classes": num_classes,
+                     "image_shape": [channels, height, width]},
+        })
+        run.rewrite_metrics(history)
+    reporter = make_reporter(cfg.progress, is_main=info.is_main, every=cfg.log_every_steps,
+                             tensorboard_dir=(run.path / "tensorboard") if (run is not None and cfg.tensorboard) else None,
+                             stream=stream)
+    if loaded is not None:
+        reporter.message(f"resumed from {last_ckpt} (epoch {epoch + 1}, step {global_step})")
+
+    if info.distributed:
+        ddp_kwargs = {"device_ids": [info.local_rank]} if device_type == "cuda" else {}
+        model = nn.parallel.DistributedDataParallel(model, **ddp_kwargs)
+
+    limit = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
+    B, W = cfg.batch_size, info.world_size
+    lo = B * info.rank // W
+
+    def autocast():
+        if amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device_type, dtype=amp_dtype)
+
+    def prepare(x: torch.Tensor, y: torch.Tensor, ep: int, step: int | None):
+        x = x.to(device, non_blocking=True)
+        y = y.to(device, non_blocking=True)
+        if step is not None and cfg.augment:
+            x = augment_batch(x, cfg.seed, ep, step, B, lo, padding)
+        x = (x - mean_t) / std_t
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
+
+    def checkpoint() -> Path | None:
+        rngs = D.gather_objects(_rng_state(), info)
+        sums = D.all_reduce_sum([accum[k] for k in ("loss_sum", "correct", "count")], info, device)
+        if run is None or not info.is_main:
+            return None
+        state = {
+            "format": STATE_FORMAT,
+            "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "rng": rngs,
+            "accum": {"loss_sum": sums[0], "correct": sums[1], "count": sums[2], "seconds": accum["seconds"]},
+            "history": history,
+            "world_size": W,
+        }
+        meta = _weights_metadata(cfg, epoch, global_step)
+        return run.save(global_step, _unwrap(model).state_dict(), meta, state, cfg.keep_checkpoints)
+
+    def evaluate() -> tuple[float | None, float | None]:
+        if len(val_src) == 0:
+            return None, None
+        net = _unwrap(model)
+        net.eval()
+        mine = shard(torch.arange(len(val_src)), info.rank, W)
+        lists = [mine[i : i + B] for i in range(0, len(mine), B)]
+        loss_sum = correct = 0.0
+        with torch.no_grad():
+            for x, y in val_src.batches(lists):
+                x, y = prepare(x, y, 0, None)
+                with autocast():
+                    out = net(x)
+                loss_sum += float(F.cross_entropy(out.float(), y, reduction="sum"))
+                correct += float((out.argmax(1) == y).sum())
+        loss_sum, correct = D.all_reduce_sum([loss_sum, correct], info, device)
+        net.train()
+        return loss_sum / len(val_src), correct / len(val_src)
+
+    interrupted = False
+    with _StopFlag() as stop:
+        try:
+            while epoch < cfg.epochs and global_step < limit:
+                batches = epoch_batches(len(train_src), B, cfg.seed, epoch)  # (steps, B)
+                reporter.start_epoch(epoch, cfg.epochs, steps_per_epoch, step_in_epoch)
+                model.train()
+                last = min(steps_per_epoch, step_in_epoch + (limit - global_step))
+                lists = [shard(batches[s], info.rank, W) for s in range(step_in_epoch, last)]
+                t0 = time.perf_counter()
+                for s, (x, y) in zip(range(step_in_epoch, last), train_src.batches(lists)):
+                    x, y = prepare(x, y, epoch, s)
+                    with autocast():
+                        out = model(x)
+                    loss_sum = F.cross_entropy(out.float(), y, reduction="sum", label_smoothing=cfg.label_smoothing)
+                    loss = loss_sum * (W / B)  # DDP averages over ranks -> the global batch's mean
+                    optimizer.zero_grad(set_to_none=True)
+                    if scaler is not None:
+                        scaler.scale(loss).backward()
+                        scaler.step(optimizer)
+                        scaler.update()
+                    else:
+                        loss.backward()
+                        optimizer.step()
+                    scheduler.step()
+                    global_step += 1
+                    step_in_epoch = s + 1
+                    loss_value = float(loss_sum.detach())
+                    accum["loss_sum"] += loss_value
+                    accum["correct"] += float((out.detach().argmax(1) == y).sum())
+                    accum["count"] += len(y)
+                    reporter.step(global_step, loss_value / max(1, len(y)), len(y) * W)
+                    if D.any_true(stop.set, info, device):
+                        accum["seconds"] += time.perf_counter() - t0
+                        last_ckpt = checkpoint() or last_ckpt
+                        interrupted = True
+                        reporter.message(f"interrupted at step {global_step}: "
+                                         + (f"checkpoint saved to {last_ckpt}; continue with --resume"
+                                            if last_ckpt is not None else "no run directory, nothing saved"))
+                        break
+                    if cfg.save_every_steps and global_step % cfg.save_every_steps == 0 and step_in_epoch < last:
+                        accum["seconds"] += time.perf_counter() - t0
+                        t0 = time.perf_counter()
+                        last_ckpt = checkpoint() or last_ckpt
+                if interrupted:
+                    break
+                accum["seconds"] += time.perf_counter() - t0
+                # ---- end of the epoch (or of max_steps inside it)
+                val_loss, val_acc = evaluate()
+                sums = D.all_reduce_sum([accum[k] for k in ("loss_sum", "correct", "count")], info, device)
+                seconds = accum["seconds"]
+                record_ = {
+                    "epoch": epoch + 1,
+                    "global_step": global_step,
+                    "steps": step_in_epoch,
+                    "loss": sums[0] / max(1.0, sums[2]),
+                    "train_acc": sums[1] / max(1.0, sums[2]),
+                    "val_loss": val_loss,
+                    "val_acc": val_acc,
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "seconds": seconds,
+                    "images_per_s": sums[2] / seconds if seconds > 0 else None,
+                }
+                history.append(record_)
+                if step_in_epoch >= steps_per_epoch:
+                    epoch, step_in_epoch = epoch + 1, 0
+                    accum = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0, "seconds": 0.0}
+                last_ckpt = checkpoint() or last_ckpt
+                if run is not None and info.is_main:
+                    run.append_metrics(record_)
+                reporter.end_epoch(record_)
+                if D.any_true(stop.set, info, device):
+                    interrupted = True
+                    reporter.message(f"interrupted after epoch {record_['epoch']}: checkpoint {last_ckpt}")
+                    break
+        finally:
+            reporter.close()
+
+    net = _unwrap(model)
+    weights_path = None
+    if run is not None and info.is_main and not interrupted:
+        meta = _weights_metadata(cfg, epoch, global_step)
+        meta["metrics"] = history[-1] if history else None
+        weights_path = run.save_final(net.state_dict(), meta)
+    D.barrier(info)
+    return RunResult(model=net, metrics=history, steps=global_step, interrupted=interrupted,
+                     out=None if run is None else run.path, checkpoint=last_ckpt, weights=weights_path, config=cfg)
+
+
+def _weights_metadata(cfg: TrainConfig, epoch: int, global_step: int) -> dict[str, Any]:
+    import antialias
+
+    return {"config": cfg.to_dict(), "antialias_version": antialias.__version__, "seed": cfg.seed,
+            "model": cfg.model, "filter_size": cfg.filter_size, "epoch": epoch, "global_step": global_step}
