@@ -19,7 +19,7 @@ def _blocks(lang: str, text: str = README) -> list[str]:
 def test_python_example_runs_and_prints_its_comments():
     (code,) = _blocks("python")
     # Each `print(...)  # expected` line promises the printed text.
-    expected = [m.group(1).strip() for m in re.finditer(r"^print\(.*\)\s+#\s*(.+)$", code, flags=re.M)]
+    expected = [m.group(1).strip() for m in re.finditer(r"^print\(.*\)[ \t]+#[ \t]*(.+)$", code, flags=re.M)]
     assert expected, "the example should show its output"
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
