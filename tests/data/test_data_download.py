@@ -1,0 +1,118 @@
+"""Downloads through pooch against an HTTP server on 127.0.0.1: good hash, bad hash, never by default."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import antialias.data.idx as idx_mod
+from antialias.data import CorruptDataError, RemoteFile, RemoteSource, fetch, load_dataset
+from antialias.data.idx import IDX_SETS
+
+pytest.importorskip("pooch")
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+
+@pytest.fixture
+def server(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(served)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield served, f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def idx_gz(array: np.ndarray) -> bytes:
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return gzip.compress(header + array.tobytes())
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_fetch_good_and_bad_hash(server, tmp_path):
+    served, base = server
+    (served / "a.bin").write_bytes(b"hello")
+    dest = tmp_path / "cache"
+    good = RemoteSource((base,), (RemoteFile("a.bin", sha256(b"hello")),))
+    (path,) = fetch(good, dest)
+    assert path == dest / "a.bin" and path.read_bytes() == b"hello"
+    md5 = RemoteSource((base,), (RemoteFile("a.bin", "md5:" + hashlib.md5(b"hello").hexdigest()),))
+    assert fetch(md5, tmp_path / "md5")[0].read_bytes() == b"hello"  # the "md5:" form pooch supports
+
+    bad = RemoteSource((base,), (RemoteFile("a.bin", sha256(b"other")),))
+    with pytest.raises(CorruptDataError, match="failed its hash check") as info:
+        fetch(bad, tmp_path / "bad")
+    assert "a.bin" in str(info.value)
+    assert not (tmp_path / "bad" / "a.bin").exists()  # nothing unverified is kept
+
+
+def test_fetch_falls_back_to_next_mirror(server, tmp_path):
+    served, base = server
+    (served / "a.bin").write_bytes(b"x")
+    src = RemoteSource(("http://127.0.0.1:9/", base), (RemoteFile("a.bin", sha256(b"x")),))
+    assert fetch(src, tmp_path)[0].read_bytes() == b"x"
+    dead = RemoteSource(("http://127.0.0.1:9/",), (RemoteFile("a.bin", sha256(b"x")),))
+    with pytest.raises(ConnectionError, match="could not download 'a.bin'"):
+        fetch(dead, tmp_path / "d")
+
+
+def test_load_dataset_download(server, tmp_path, monkeypatch):
+    served, base = server
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 5, dtype=np.uint8)
+    files = {"t10k-images-idx3-ubyte.gz": idx_gz(images), "t10k-labels-idx1-ubyte.gz": idx_gz(labels)}
+    for name, blob in files.items():
+        (served / name).write_bytes(blob)
+    remote = RemoteSource((base,), tuple(RemoteFile(n, sha256(b)) for n, b in files.items()))
+    monkeypatch.setitem(IDX_SETS, "mnist", idx_mod.IdxSet(**{**IDX_SETS["mnist"].__dict__, "remote": remote}))
+    root = tmp_path / "mnist-data"
+    with pytest.raises(FileNotFoundError, match="download=True"):  # never downloads unless asked
+        load_dataset("mnist", root=root, split="test")
+    assert not root.exists()
+    ds = load_dataset("mnist", root=root, split="test", download=True)
+    np.testing.assert_array_equal(ds.images[:, 0].numpy(), images)
+    np.testing.assert_array_equal(ds.targets.numpy(), labels)
+    assert sorted(p.name for p in root.iterdir()) == sorted(files)
+    (served / "t10k-images-idx3-ubyte.gz").unlink()  # cached now: no second download needed
+    assert len(load_dataset("mnist", root=root, split="test", download=True)) == 5
+
+
+def test_default_has_no_network(monkeypatch, tmp_path):
+    import pooch
+
+    def boom(*a, **k):
+        raise AssertionError("network used without download=True")
+
+    monkeypatch.setattr(pooch, "retrieve", boom)
+    monkeypatch.setenv("ANTIALIAS_DATA_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError):
+        load_dataset("mnist")
+    with pytest.raises(FileNotFoundError):
+        load_dataset("cifar10")
+
+
+def test_published_hashes_are_well_formed():
+    for info in IDX_SETS.values():
+        assert len(info.remote.files) == 4
+        for f in info.remote.files:
+            algo, _, digest = f.known_hash.partition(":")
+            assert {"md5": 32, "sha256": 64}[algo] == len(digest) and int(digest, 16) >= 0
