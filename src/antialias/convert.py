@@ -742,7 +742,7 @@ def _convert_modules(ctx: _Ctx, module: nn.Module, prefix: str) -> None:
 
 def _conv_fallback(ctx: _Ctx, parent: nn.Module, conv: nn.Module, name: str, following: list) -> None:
     nd = _conv_nd(conv)
-    if isinstance(parent, nn.Sequential):
+    if isinstance(parent, nn.Sequential) and type(parent).forward is nn.Sequential.forward:
         for act_name, nxt in following:
             if isinstance(nxt, _L.ACT_MODULES):
                 if _stateless(nxt) and id(nxt) not in ctx.shared:
