@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from antialias.data import CorruptDataError, DatasetNotFoundError, UnsafePickleError, load_dataset, safe_unpickle
+from antialias.data import (
+    CorruptDataError,
+    DatasetNotFoundError,
+    UnsafePickleError,
+    load_dataset,
+    safe_unpickle,
+)
 
 
 class Py2Pickler(pickle._Pickler):
@@ -44,7 +50,9 @@ def py2_dumps(obj) -> bytes:
     return buf.getvalue()
 
 
-def fake_batch(n: int, n_classes: int, seed: int, label_key: bytes) -> tuple[bytes, np.ndarray, list[int]]:
+def fake_batch(
+    n: int, n_classes: int, seed: int, label_key: bytes
+) -> tuple[bytes, np.ndarray, list[int]]:
     rng = np.random.default_rng(seed)
     data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
     labels = rng.integers(0, n_classes, size=n).tolist()
@@ -57,8 +65,21 @@ def fake_batch(n: int, n_classes: int, seed: int, label_key: bytes) -> tuple[byt
 def make_cifar10(root: Path, n: int = 3) -> dict[str, tuple[np.ndarray, list[int]]]:
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
-    names = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
-    (folder / "batches.meta").write_bytes(py2_dumps({b"label_names": names, b"num_cases_per_batch": n, b"num_vis": 3072}))
+    names = [
+        b"airplane",
+        b"automobile",
+        b"bird",
+        b"cat",
+        b"deer",
+        b"dog",
+        b"frog",
+        b"horse",
+        b"ship",
+        b"truck",
+    ]
+    (folder / "batches.meta").write_bytes(
+        py2_dumps({b"label_names": names, b"num_cases_per_batch": n, b"num_vis": 3072})
+    )
     out = {}
     for i, member in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
         blob, data, labels = fake_batch(n, 10, i, b"labels")
@@ -71,7 +92,9 @@ def make_cifar100(root: Path, n: int = 4) -> dict[str, tuple[np.ndarray, list[in
     folder = root / "cifar-100-python"
     folder.mkdir(parents=True)
     fine = [b"class_%02d" % i for i in range(100)]
-    (folder / "meta").write_bytes(py2_dumps({b"fine_label_names": fine, b"coarse_label_names": [b"c"] * 20}))
+    (folder / "meta").write_bytes(
+        py2_dumps({b"fine_label_names": fine, b"coarse_label_names": [b"c"] * 20})
+    )
     out = {}
     for i, member in enumerate(["train", "test"]):
         blob, data, labels = fake_batch(n, 100, 10 + i, b"fine_labels")
@@ -89,7 +112,10 @@ def tar_folder(root: Path, folder: str, archive: str) -> Path:
 
 def test_fake_batches_use_py2_opcodes():
     blob, _, _ = fake_batch(2, 10, 0, b"labels")
-    assert b"numpy.core.multiarray\n_reconstruct" in blob and pickle.SHORT_BINSTRING + b"\x04data" in blob
+    assert (
+        b"numpy.core.multiarray\n_reconstruct" in blob
+        and pickle.SHORT_BINSTRING + b"\x04data" in blob
+    )
 
 
 def expected(parts, members):
@@ -127,7 +153,9 @@ def test_cifar100_fine_labels(tmp_path, as_archive):
     parts = make_cifar100(tmp_path)
     root = tmp_path
     if as_archive:
-        root = tar_folder(tmp_path, "cifar-100-python", "cifar-100-python.tar.gz")  # the archive itself
+        root = tar_folder(
+            tmp_path, "cifar-100-python", "cifar-100-python.tar.gz"
+        )  # the archive itself
     for split in ("train", "test"):
         ds = load_dataset("cifar100", root=root, split=split)
         x, y = expected(parts, [split])

@@ -7,7 +7,6 @@ import hashlib
 import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,7 +54,9 @@ def test_fetch_good_and_bad_hash(server, tmp_path):
     (path,) = fetch(good, dest)
     assert path == dest / "a.bin" and path.read_bytes() == b"hello"
     md5 = RemoteSource((base,), (RemoteFile("a.bin", "md5:" + hashlib.md5(b"hello").hexdigest()),))
-    assert fetch(md5, tmp_path / "md5")[0].read_bytes() == b"hello"  # the "md5:" form pooch supports
+    assert (
+        fetch(md5, tmp_path / "md5")[0].read_bytes() == b"hello"
+    )  # the "md5:" form pooch supports
 
     bad = RemoteSource((base,), (RemoteFile("a.bin", sha256(b"other")),))
     with pytest.raises(CorruptDataError, match="failed its hash check") as info:
@@ -79,11 +80,16 @@ def test_load_dataset_download(server, tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (5, 28, 28), dtype=np.uint8)
     labels = rng.integers(0, 10, 5, dtype=np.uint8)
-    files = {"t10k-images-idx3-ubyte.gz": idx_gz(images), "t10k-labels-idx1-ubyte.gz": idx_gz(labels)}
+    files = {
+        "t10k-images-idx3-ubyte.gz": idx_gz(images),
+        "t10k-labels-idx1-ubyte.gz": idx_gz(labels),
+    }
     for name, blob in files.items():
         (served / name).write_bytes(blob)
     remote = RemoteSource((base,), tuple(RemoteFile(n, sha256(b)) for n, b in files.items()))
-    monkeypatch.setitem(IDX_SETS, "mnist", idx_mod.IdxSet(**{**IDX_SETS["mnist"].__dict__, "remote": remote}))
+    monkeypatch.setitem(
+        IDX_SETS, "mnist", idx_mod.IdxSet(**{**IDX_SETS["mnist"].__dict__, "remote": remote})
+    )
     root = tmp_path / "mnist-data"
     with pytest.raises(FileNotFoundError, match="download=True"):  # never downloads unless asked
         load_dataset("mnist", root=root, split="test")

@@ -39,7 +39,9 @@ def test_imagefolder_classes_labels_pixels(tmp_path):
     torch.testing.assert_close(img, ref, rtol=0, atol=0)  # PNG is lossless
     jpeg, _ = ds[2]  # n01/z.JPEG: lossy, so compare with Pillow's own decode of the file
     with Image.open(tmp_path / "n01" / "z.JPEG") as im:
-        decoded = torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1).float() / 255
+        decoded = (
+            torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1).float() / 255
+        )
     torch.testing.assert_close(jpeg, decoded, rtol=0, atol=0)
 
 

@@ -18,13 +18,17 @@ DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 
 def write_idx(path: Path, array: np.ndarray, *, code: int = 0x08, compress: bool = False) -> Path:
     """Independent IDX writer: header by struct, data big-endian."""
-    header = struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    header = struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
     raw = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
     path.write_bytes(gzip.compress(raw) if compress else raw)
     return path
 
 
-def make_idx_folder(folder: Path, split: str, n: int, *, compress: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def make_idx_folder(
+    folder: Path, split: str, n: int, *, compress: bool, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
     labels = rng.integers(0, 10, size=n, dtype=np.uint8)
@@ -39,7 +43,14 @@ def make_idx_folder(folder: Path, split: str, n: int, *, compress: bool, seed: i
 @pytest.mark.parametrize("compress", [False, True])
 @pytest.mark.parametrize(
     ("dtype", "code"),
-    [(np.uint8, 0x08), (np.int8, 0x09), (np.int16, 0x0B), (np.int32, 0x0C), (np.float32, 0x0D), (np.float64, 0x0E)],
+    [
+        (np.uint8, 0x08),
+        (np.int8, 0x09),
+        (np.int16, 0x0B),
+        (np.int32, 0x0C),
+        (np.float32, 0x0D),
+        (np.float64, 0x0E),
+    ],
 )
 def test_read_idx_roundtrip(tmp_path, compress, dtype, code):
     a = (np.arange(2 * 3 * 5) - 7).astype(dtype).reshape(2, 3, 5)
@@ -75,7 +86,9 @@ def test_read_idx_corrupt_names_file(tmp_path, payload, match):
 def test_load_synthetic_folder(tmp_path, name, compress):
     images, labels = make_idx_folder(tmp_path / name, "test", 7, compress=compress)
     ds = load_dataset(f"{name}:{tmp_path}", split="test")  # found in the <root>/<name> subfolder
-    assert len(ds) == 7 and ds.num_classes == 10 and ds.in_channels == 1 and ds.image_size == (28, 28)
+    assert (
+        len(ds) == 7 and ds.num_classes == 10 and ds.in_channels == 1 and ds.image_size == (28, 28)
+    )
     assert ds.classes == list(IDX_SETS[name].classes)
     assert ds.images.dtype == torch.uint8 and ds.images.shape == (7, 1, 28, 28)
     assert ds.targets.dtype == torch.int64
@@ -115,7 +128,9 @@ def test_unknown_name_suggests():
         load_dataset("mnist", split="dev")
 
 
-@pytest.mark.skipif(not DEBIAN.is_dir(), reason="Debian package dataset-fashion-mnist not installed")
+@pytest.mark.skipif(
+    not DEBIAN.is_dir(), reason="Debian package dataset-fashion-mnist not installed"
+)
 def test_real_fashion_mnist_test_split():
     ds = load_dataset("fashion-mnist", split="test")  # default search finds the Debian location
     # Independent parse of the same files: gzip + struct, no antialias code.
@@ -126,7 +141,9 @@ def test_real_fashion_mnist_test_split():
     with gzip.open(DEBIAN / "t10k-labels-idx1-ubyte.gz") as fh:
         lab = np.frombuffer(fh.read()[8:], np.uint8)
     assert len(ds) == 10000 and ds.images.shape == (10000, 1, 28, 28)
-    assert torch.equal(ds.images.flatten(), torch.frombuffer(bytearray(raw[16:]), dtype=torch.uint8))
+    assert torch.equal(
+        ds.images.flatten(), torch.frombuffer(bytearray(raw[16:]), dtype=torch.uint8)
+    )
     np.testing.assert_array_equal(ds.targets.numpy(), lab)
     assert ds.targets.bincount().tolist() == [1000] * 10  # Fashion-MNIST's test set is balanced
     assert ds.classes[0] == "T-shirt/top" and ds.classes[9] == "Ankle boot"

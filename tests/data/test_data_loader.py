@@ -21,7 +21,9 @@ def run(ds, **kw) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 def same(a, b) -> bool:
-    return len(a) == len(b) and all(torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b))
+    return len(a) == len(b) and all(
+        torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b, strict=False)
+    )
 
 
 AUG = T.Compose([T.RandomCrop(8, padding=2), T.RandomHorizontalFlip()])
@@ -35,7 +37,9 @@ def test_batches_shapes_and_content(ds):
     seen = torch.cat([y for _, y in batches])
     assert sorted(seen.tolist()) == sorted(ds.targets.tolist())
     # Without a transform each image is exactly images[i] / 255 of its index (recover by label+pixels).
-    perm = torch.randperm(37, generator=torch.Generator().manual_seed(0))  # DistributedSampler's order
+    perm = torch.randperm(
+        37, generator=torch.Generator().manual_seed(0)
+    )  # DistributedSampler's order
     torch.testing.assert_close(x, ds.images[perm[:8]].float() / 255, rtol=0, atol=0)
     assert len(run(ds, batch_size=8, shuffle=True, seed=0, drop_last=True)) == 4
 
@@ -47,7 +51,10 @@ def test_same_seed_same_batches_epochs_differ(ds):
     assert not same(a, run(ds, batch_size=8, shuffle=True, seed=2, transform=AUG))
     loader = make_loader(ds, batch_size=8, shuffle=True, seed=1, transform=AUG)
     loader.set_epoch(1)
-    assert same([(x, y) for x, y in loader], run(ds, batch_size=8, shuffle=True, seed=1, epoch=1, transform=AUG))
+    assert same(
+        [(x, y) for x, y in loader],
+        run(ds, batch_size=8, shuffle=True, seed=1, epoch=1, transform=AUG),
+    )
 
 
 def test_unshuffled_order(ds):
@@ -74,8 +81,8 @@ def test_augmentation_keyed_by_sample_not_batch(ds):
     # The same image gets the same crop/flip whatever the batch size: key = (seed, epoch, index).
     def by_index(batch_size):
         out = {}
-        for x, y in run(ds, batch_size=batch_size, shuffle=False, seed=5, transform=AUG):
-            for i, img in enumerate(x):
+        for x, _ in run(ds, batch_size=batch_size, shuffle=False, seed=5, transform=AUG):
+            for img in x:
                 out[len(out)] = img
         return out
 

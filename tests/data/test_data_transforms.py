@@ -40,7 +40,12 @@ def test_random_crop_offsets_cover_range():
     padded = np.pad(x[0, 0].numpy(), 2)
     counts = {}
     for crop in out[:, 0].numpy():
-        hits = [(i, j) for i in range(5) for j in range(5) if (padded[i : i + 4, j : j + 4] == crop).all()]
+        hits = [
+            (i, j)
+            for i in range(5)
+            for j in range(5)
+            if (padded[i : i + 4, j : j + 4] == crop).all()
+        ]
         assert len(hits) == 1
         counts[hits[0][0]] = counts.get(hits[0][0], 0) + 1
     assert sorted(counts) == [0, 1, 2, 3, 4] and min(counts.values()) == 200
@@ -62,7 +67,13 @@ def test_flip_and_single_image_forms():
     [
         lambda: T.RandomCrop(8, padding=2, padding_mode="reflect"),
         lambda: T.RandomHorizontalFlip(),
-        lambda: T.Compose([T.RandomCrop(8, padding=1), T.RandomHorizontalFlip(), T.Normalize([0.5] * 3, [0.2] * 3)]),
+        lambda: T.Compose(
+            [
+                T.RandomCrop(8, padding=1),
+                T.RandomHorizontalFlip(),
+                T.Normalize([0.5] * 3, [0.2] * 3),
+            ]
+        ),
     ],
 )
 def test_determinism_with_generator(make):
@@ -102,7 +113,10 @@ def test_normalize_and_stats():
     m, s = T.channel_stats(imgs)
     f = imgs.double() / 255
     torch.testing.assert_close(torch.tensor(m, dtype=torch.float64), f.mean((0, 2, 3)))
-    torch.testing.assert_close(torch.tensor(s, dtype=torch.float64), f.transpose(0, 1).reshape(2, -1).std(1, unbiased=False))
+    torch.testing.assert_close(
+        torch.tensor(s, dtype=torch.float64),
+        f.transpose(0, 1).reshape(2, -1).std(1, unbiased=False),
+    )
 
 
 def test_keyed_uniforms_pure_and_distinct():
@@ -115,14 +129,31 @@ def test_keyed_uniforms_pure_and_distinct():
 
 
 def test_default_transform():
-    ds = ImageTensorDataset(torch.randint(0, 256, (20, 3, 32, 32), dtype=torch.uint8), torch.zeros(20, dtype=torch.long), ["a"], name="cifar10-train")
+    ds = ImageTensorDataset(
+        torch.randint(0, 256, (20, 3, 32, 32), dtype=torch.uint8),
+        torch.zeros(20, dtype=torch.long),
+        ["a"],
+        name="cifar10-train",
+    )
     train = T.default_transform(ds, train=True)
     kinds = [type(t).__name__ for t in train.transforms]
-    assert kinds == ["RandomCrop", "RandomHorizontalFlip", "Normalize"] and train.transforms[0].padding == 4
+    assert (
+        kinds == ["RandomCrop", "RandomHorizontalFlip", "Normalize"]
+        and train.transforms[0].padding == 4
+    )
     out = T.default_transform(ds, train=False)(ds.images.float() / 255)
-    torch.testing.assert_close(out.mean((0, 2, 3)), torch.zeros(3, dtype=out.dtype), atol=1e-5, rtol=0)
-    mnist = ImageTensorDataset(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), torch.zeros(2, dtype=torch.long), ["a"], name="mnist-train")
-    assert [type(t).__name__ for t in T.default_transform(mnist, train=True, normalize=False).transforms] == ["RandomCrop"]
+    torch.testing.assert_close(
+        out.mean((0, 2, 3)), torch.zeros(3, dtype=out.dtype), atol=1e-5, rtol=0
+    )
+    mnist = ImageTensorDataset(
+        torch.zeros(2, 1, 28, 28, dtype=torch.uint8),
+        torch.zeros(2, dtype=torch.long),
+        ["a"],
+        name="mnist-train",
+    )
+    assert [
+        type(t).__name__ for t in T.default_transform(mnist, train=True, normalize=False).transforms
+    ] == ["RandomCrop"]
 
 
 @pytest.mark.parametrize(
@@ -130,7 +161,10 @@ def test_default_transform():
     [
         (lambda: T.RandomCrop(0), "`size` must be a positive int"),
         (lambda: T.RandomCrop(4, padding=-1), "`padding` must be an int >= 0"),
-        (lambda: T.RandomCrop(4, padding_mode="circular"), "`padding_mode` must be 'zeros' or 'reflect'"),
+        (
+            lambda: T.RandomCrop(4, padding_mode="circular"),
+            "`padding_mode` must be 'zeros' or 'reflect'",
+        ),
         (lambda: T.RandomHorizontalFlip(1.5), r"`p` must be a number in \[0, 1\]"),
         (lambda: T.random_crop(torch.rand(1, 3, 3), 5), "must fit the padded image"),
         (lambda: T.center_crop(torch.rand(1, 3, 3), 5), "must fit the image"),

@@ -58,7 +58,9 @@ def default_data_dir() -> Path:
     return Path(cache).expanduser() / "antialias"
 
 
-def fetch(source: RemoteSource, dest: str | os.PathLike, names: Sequence[str] | None = None) -> list[Path]:
+def fetch(
+    source: RemoteSource, dest: str | os.PathLike, names: Sequence[str] | None = None
+) -> list[Path]:
     """Download ``names`` (default: all files of ``source``) into ``dest``, verifying each hash.
 
     A file already in ``dest`` with the right hash is not downloaded again (pooch checks it).

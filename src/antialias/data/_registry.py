@@ -114,7 +114,9 @@ def load_dataset(
     if split == "val":
         split = "test"
     if split not in ("train", "test"):
-        raise ValueError(f"`load_dataset`: `split` must be 'train' or 'test' ('val'), got {split!r}.")
+        raise ValueError(
+            f"`load_dataset`: `split` must be 'train' or 'test' ('val'), got {split!r}."
+        )
     if spec_path is not None and root is not None and Path(spec_path) != Path(root):
         raise ValueError(
             f"`load_dataset`: `root` must not differ from the path in `spec`, got spec={spec!r} "
@@ -131,7 +133,9 @@ def load_dataset(
             f"got {spec!r}."
         )
     if download:
-        raise ValueError(f"`load_dataset`: `download` must be False for {name}; it is not downloadable.")
+        raise ValueError(
+            f"`load_dataset`: `download` must be False for {name}; it is not downloadable."
+        )
     if transform is _AUTO:
         transform = ResizeCenterCrop(256, 224) if name == "imagenet" else None
     folder = _split_folder(Path(where).expanduser(), split, spec)

@@ -39,7 +39,9 @@ __all__ = ["CIFAR_SETS", "RestrictedUnpickler", "load_cifar", "safe_unpickle"]
 
 def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
     if subtype is not np.ndarray:
-        raise UnsafePickleError(f"array reconstruction of {subtype!r} refused (only numpy.ndarray).")
+        raise UnsafePickleError(
+            f"array reconstruction of {subtype!r} refused (only numpy.ndarray)."
+        )
     return np.ndarray.__new__(np.ndarray, shape, _dtype(dtype))
 
 
@@ -188,7 +190,9 @@ def _text(value: Any) -> str:
 def _open_members(info: CifarSet, root: Path) -> tuple[Callable[[str], bytes], str] | None:
     """A reader ``member name -> bytes`` over the folder or the archive found under ``root``."""
     for folder in (root / info.folder, root):
-        if (folder / info.meta).is_file() and all((folder / f).is_file() for f in info.train + info.test):
+        if (folder / info.meta).is_file() and all(
+            (folder / f).is_file() for f in info.train + info.test
+        ):
             return (lambda m, _f=folder: (_f / m).read_bytes()), str(folder)
     for archive in (root / info.archive, root):
         if archive.is_file() and archive.name.endswith((".tar.gz", ".tgz", ".tar")):
@@ -275,7 +279,12 @@ def load_cifar(
                 f"{sorted(batch)}."
             )
         data = batch["data"]
-        if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        if (
+            not isinstance(data, np.ndarray)
+            or data.dtype != np.uint8
+            or data.ndim != 2
+            or data.shape[1] != 3072
+        ):
             raise CorruptDataError(
                 f"`load_dataset`: {src} must hold 'data' as uint8 (N, 3072), got "
                 f"{getattr(data, 'dtype', type(data).__name__)} {getattr(data, 'shape', '')}."

@@ -116,4 +116,6 @@ class ImageFolder(Dataset):
         return image, label
 
     def __repr__(self) -> str:
-        return f"ImageFolder(root={str(self.root)!r}, n={len(self)}, num_classes={self.num_classes})"
+        return (
+            f"ImageFolder(root={str(self.root)!r}, n={len(self)}, num_classes={self.num_classes})"
+        )

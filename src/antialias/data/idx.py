@@ -117,8 +117,16 @@ IDX_SETS: dict[str, IdxSet] = {
     "fashion-mnist": IdxSet(
         name="fashion-mnist",
         classes=(
-            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
         ),  # fmt: skip
         system_dirs=("/usr/share/datasets/fashion-mnist",),
         how_to_get=(
@@ -215,7 +223,9 @@ def load_idx_dataset(
         CorruptDataError: a file is damaged or images and labels disagree (the file is named).
     """
     if name not in IDX_SETS:
-        raise ValueError(f"`load_idx_dataset`: `name` must be one of {sorted(IDX_SETS)}, got {name!r}.")
+        raise ValueError(
+            f"`load_idx_dataset`: `name` must be one of {sorted(IDX_SETS)}, got {name!r}."
+        )
     if split not in ("train", "test"):
         raise ValueError(f"`load_idx_dataset`: `split` must be 'train' or 'test', got {split!r}.")
     info = IDX_SETS[name]

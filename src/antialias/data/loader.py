@@ -129,7 +129,9 @@ class _BatchFetcher(Dataset):
                 ) from exc
             y = torch.tensor([int(t) for _, t in items], dtype=torch.int64)
         if isinstance(self.transform, Transform):
-            x = self.transform.apply(x, keyed_uniforms(self.seed, self.epoch, idx, self.transform.num_uniforms))
+            x = self.transform.apply(
+                x, keyed_uniforms(self.seed, self.epoch, idx, self.transform.num_uniforms)
+            )
         elif self.transform is not None:
             x = self.transform(x)
         return x, y
@@ -234,7 +236,12 @@ def make_loader(
                     "with explicit `num_replicas` and `rank`, got neither."
                 )
         base = DistributedSampler(
-            dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=drop_last
+            dataset,
+            num_replicas=num_replicas,
+            rank=rank,
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=drop_last,
         )
         base.set_epoch(epoch)
     else:

@@ -60,7 +60,9 @@ def _pair(value: int | Sequence[int], name: str, where: str) -> tuple[int, int]:
         or len(items) != 2
         or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items)
     ):
-        raise ValueError(f"`{where}`: `{name}` must be a positive int or a pair of them, got {value!r}.")
+        raise ValueError(
+            f"`{where}`: `{name}` must be a positive int or a pair of them, got {value!r}."
+        )
     return int(items[0]), int(items[1])
 
 
@@ -112,7 +114,9 @@ def keyed_uniforms(seed: int, epoch: int, indices: Tensor | Sequence[int], k: in
         key = _splitmix64(np.full((1, 1), np.uint64(seed & 0xFFFFFFFFFFFFFFFF)))
         key = _splitmix64(key ^ np.uint64(epoch & 0xFFFFFFFFFFFFFFFF))
         z = _splitmix64(key ^ _splitmix64(idx))  # (N, 1)
-        z = _splitmix64(z + np.arange(k, dtype=np.uint64).reshape(1, -1) * np.uint64(0x632BE59BD9B4E019))
+        z = _splitmix64(
+            z + np.arange(k, dtype=np.uint64).reshape(1, -1) * np.uint64(0x632BE59BD9B4E019)
+        )
     return torch.from_numpy((z >> np.uint64(11)).astype(np.float64) * 2.0**-53)
 
 
@@ -178,7 +182,9 @@ class RandomCrop(Transform):
 
     num_uniforms = 2
 
-    def __init__(self, size: int | Sequence[int], *, padding: int = 0, padding_mode: str = "zeros") -> None:
+    def __init__(
+        self, size: int | Sequence[int], *, padding: int = 0, padding_mode: str = "zeros"
+    ) -> None:
         self.size = _pair(size, "size", "RandomCrop")
         if not isinstance(padding, int) or isinstance(padding, bool) or padding < 0:
             raise ValueError(f"`RandomCrop`: `padding` must be an int >= 0, got {padding!r}.")
@@ -338,7 +344,9 @@ def random_crop(
     return RandomCrop(size, padding=padding, padding_mode=padding_mode)(x, generator)
 
 
-def horizontal_flip(x: Tensor, *, p: float = 0.5, generator: torch.Generator | None = None) -> Tensor:
+def horizontal_flip(
+    x: Tensor, *, p: float = 0.5, generator: torch.Generator | None = None
+) -> Tensor:
     """Functional :class:`RandomHorizontalFlip` (``p=1`` always flips).
 
     Examples:
@@ -369,7 +377,9 @@ def center_crop(x: Tensor, size: int | Sequence[int]) -> Tensor:
     return CenterCrop(size)(x)
 
 
-def resize_center_crop(x: Tensor, resize_size: int = 256, crop_size: int | Sequence[int] = 224) -> Tensor:
+def resize_center_crop(
+    x: Tensor, resize_size: int = 256, crop_size: int | Sequence[int] = 224
+) -> Tensor:
     """Functional :class:`ResizeCenterCrop`."""
     return ResizeCenterCrop(resize_size, crop_size)(x)
 
