@@ -1,21 +1,153 @@
-"""Compute kernels behind :mod:`antialias.functional`: one axis at a time, no validation.
+"""Compute kernels behind :mod:`antialias.functional`: no validation, batched ``(N, C, *spatial)``.
 
-``x`` is always batched ``(N, C, *spatial)``; ``dim`` is a spatial dim counted from the front.
+Two implementations of the same maths, chosen per call by :func:`use_fast_path`:
+
+* **Fast (eager) path.** Padding, the 1-D filter and the subsampling along one axis are one linear
+  map, a small banded ``(L_out, L)`` matrix (:func:`band_matrix`; the padding mode is folded in by
+  index arithmetic, so no padded copy is ever made and only the kept outputs are computed). The blur
+  is one matrix product per axis in the tensor's own memory order (NCHW and channels_last alike, no
+  layout conversion). :class:`_BandedBlur` is its autograd Function: backward multiplies by the
+  transposed matrices (a gather, not a scatter) and saves nothing but those matrices. The dense
+  (stride-1) max of max-blur pooling is :class:`_DenseMax`: separable ``torch.maximum`` passes, last
+  axis first, which never calls ATen's stride-1 ``max_pool`` (slow in NCHW on CPU, and it stores
+  int64 indices); its backward recomputes the max from the saved input instead of storing indices.
+* **Traceable path.** Explicit padding + depthwise convolution per axis (:func:`blur_axis`) and
+  ``F.max_pool{1,2,3}d`` at stride 1: plain ATen ops that ``torch.compile(fullgraph=True)``,
+  ``torch.export``, ONNX export and TorchScript tracing handle. It is used automatically while any
+  of them is tracing (and for tensor subclasses), and gives the same numbers.
+
+Gradients of the max. Both paths give each window's gradient to one element, the first maximum in
+row-major (raster) order, exactly as ``F.max_pool2d``'s backward (and so the reference formulation)
+does, also on ties (common after a ReLU). ``torch.maximum``'s own autograd would split tied gradients
+evenly instead; we do not use it. The separable passes, last axis first with the earlier tap winning
+ties, pick that same element: the first row holding the window's maximum, and its leftmost maximum.
+
+Non-finite values. A matrix product would turn ``0 * inf`` into NaN along a whole row, so when the
+fast path's output (or input gradient) is not finite it is recomputed by the traceable path, whose
+non-finite values stay local exactly as in the reference formulation.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+
+#: Axes longer than this are blurred by the traceable path: the banded matrix does ``L_out * L``
+#: multiply-adds per axis where the stencil does ``L_out * k``, which stops paying off for long axes.
+MAX_BAND_LENGTH = 512
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+def use_fast_path(x: Tensor) -> bool:
+    """Whether the eager fast path may run on ``x``: a plain tensor, with no tracer active.
+
+    ``torch.compile``/``torch.export`` (dynamo and non-strict, which runs on tensor subclasses),
+    ``torch.jit`` tracing and scripting, and ``torch.fx`` proxies all get the traceable path.
+    """
+    if type(x) is not Tensor:  # FakeTensor, FunctionalTensor, fx Proxy, Parameter, ...
+        return False
+    if torch.jit.is_scripting() or torch.jit.is_tracing():
+        return False
+    compiler = getattr(torch, "compiler", None)
+    if compiler is not None:
+        if compiler.is_compiling() or getattr(compiler, "is_exporting", lambda: False)():
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- padding as indices
+
+
+def pad_index(length: int, before: int, after: int, mode: str, device: torch.device | None = None) -> Tensor:
+    """Source index of every cell of an axis of ``length`` padded by ``(before, after)``.
+
+    ``-1`` marks a zero cell (``mode="zeros"``). ``"reflect"`` needs ``max(before, after) < length``
+    (the caller substitutes ``"replicate"`` otherwise); ``"circular"`` wraps any number of times.
+    """
+    index = torch.arange(-before, length + after, device=device)
+    if mode == "circular":
+        return index % length
+    if mode == "replicate":
+        return index.clamp(0, length - 1)
+    if mode == "reflect":
+        index = index.abs()
+        return torch.where(index > length - 1, 2 * (length - 1) - index, index)
+    if mode == "zeros":
+        return torch.where((index < 0) | (index >= length), -1, index)
+    raise ValueError(f"pad_index: unknown mode {mode!r}")
+
+
+def band_matrix(row: Tensor, length: int, before: int, after: int, mode: str, stride: int, dtype: torch.dtype) -> Tensor:
+    """The ``(L_out, L)`` matrix of pad-by-``(before, after)``, correlate with ``row``, keep every
+    ``stride``-th output, along one axis of ``length`` cells; ``L_out = (L + before + after - k) // stride + 1``.
+    """
+    k = row.numel()
+    device = row.device
+    out_len = (length + before + after - k) // stride + 1
+    source = pad_index(length, before, after, mode, device)  # (L + before + after,)
+    taps = stride * torch.arange(out_len, device=device).unsqueeze(1) + torch.arange(k, device=device)  # (L_out, k)
+    cols = source[taps]
+    vals = row.detach().to(torch.float64).expand(out_len, k)
+    if mode == "zeros":
+        vals = vals * (cols >= 0)
+        cols = cols.clamp(min=0)
+    # float64 so that taps folded onto one cell (reflect/replicate borders) are summed exactly once.
+    matrix = torch.zeros(out_len, length, dtype=torch.float64, device=device)
+    matrix.scatter_add_(1, cols, vals)
+    return matrix.to(dtype)
+
+
+# --------------------------------------------------------------------------- memory order helpers
+
+
+def _memory_order(x: Tensor) -> tuple[Tensor, list[int]]:
+    """``(z, perm)`` with ``z = x.permute(perm)`` contiguous: the dims in memory order, outermost
+    first (NCHW stays NCHW, channels_last becomes NHWC), copying only if ``x`` is not dense."""
+    perm = sorted(range(x.ndim), key=lambda d: (-x.stride(d), d))
+    z = x.permute(perm)
+    if not z.is_contiguous():
+        perm = list(range(x.ndim))
+        z = x.contiguous()
+    return z, perm
+
+
+def _inverse(perm: list[int]) -> list[int]:
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return inv
+
+
+def _matmul_axis(z: Tensor, matrix: Tensor, dim: int) -> Tensor:
+    """Apply ``matrix`` (``(L_out, L)``) along ``dim`` of the contiguous ``z``, as one GEMM or a
+    batched GEMM over the dims before ``dim`` (no transposition of ``z`` in memory)."""
+    shape = z.shape
+    length = shape[dim]
+    outer = math.prod(shape[:dim])
+    inner = math.prod(shape[dim + 1 :])
+    if inner == 1:
+        out = torch.mm(z.reshape(outer, length), matrix.t())  # (outer, L_out)
+    elif outer == 1:
+        out = torch.mm(matrix, z.reshape(length, inner))  # (L_out, inner)
+    else:
+        out = torch.matmul(matrix, z.reshape(outer, length, inner))  # (outer, L_out, inner)
+    return out.reshape(*shape[:dim], matrix.shape[0], *shape[dim + 1 :])
+
+
+# --------------------------------------------------------------------------- blur
 
 
 def blur_axis(x: Tensor, row: Tensor, dim: int, stride: int) -> Tensor:
-    """Correlate the (already padded) axis ``dim`` with ``row``, keeping every ``stride``-th output.
-
-    Output length along ``dim``: ``floor((L - k) / stride) + 1``.
+    """Traceable path: correlate the (already padded) axis ``dim`` with ``row``, keeping every
+    ``stride``-th output. Output length along ``dim``: ``floor((L - k) / stride) + 1``.
     """
     k = row.numel()
     if k == 1:
@@ -32,14 +164,155 @@ def blur_axis(x: Tensor, row: Tensor, dim: int, stride: int) -> Tensor:
     return _CONV[nd](x, weight, stride=strides, groups=channels)
 
 
-def dense_max_axis(x: Tensor, dim: int, kernel_size: int, dilation: int) -> Tensor:
-    """Max over windows of ``kernel_size`` taps spaced ``dilation`` apart, at stride 1, along ``dim``.
+def _pad_axis_traceable(x: Tensor, dim: int, before: int, after: int, mode: str) -> Tensor:
+    if before == 0 and after == 0:
+        return x
+    if mode == "circular":
+        index = pad_index(x.shape[dim], before, after, mode, x.device)
+        return x.index_select(dim, index)
+    pad = [0, 0] * (x.ndim - 2)
+    pad[2 * (x.ndim - 1 - dim)] = before
+    pad[2 * (x.ndim - 1 - dim) + 1] = after
+    return F.pad(x, pad, mode="constant" if mode == "zeros" else mode)
 
-    Output length: ``L - dilation * (kernel_size - 1)``. Built from ``torch.maximum`` of shifted
-    views rather than ATen's stride-1 ``max_pool``, which is slow in NCHW on CPU.
-    """
-    length = x.shape[dim] - dilation * (kernel_size - 1)
-    out = x.narrow(dim, 0, length)
-    for j in range(1, kernel_size):
-        out = torch.maximum(out, x.narrow(dim, j * dilation, length))
+
+def blur_pool_traceable(x: Tensor, rows, strides, pads, modes) -> Tensor:
+    """Pad + depthwise convolution per axis (plain ATen ops; see the module docstring)."""
+    out = x
+    for axis, (row, stride, (before, after), mode) in enumerate(zip(rows, strides, pads, modes)):
+        out = _pad_axis_traceable(out, 2 + axis, before, after, mode)
+        out = blur_axis(out, row, 2 + axis, stride)
     return out
+
+
+class _BandedBlur(torch.autograd.Function):
+    """``y = x`` times one banded matrix per spatial axis; backward applies the transposes."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, matrices: tuple[Tensor, ...], fallback) -> Tensor:
+        z, perm = _memory_order(x)
+        inv = _inverse(perm)
+        for axis, matrix in enumerate(matrices):
+            if matrix is not None:
+                z = _matmul_axis(z, matrix, inv[2 + axis])
+        out = z.permute(inv)
+        if not bool(torch.isfinite(out).all()):
+            out = fallback(x)
+        ctx.matrices = matrices
+        ctx.fallback = fallback
+        ctx.input_shape = x.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        z, perm = _memory_order(grad)
+        inv = _inverse(perm)
+        for axis in reversed(range(len(ctx.matrices))):
+            matrix = ctx.matrices[axis]
+            if matrix is not None:
+                z = _matmul_axis(z, matrix.t(), inv[2 + axis])
+        grad_in = z.permute(inv)
+        if not bool(torch.isfinite(grad_in).all()):
+            grad_in = _traceable_vjp(ctx, grad)
+        return grad_in, None, None
+
+
+def _traceable_vjp(ctx, grad: Tensor) -> Tensor:
+    """Input gradient through the traceable path (non-finite values stay local there). The op is
+    linear, so its vector-Jacobian product does not depend on the input's values."""
+    x = torch.zeros(ctx.input_shape, dtype=grad.dtype, device=grad.device)
+    with torch.enable_grad():
+        x.requires_grad_()
+        (g,) = torch.autograd.grad(ctx.fallback(x), x, grad)
+    return g
+
+
+def blur_pool(x: Tensor, rows, strides, pads, modes) -> Tensor:
+    """Blur-pool of the batched ``x``: per axis pad ``pads[i]`` in ``modes[i]``, correlate with
+    ``rows[i]``, keep every ``strides[i]``-th output. Fast path when :func:`use_fast_path` allows."""
+    if not use_fast_path(x) or any(x.shape[2 + a] > MAX_BAND_LENGTH for a in range(len(rows))):
+        return blur_pool_traceable(x, rows, strides, pads, modes)
+    matrices = []
+    for axis, (row, stride, (before, after), mode) in enumerate(zip(rows, strides, pads, modes)):
+        if row.numel() == 1 and stride == 1:
+            matrices.append(None)  # identity
+        else:
+            matrices.append(band_matrix(row, x.shape[2 + axis], before, after, mode, stride, x.dtype))
+
+    def fallback(t: Tensor) -> Tensor:
+        return blur_pool_traceable(t, rows, strides, pads, modes)
+
+    out = _BandedBlur.apply(x, tuple(matrices), fallback)
+    return out
+
+
+# --------------------------------------------------------------------------- dense max
+
+
+def _max_axis(z: Tensor, dim: int, kernel_size: int, dilation: int) -> Tensor:
+    length = z.shape[dim] - dilation * (kernel_size - 1)
+    out = z.narrow(dim, 0, length)
+    for j in range(1, kernel_size):
+        out = torch.maximum(out, z.narrow(dim, j * dilation, length))
+    return out
+
+
+def _max_axis_backward(z: Tensor, out: Tensor, grad: Tensor, dim: int, kernel_size: int, dilation: int) -> Tensor:
+    """Route each window's gradient to its first maximum (earliest tap on ties)."""
+    length = out.shape[dim]
+    grad_in = torch.zeros_like(z)
+    taken = None
+    zero = grad.new_zeros(())
+    for j in range(kernel_size):
+        if j == kernel_size - 1 and taken is not None:
+            part = torch.where(taken, zero, grad)  # the rest: the last tap is the max
+        else:
+            hit = z.narrow(dim, j * dilation, length) == out
+            if taken is not None:
+                hit = hit & ~taken
+                taken = taken | hit
+            else:
+                taken = hit
+            part = torch.where(hit, grad, zero)
+        grad_in.narrow(dim, j * dilation, length).add_(part)
+    return grad_in
+
+
+class _DenseMax(torch.autograd.Function):
+    """Stride-1 window max over the spatial axes (last axis first); saves only the input."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, kernels: tuple[int, ...], dilations: tuple[int, ...]) -> Tensor:
+        z, perm = _memory_order(x)
+        inv = _inverse(perm)
+        for axis in reversed(range(len(kernels))):
+            if kernels[axis] > 1:
+                z = _max_axis(z, inv[2 + axis], kernels[axis], dilations[axis])
+        ctx.save_for_backward(x)
+        ctx.kernels, ctx.dilations = kernels, dilations
+        return z.permute(inv)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (x,) = ctx.saved_tensors
+        z, perm = _memory_order(x)
+        inv = _inverse(perm)
+        axes = [a for a in reversed(range(len(ctx.kernels))) if ctx.kernels[a] > 1]
+        chain = [z]  # recomputed intermediates: input of each axis' max
+        for axis in axes:
+            chain.append(_max_axis(chain[-1], inv[2 + axis], ctx.kernels[axis], ctx.dilations[axis]))
+        g = grad.permute(perm)
+        for i in reversed(range(len(axes))):
+            axis = axes[i]
+            g = _max_axis_backward(chain[i], chain[i + 1], g, inv[2 + axis], ctx.kernels[axis], ctx.dilations[axis])
+        return g.permute(inv), None, None
+
+
+def dense_max(x: Tensor, kernels: tuple[int, ...], dilations: tuple[int, ...]) -> Tensor:
+    """Max over windows of ``kernels[i]`` taps spaced ``dilations[i]`` apart, at stride 1, on every
+    spatial axis of the batched ``x``; output length ``L - d * (k - 1)`` per axis."""
+    if all(k == 1 for k in kernels):
+        return x
+    if not use_fast_path(x):
+        return _MAX_POOL[len(kernels)](x, kernels, stride=1, dilation=dilations)
+    return _DenseMax.apply(x, tuple(kernels), tuple(dilations))

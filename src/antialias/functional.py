@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from antialias import filters as _filters
-from antialias._kernels import blur_axis, dense_max_axis
+from antialias import _kernels
 from antialias.filters import FilterSpec
 
 __all__ = [
@@ -107,15 +107,9 @@ def _channels_last_format(x: Tensor, nd: int) -> torch.memory_format | None:
 # --------------------------------------------------------------------------- padding
 
 
-def _pad_axis(x: Tensor, dim: int, before: int, after: int, mode: str) -> Tensor:
-    """Pad one spatial axis of ``x`` (``dim`` counted from the front)."""
-    if before == 0 and after == 0:
-        return x
-    length = x.shape[dim]
-    if mode == "circular":
-        # Index arithmetic wraps any number of times, unlike F.pad's circular mode.
-        index = torch.arange(-before, length + after, device=x.device) % length
-        return x.index_select(dim, index)
+def _axis_mode(length: int, before: int, after: int, mode: str) -> str:
+    """The padding mode actually used on an axis of ``length``: ``mode``, except reflect on an axis
+    too short for it, which becomes replicate with a warning."""
     if mode == "reflect" and max(before, after) >= length:
         warnings.warn(
             f"antialias: reflect padding of ({before}, {after}) needs an axis longer than "
@@ -123,8 +117,14 @@ def _pad_axis(x: Tensor, dim: int, before: int, after: int, mode: str) -> Tensor
             UserWarning,
             stacklevel=4,
         )
-        mode = "replicate"
-    return F.pad(x, _pad_list(x, dim, before, after), mode="constant" if mode == "zeros" else mode)
+        return "replicate"
+    return mode
+
+
+def _pad_axis(x: Tensor, dim: int, before: int, after: int, mode: str) -> Tensor:
+    """Pad one spatial axis of ``x`` (``dim`` counted from the front); circular wraps any number of
+    times, unlike F.pad's circular mode."""
+    return _kernels._pad_axis_traceable(x, dim, before, after, mode)
 
 
 def _pad_list(x: Tensor, dim: int, before: int, after: int) -> list[int]:
@@ -156,14 +156,11 @@ def _blur_pool(
     if unbatched:
         x = x.unsqueeze(0)
     memory_format = _channels_last_format(x, nd)
-    out = x
-    for axis in range(nd):
-        dim = 2 + axis
-        row = rows[axis]
-        k = row.numel()
-        before, after = _filters.padding(k)
-        out = _pad_axis(out, dim, before, after, padding_mode)
-        out = blur_axis(out, row, dim, strides[axis])
+    pads = [_filters.padding(row.numel()) for row in rows]
+    modes = [_axis_mode(x.shape[2 + axis], *pads[axis], padding_mode) for axis in range(nd)]
+    rows = tuple(row.to(device=x.device) for row in rows)
+    # Eager: banded matrix products; under compile/export/tracing: pad + depthwise conv per axis.
+    out = _kernels.blur_pool(x, rows, strides, pads, modes)
     if memory_format is not None:
         out = out.contiguous(memory_format=memory_format)
     return out.squeeze(0) if unbatched else out
@@ -200,7 +197,7 @@ def _max_blur_pool(
         length = x.shape[dim]
         span = d * (k - 1)
         dense_len = length + 2 * p - span
-        if dense_len < 1:
+        if dense_len < 1 and padding_mode != "circular":  # a periodic axis wraps, any length works
             raise ValueError(
                 f"{where}: input of size {length} on spatial axis {axis} is smaller than the "
                 f"pooling window (kernel_size={k}, dilation={d}, padding={p})."
@@ -209,7 +206,6 @@ def _max_blur_pool(
             # A periodic signal has a periodic dense max: wrap instead of -inf padding, so the whole
             # op commutes with circular shifts by multiples of the stride (length stays L).
             dense = _pad_axis(dense, dim, 0, span, "circular")
-            dense = dense_max_axis(dense, dim, k, d)
             continue
         extra = 0
         if ceil_mode:
@@ -221,7 +217,9 @@ def _max_blur_pool(
             extra = max(0, s * (out_len - 1) + 1 - dense_len)
         if p or extra:
             dense = F.pad(dense, _pad_list(dense, dim, p, p + extra), mode="constant", value=float("-inf"))
-        dense = dense_max_axis(dense, dim, k, d)
+    # Eager: separable torch.maximum passes (first maximum in raster order gets the gradient, as
+    # F.max_pool2d); under compile/export/tracing: F.max_pool at stride 1, which routes it the same.
+    dense = _kernels.dense_max(dense, kernels, dilations)
     out = _blur_pool(dense, nd, filter_size, strides, padding_mode, filter, where)
     if memory_format is not None:
         out = out.contiguous(memory_format=memory_format)
