@@ -37,16 +37,7 @@ from torch import nn
 
 from antialias.train import _distributed as D
 from antialias.train._build import build_model, load_state_dict_file
-from antialias.train._data import (
-    DataSource,
-    augment_batch,
-    derived_seed,
-    epoch_batches,
-    load_split,
-    numpy_rng_state,
-    set_numpy_rng_state,
-    shard,
-)
+from antialias.train._data import TrainData, derived_seed, load_split, numpy_rng_state, set_numpy_rng_state
 from antialias.train._progress import check_tensorboard, make_reporter
 from antialias.train._rundir import RunDir
 from antialias.train.config import TrainConfig, config_differences
@@ -261,27 +252,22 @@ def _train(cfg: TrainConfig, info: D.DistInfo, device_type: str, stream: TextIO 
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
     random.seed(cfg.seed)
-    pin = device_type == "cuda"
-    train_src = DataSource(load_split(cfg.data, "train", root=cfg.data_root, download=cfg.download),
-                           cfg.train_subset, num_workers=cfg.num_workers, pin_memory=pin)
-    val_src = DataSource(load_split(cfg.data, "test", root=cfg.data_root, download=cfg.download),
-                         cfg.val_subset, num_workers=cfg.num_workers, pin_memory=pin)
-    steps_per_epoch = len(train_src) // cfg.batch_size
+    data = TrainData(
+        load_split(cfg.data, "train", root=cfg.data_root, download=cfg.download),
+        load_split(cfg.data, "test", root=cfg.data_root, download=cfg.download),
+        train_subset=cfg.train_subset, val_subset=cfg.val_subset, augment=cfg.augment, normalize=cfg.normalize,
+        num_workers=cfg.num_workers, pin_memory=device_type == "cuda",
+    )
+    n_train, n_val = len(data.train), len(data.test)
+    if cfg.batch_size % info.world_size:
+        raise ValueError(f"`train`: `batch_size` (global) must be divisible by the number of processes "
+                         f"({info.world_size}), got {cfg.batch_size}.")
+    steps_per_epoch = n_train // cfg.batch_size
     if steps_per_epoch < 1:
-        raise ValueError(f"`train`: `batch_size` must be at most the number of training images ({len(train_src)}), "
+        raise ValueError(f"`train`: `batch_size` must be at most the number of training images ({n_train}), "
                          f"got {cfg.batch_size}. Lower --batch-size or raise --train-subset.")
-    if cfg.batch_size < info.world_size:
-        raise ValueError(f"`train`: `batch_size` (global) must be at least the number of processes ({info.world_size}), "
-                         f"got {cfg.batch_size}.")
-    channels, height, width = train_src.sample_shape()
-    num_classes = train_src.num_classes
-    if cfg.normalize:
-        mean, std = train_src.channel_stats()
-    else:
-        mean, std = [0.0] * channels, [1.0] * channels
-    mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-    padding = max(1, min(height, width) // 8) if cfg.augment else 0
+    channels, height, width = data.sample_shape()
+    num_classes = data.num_classes
 
     # ---- model, optimiser, schedule
     model = build_model(cfg.model, cfg.filter_size, in_channels=channels, num_classes=num_classes,
@@ -347,9 +333,9 @@ def _train(cfg: TrainConfig, info: D.DistInfo, device_type: str, stream: TextIO 
             "world_size": info.world_size,
             "device": device_type,
             "steps_per_epoch": steps_per_epoch,
-            "normalization": {"mean": mean, "std": std},
-            "data": {"train_images": len(train_src), "val_images": len(val_src), "num_classes": num_classes,
-                     "image_shape": [channels, height, width]},
+            "data": {"train_images": n_train, "val_images": n_val, "num_classes": num_classes,
+                     "image_shape": [channels, height, width], "train_transform": repr(data.train_transform),
+                     "eval_transform": repr(data.eval_transform)},
         })
         run.rewrite_metrics(history)
     reporter = make_reporter(cfg.progress, is_main=info.is_main, every=cfg.log_every_steps,
@@ -364,19 +350,15 @@ def _train(cfg: TrainConfig, info: D.DistInfo, device_type: str, stream: TextIO 
 
     limit = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
     B, W = cfg.batch_size, info.world_size
-    lo = B * info.rank // W
 
     def autocast():
         if amp_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=device_type, dtype=amp_dtype)
 
-    def prepare(x: torch.Tensor, y: torch.Tensor, ep: int, step: int | None):
+    def prepare(x: torch.Tensor, y: torch.Tensor):
         x = x.to(device, non_blocking=True)
         y = y.to(device, non_blocking=True)
-        if step is not None and cfg.augment:
-            x = augment_batch(x, cfg.seed, ep, step, B, lo, padding)
-        x = (x - mean_t) / std_t
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y
@@ -401,36 +383,34 @@ def _train(cfg: TrainConfig, info: D.DistInfo, device_type: str, stream: TextIO 
         return run.save(global_step, _unwrap(model).state_dict(), meta, state, cfg.keep_checkpoints)
 
     def evaluate() -> tuple[float | None, float | None]:
-        if len(val_src) == 0:
+        if n_val == 0:
             return None, None
         net = _unwrap(model)
         net.eval()
-        mine = shard(torch.arange(len(val_src)), info.rank, W)
-        lists = [mine[i : i + B] for i in range(0, len(mine), B)]
         loss_sum = correct = 0.0
         with torch.no_grad():
-            for x, y in val_src.batches(lists):
-                x, y = prepare(x, y, 0, None)
+            for x, y in data.eval_loader(batch_size=B // W, rank=info.rank, world_size=W):
+                x, y = prepare(x, y)
                 with autocast():
                     out = net(x)
                 loss_sum += float(F.cross_entropy(out.float(), y, reduction="sum"))
                 correct += float((out.argmax(1) == y).sum())
         loss_sum, correct = D.all_reduce_sum([loss_sum, correct], info, device)
         net.train()
-        return loss_sum / len(val_src), correct / len(val_src)
+        return loss_sum / n_val, correct / n_val
 
     interrupted = False
     with _StopFlag() as stop:
         try:
             while epoch < cfg.epochs and global_step < limit:
-                batches = epoch_batches(len(train_src), B, cfg.seed, epoch)  # (steps, B)
                 reporter.start_epoch(epoch, cfg.epochs, steps_per_epoch, step_in_epoch)
                 model.train()
                 last = min(steps_per_epoch, step_in_epoch + (limit - global_step))
-                lists = [shard(batches[s], info.rank, W) for s in range(step_in_epoch, last)]
+                loader = data.train_loader(batch_size=B // W, seed=cfg.seed, epoch=epoch, start_batch=step_in_epoch,
+                                           rank=info.rank, world_size=W)
                 t0 = time.perf_counter()
-                for s, (x, y) in zip(range(step_in_epoch, last), train_src.batches(lists)):
-                    x, y = prepare(x, y, epoch, s)
+                for s, (x, y) in zip(range(step_in_epoch, last), loader):
+                    x, y = prepare(x, y)
                     with autocast():
                         out = model(x)
                     loss_sum = F.cross_entropy(out.float(), y, reduction="sum", label_smoothing=cfg.label_smoothing)
