@@ -461,3 +461,32 @@ def test_registered_weights_offline_error_names_the_cache_path(tmp_path) -> None
     assert str(w.cache_path(tmp_path)) in str(info.value)
     assert w.url in str(info.value)
     assert _files(tmp_path) == []
+
+
+def test_get_model_loads_a_reference_layout_checkpoint_through_the_cache(server, tmp_path, monkeypatch) -> None:
+    """End to end: a synthetic checkpoint in the reference's layout (``.filt`` buffers, the
+    ``{"state_dict": ...}`` wrapper), served by the local server, fetched into $ANTIALIAS_CACHE,
+    verified, and loaded strictly by the builder."""
+    from antialias.models import get_model
+
+    source = get_model("resnet18", filter_size=4).eval()
+    row = torch.tensor([1.0, 3.0, 3.0, 1.0]) / 8
+    state = {}
+    for name, module in source.named_modules():  # the reference stores each blur's filter
+        channels = getattr(module, "channels", None)
+        if type(module).__name__ == "BlurPool2d" and channels:
+            state[f"{name}.filt"] = torch.outer(row, row).expand(channels, 1, 4, 4).clone()
+    state.update(source.state_dict())
+    assert len([k for k in state if k.endswith(".filt")]) == 7  # stem + 3 blocks x (conv, shortcut)
+    body = _checkpoint_bytes({"state_dict": state})
+    prefix = hashlib.sha256(body).hexdigest()[:8]
+    name = f"resnet18_synthetic-{prefix}.pth"
+    server.add(name, body)
+    weights = Weights(f"{server.base}/good/{name}", prefix, "resnet18", 4, False, dict(ResNet50_Weights.DEFAULT.meta))
+    monkeypatch.setenv(_download.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(_weights, "_LICENSE_SHOWN", {weights.meta["license"]})
+    model = get_model("resnet18", weights=weights).eval()
+    assert _files(tmp_path) == [name]
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(x), source(x))
