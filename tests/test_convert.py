@@ -443,3 +443,68 @@ def test_bad_input_messages():
         convert(nn.Sequential(nn.Conv2d(3, 4, 3)), input_size=(1, 5, 8, 8))
     with pytest.raises(TypeError, match="`inplace` must be a bool"):
         convert(net, inplace=1)
+
+
+# --------------------------------------------------------------------------- the model zoo
+
+ZOO_SKIPPED_STEM = {
+    "resnet18": ["conv1"],
+    "resnet50": ["conv1"],
+    "vgg16_bn": [],  # its first conv has stride 1
+    "densenet121": ["features.conv0"],
+    "mobilenet_v2": ["features.0.0"],
+}
+
+
+def _copy_by_position(source: nn.Module, target: nn.Module) -> None:
+    """Copy every state_dict tensor in order. Blurs add no entries (their buffers are non-persistent),
+    so the two lists align one to one; names and shapes are checked on the way."""
+    src, dst = source.state_dict(), target.state_dict()
+    assert len(src) == len(dst)
+    with torch.no_grad():
+        for (ks, vs), (kd, vd) in zip(src.items(), dst.items()):
+            assert vs.shape == vd.shape and ks.rsplit(".", 1)[-1] == kd.rsplit(".", 1)[-1], (ks, kd)
+            vd.copy_(vs)
+
+
+@pytest.mark.parametrize("arch", list(ZOO_SKIPPED_STEM))
+def test_convert_reproduces_the_zoo_antialiased_builder(arch, monkeypatch):
+    """convert(baseline, min_channels=4) computes what get_model(arch, filter_size=4) computes.
+
+    ``min_channels=4`` keeps the RGB stem conv strided, as the reference does. The one placement
+    that differs by design is ResNet's stem max-pool: convert keeps MaxPool(3, s2, p1)'s window as
+    MaxBlurPool2d(3, 2, 1), the reference uses MaxPool(2, s1) then BlurPool. DenseNet's stem
+    MaxPool(3, s2, p1) -> MaxBlurPool2d(3, 2, 1) is exactly the reference's MaxPool(3, s1, p1) +
+    BlurPool, and its transitions' AvgPool(2) -> BlurPool is the reference's too (on even sizes:
+    AvgPool floors odd sizes, BlurPool rounds up, so convert checks the size on the example input).
+    """
+    models = pytest.importorskip("antialias.models")
+    torch.set_default_dtype(torch.float32)  # big nets: float32 is enough (the fixture restores)
+    if arch.startswith("vgg"):
+        # VGG's classifier holds 123M of its 138M parameters and convert() does not touch it:
+        # zero-initialise it (a memset instead of random draws) and compare the features instead.
+        monkeypatch.setattr(nn.Linear, "reset_parameters", lambda self: (nn.init.zeros_(self.weight), nn.init.zeros_(self.bias)))
+    baseline = _randomize_bn(models.get_model(arch, filter_size=None))
+    reference = models.get_model(arch, filter_size=4).eval()
+    _copy_by_position(baseline, reference)
+    keys = list(baseline.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    # DenseNet needs the example input for its AvgPool(2) transitions; the others skip the extra runs.
+    example = x if arch.startswith("densenet") else None
+    converted, report = convert(baseline, min_channels=4, example_input=example, inplace=True)
+    assert list(converted.state_dict()) == keys
+    assert [s.name for s in report.skipped] == ZOO_SKIPPED_STEM[arch]
+    assert {s.placement for s in report.sites} <= {"drop-in", "after-activation", "blurpool-then-1x1"}
+    if arch.startswith("vgg"):
+        converted, reference = converted.features, reference.features
+    with torch.no_grad():
+        expected = reference(x)
+        scale = expected.abs().max()
+        if arch.startswith("resnet"):
+            assert isinstance(converted.maxpool, MaxBlurPool2d) and converted.maxpool.kernel_size == (3, 3)
+            assert (converted(x) - expected).abs().max() > 1e-3 * scale  # the stem differs by design
+            converted.maxpool = reference.maxpool  # with the reference's stem, the rest agrees
+            places = report.placements()
+            assert places["layer2.0.downsample.0"] == "blurpool-then-1x1"
+            assert places["layer2.0.conv1" if arch == "resnet18" else "layer2.0.conv2"] == "after-activation"
+        torch.testing.assert_close(converted(x), expected, rtol=0, atol=1e-5 * float(scale))
