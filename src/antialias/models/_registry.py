@@ -1,0 +1,214 @@
+"""The model registry and the plumbing every builder shares: config checks and the weights hook.
+
+``register_model`` is open to outside code, so a project can add its own architectures and have
+them listed by :func:`list_models`, built by :func:`get_model` and covered by tests that enumerate
+the registry.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from torch import nn
+
+from antialias import filters as _filters
+from antialias.filters import FilterSpec
+from antialias.functional import PADDING_MODES
+
+__all__ = ["get_model", "get_model_builder", "list_models", "register_model"]
+
+BuilderT = TypeVar("BuilderT", bound=Callable[..., nn.Module])
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+# --------------------------------------------------------------------------- defaults a caller can't pass
+
+
+class _Default(int):
+    """An int default that remembers it was not given: ``filter_size=_Default(4)`` shows as ``4`` in
+    signatures and docs, but ``type(x) is _Default`` tells "left out" from an explicit ``4``, so
+    weights can fix the value and only an explicitly conflicting argument raises."""
+
+    def __repr__(self) -> str:
+        return int.__repr__(self)
+
+
+def _given(value: object) -> bool:
+    return type(value) is not _Default
+
+
+DEFAULT_FILTER_SIZE = _Default(4)
+DEFAULT_NUM_CLASSES = _Default(1000)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def register_model(name: str | Callable[..., nn.Module] | None = None) -> Any:
+    """Register a model builder under ``name`` (default: the function's ``__name__``).
+
+    Usable bare (``@register_model``) or with a name (``@register_model("my_net")``). The builder
+    must accept the keyword arguments ``filter_size`` and ``weights`` so :func:`get_model` can
+    forward them.
+
+    Args:
+        name: Registry name, or the builder itself when used bare.
+
+    Returns:
+        The builder, unchanged (or a decorator that returns it).
+
+    Raises:
+        ValueError: the name is already registered (names are never silently replaced).
+
+    Examples:
+        >>> @register_model("doc_example_net")
+        ... def doc_example_net(*, filter_size=4, weights=None, **kwargs):
+        ...     return nn.Identity()
+        >>> "doc_example_net" in list_models()
+        True
+        >>> _ = _MODELS.pop("doc_example_net")  # keep the doctest from leaking into the registry
+    """
+
+    def decorator(fn: BuilderT) -> BuilderT:
+        key = fn.__name__ if name is None or callable(name) else name
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"register_model: `name` must be a non-empty str, got {key!r}.")
+        if key in _MODELS:
+            raise ValueError(
+                f"register_model: `name` must be unused, got {key!r}, already registered to "
+                f"{_MODELS[key].__module__}.{_MODELS[key].__qualname__}. Choose another name."
+            )
+        _MODELS[key] = fn
+        return fn
+
+    if callable(name):
+        return decorator(name)
+    return decorator
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Names of the registered models, sorted; ``pattern`` filters with shell wildcards.
+
+    Examples:
+        >>> list_models("resnet1*")
+        ['resnet101', 'resnet152', 'resnet18']
+    """
+    names = sorted(_MODELS)
+    if pattern is None:
+        return names
+    import fnmatch
+
+    return [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+
+
+def get_model_builder(name: str) -> Callable[..., nn.Module]:
+    """The builder registered under ``name``.
+
+    Raises:
+        ValueError: unknown name (close matches are suggested).
+    """
+    if name not in _MODELS:
+        close = difflib.get_close_matches(str(name), list(_MODELS), n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else " See antialias.models.list_models()."
+        raise ValueError(f"get_model: `name` must be a registered model, got {name!r}.{hint}")
+    return _MODELS[name]
+
+
+def get_model(name: str, *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, **kwargs: Any) -> nn.Module:
+    """Build a registered model by name.
+
+    Args:
+        name: A name from :func:`list_models`, e.g. ``"resnet50"``.
+        filter_size: Blur filter of the anti-aliased network (int taps or ``"rect2"``, ``"tri3"``,
+            ``"tri4"``, ``"bin5"``); None builds the unmodified baseline. Default 4, or the
+            filter of ``weights`` when they are given.
+        weights: None, a weights object, or its name (``"resnet50.imagenet1k_tri4_ft"``).
+        **kwargs: Passed to the builder (``num_classes``, ``padding_mode``, ...).
+
+    Returns:
+        The model, in training mode.
+
+    Raises:
+        ValueError: unknown name (with close matches), or arguments the builder rejects.
+
+    Examples:
+        >>> get_model("resnet18", filter_size=None).fc.out_features
+        1000
+        >>> get_model("resnt18")
+        Traceback (most recent call last):
+        ...
+        ValueError: get_model: `name` must be a registered model, got 'resnt18'. Did you mean 'resnet18'?
+    """
+    builder = get_model_builder(name)
+    if _given(filter_size):
+        kwargs["filter_size"] = filter_size
+    return builder(weights=weights, **kwargs)
+
+
+# --------------------------------------------------------------------------- shared builder plumbing
+
+
+def _check_filter_size(filter_size: object, where: str) -> None:
+    if filter_size is None:
+        return
+    _filters.filter_rows(filter_size, 2, where=where)  # raises the library's message on a bad spec
+
+
+def _check_padding_mode(padding_mode: object, where: str) -> None:
+    if padding_mode not in PADDING_MODES:
+        close = difflib.get_close_matches(str(padding_mode), PADDING_MODES, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"{where}: `padding_mode` must be one of {PADDING_MODES}, got {padding_mode!r}.{hint}")
+
+
+def _check_positive_int(value: object, name: str, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{where}: `{name}` must be a positive int, got {value!r}.")
+
+
+def _same_filter(a: FilterSpec | None, b: FilterSpec | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    ra, rb = _filters.filter_rows(a, 2), _filters.filter_rows(b, 2)
+    return all(x.shape == y.shape and bool((x - y).abs().max() < 1e-12) for x, y in zip(ra, rb))
+
+
+def _resolve_weights(
+    arch: str, weights: Any, filter_size: FilterSpec | None, num_classes: int, where: str
+) -> tuple[Any, FilterSpec | None, int]:
+    """Check the config, and let ``weights`` fix what was left out.
+
+    Returns ``(weights_object_or_None, filter_size, num_classes)`` as plain values.
+    """
+    w = None
+    if weights is not None:
+        from antialias.models import _weights  # lazy: the weights registry imports the builders
+
+        w = _weights.resolve(weights, arch)
+        w_filter = w.filter_size
+        w_classes = int(w.meta["num_classes"])
+        if _given(filter_size) and not _same_filter(filter_size, w_filter):
+            raise ValueError(
+                f"{where}: `filter_size` must match the weights ({w_filter!r}), got {filter_size!r}. "
+                "Leave filter_size out when passing weights."
+            )
+        if _given(num_classes) and num_classes != w_classes:
+            raise ValueError(
+                f"{where}: `num_classes` must match the weights ({w_classes}), got {num_classes!r}. "
+                "Leave num_classes out, or build without weights and replace the classifier."
+            )
+        filter_size, num_classes = w_filter, w_classes
+    _check_filter_size(filter_size, where)
+    _check_positive_int(num_classes, "num_classes", where)
+    if type(filter_size) is _Default:
+        filter_size = int(filter_size)
+    return w, filter_size, int(num_classes)
+
+
+def _load_weights(model: nn.Module, w: Any, progress: bool) -> nn.Module:
+    if w is not None:
+        model.load_state_dict(w.get_state_dict(progress=progress))
+    return model
