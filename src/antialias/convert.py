@@ -17,7 +17,7 @@ is kept:
   cheap variant; a deviation from the paper, named as such in the report).
 
 Keys: the conv keeps its object and its ``weight``/``bias``; a blur is added either as the child
-``blur`` of the conv (which becomes ``antialias.PreBlurConvNd``), as ``nn.Sequential(act, blur)``
+``blur`` of the conv (which becomes :class:`PreBlurConv2d` and its 1-D/3-D siblings), as ``nn.Sequential(act, blur)``
 in place of a parameterless activation module called once, or, where the activation is a function
 or a module called several times (torchvision's ``BasicBlock`` reuses ``self.relu``), by rewriting
 the forward of the module that calls it into a ``torch.fx.GraphModule`` that holds the same children.
@@ -27,18 +27,23 @@ A module ``torch.fx`` cannot trace (data-dependent control flow) is handled chil
 child is traced on its own, and the strided convs and pools called directly by the untraceable
 forward get module-level replacements (paper placement only inside an ``nn.Sequential``, whose
 order is its execution order; blur-first otherwise). The report lists every such fallback.
+
+Against the published anti-aliased ImageNet models (``antialias.models.get_model(arch, filter_size=k)``,
+the reference's layout), ``convert(baseline, min_channels=4)`` computes the same function given the
+same weights for VGG, DenseNet and MobileNetV2 (``min_channels=4`` keeps the RGB stem strided, as
+the reference does), and for ResNet everywhere but the stem max-pool: convert keeps
+``MaxPool2d(3, 2, 1)``'s window as ``MaxBlurPool2d(3, 2, 1)`` (a dense 3x3 max), where the reference
+uses ``MaxPool2d(2, 1)`` then BlurPool. DenseNet's ``AvgPool2d(2)`` transitions floor odd sizes
+where BlurPool rounds up; they are converted (as in the reference) when the example input shows
+the sizes agree, and skipped without one. ``tests/test_convert.py`` checks all of this.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
-import fnmatch
-import inspect
-import math
-from collections import Counter, OrderedDict, defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -47,10 +52,27 @@ from torch import Tensor, nn
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
 
+from antialias import _convert_layers as _L
 from antialias import filters as _filters
 from antialias import functional as _F
-from antialias import _convert_layers as _L
+from antialias._convert_graph import _DeepTracer, _Edit, _hint, _locate, _owner_key, _rewrite_owner, _set
 from antialias._convert_layers import PreBlurConv1d, PreBlurConv2d, PreBlurConv3d
+from antialias._convert_report import ConvertReport, ConvertSite
+from antialias._convert_sites import (
+    _blur_first,
+    _conv_gate,
+    _conv_nd,
+    _Ctx,
+    _desc,
+    _follow,
+    _functional_pool,
+    _join,
+    _node_desc,
+    _Options,
+    _pool_module,
+    _stateless,
+    _t,
+)
 from antialias.filters import FilterSpec
 
 __all__ = [
@@ -72,529 +94,6 @@ KINDS = ("maxpool", "avgpool", "conv")
 PLACEMENTS = ("drop-in", "after-activation", "blurpool-then-1x1", "before-conv", "skipped")
 
 _WHERE = "convert"
-
-
-# --------------------------------------------------------------------------- report
-
-
-@dataclass(frozen=True)
-class ConvertSite:
-    """One downsampling site: where it is, what it was, what it became and how."""
-
-    name: str
-    kind: str
-    old: str
-    new: str
-    placement: str
-    note: str = ""
-
-
-@dataclass
-class ConvertReport:
-    """What :func:`convert` did. ``print(report)`` gives one block per site and the costs.
-
-    Attributes:
-        sites: The converted sites, in graph (or module) order.
-        skipped: Strided sites left as they were, each with the reason.
-        traced: Modules converted from a ``torch.fx`` graph (``"<root>"`` for the whole model).
-        fallbacks: Modules ``torch.fx`` could not trace, with the error; their direct children
-            got module-level replacements.
-        rewritten: Modules whose forward was rewritten as a ``torch.fx.GraphModule``.
-        input_size: Shape of the example input the costs were measured on, or None.
-        flops_before, flops_after: ``FlopCounterMode`` totals (convolutions and matmuls), or None.
-        params_before, params_after: Parameter counts.
-    """
-
-    filter_size: Any
-    padding_mode: str
-    sites: list[ConvertSite] = field(default_factory=list)
-    skipped: list[ConvertSite] = field(default_factory=list)
-    traced: list[str] = field(default_factory=list)
-    fallbacks: list[str] = field(default_factory=list)
-    rewritten: list[str] = field(default_factory=list)
-    input_size: tuple[int, ...] | None = None
-    flops_before: int | None = None
-    flops_after: int | None = None
-    params_before: int = 0
-    params_after: int = 0
-
-    def placements(self) -> dict[str, str]:
-        """Site name -> placement, for the converted sites."""
-        return {s.name: s.placement for s in self.sites}
-
-    def __str__(self) -> str:
-        how = "torch.fx graph" if not self.fallbacks else "torch.fx graph with module-level fallback"
-        lines = [
-            f"antialias.convert: {len(self.sites)} site(s) converted, {len(self.skipped)} skipped "
-            f"({how}; filter_size={self.filter_size!r}, padding_mode={self.padding_mode!r})"
-        ]
-        for site in self.sites:
-            lines.append(f"  {site.name}  [{site.kind}, {site.placement}]")
-            lines.append(f"      {site.old}  ->  {site.new}")
-            if site.note:
-                lines.append(f"      note: {site.note}")
-        if self.skipped:
-            lines.append("skipped:")
-            for site in self.skipped:
-                lines.append(f"  {site.name}  [{site.kind}] {site.old}: {site.note}")
-        for item in self.fallbacks:
-            lines.append(f"fallback: {item}")
-        for item in self.rewritten:
-            lines.append(f"rewritten as torch.fx.GraphModule: {item}")
-        if self.flops_before is not None and self.flops_after is not None:
-            ratio = self.flops_after / self.flops_before if self.flops_before else float("nan")
-            lines.append(
-                f"cost at input {self.input_size}: FLOPs {_human(self.flops_before)} -> "
-                f"{_human(self.flops_after)} (x{ratio:.2f}); params {self.params_before:,} -> {self.params_after:,}"
-            )
-        else:
-            lines.append(f"params {self.params_before:,} -> {self.params_after:,} (pass input_size= for FLOPs)")
-        return "\n".join(lines)
-
-
-def _human(n: int) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.3f}{unit} ({n:,})"
-    return f"{n:,}"
-
-
-# --------------------------------------------------------------------------- context
-
-
-@dataclass
-class _Options:
-    filter_size: Any
-    padding_mode: str
-    replace: frozenset[str]
-    min_channels: int
-    exclude: tuple[str, ...]
-
-
-class _Ctx:
-    def __init__(self, options: _Options, report: ConvertReport, model: nn.Module) -> None:
-        self.opt = options
-        self.report = report
-        # (site name, output shapes recorded before, module whose output must match afterwards)
-        self.checks: list[tuple[str, list[tuple[int, ...]], nn.Module]] = []
-        self.observed: dict[int, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
-        self.handled: set[int] = set()
-        registered = Counter(id(m) for _, m in model.named_modules(remove_duplicate=False))
-        self.shared = {k for k, v in registered.items() if v > 1}
-        first = next(iter(model.parameters()), None)
-        if first is None:
-            first = next(iter(model.buffers()), None)
-        self.factory = {"device": first.device, "dtype": first.dtype} if first is not None and first.is_floating_point() else {}
-
-    def excluded(self, name: str) -> bool:
-        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.opt.exclude)
-
-    def skip(self, name: str, kind: str, old: str, why: str) -> None:
-        self.report.skipped.append(ConvertSite(name, kind, old, old, "skipped", why))
-
-    def done(self, name: str, kind: str, old: str, new: str, placement: str, note: str = "") -> None:
-        self.report.sites.append(ConvertSite(name, kind, old, new, placement, note))
-
-    def check(self, name: str, before: nn.Module | None, after: nn.Module) -> None:
-        if before is not None and id(before) in self.observed:
-            self.checks.append((name, [out for _, out in self.observed[id(before)]], after))
-
-    def blurpool(self, nd: int, channels: int | None, strides: tuple[int, ...], blur_axes: tuple[int, ...]) -> nn.Module:
-        return _L.BLURPOOLS[nd](
-            channels, _L.axis_filter(self.opt.filter_size, blur_axes), strides, self.opt.padding_mode, **self.factory
-        )
-
-
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix and name else prefix or name
-
-
-# --------------------------------------------------------------------------- tracing
-
-
-class _DeepTracer(fx.Tracer):
-    """Traces through containers; stops at pools, convs, norms, activations and antialias layers."""
-
-    _LEAVES = (
-        *_L.AA_LEAVES, *_L.MAXPOOLS, *_L.AVGPOOLS, *_L.CONVS, *_L.NORM_MODULES, *_L.ACT_MODULES,
-    )
-
-    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return isinstance(m, self._LEAVES) or super().is_leaf_module(m, module_qualified_name)
-
-
-class _ShallowTracer(fx.Tracer):
-    """Traces only the root's own forward: every submodule is a leaf."""
-
-    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return True
-
-
-def _owner_key(node: fx.Node) -> str:
-    """nn_module_stack key of the module whose forward made ``node`` ("" for the traced root)."""
-    stack = list(node.meta.get("nn_module_stack", {}).keys())
-    if node.op == "call_module" and stack:
-        stack = stack[:-1]  # the leaf's own entry
-    return stack[-1] if stack else ""
-
-
-def _rel_target(node: fx.Node, owner_path: str) -> Any:
-    if node.op == "call_module" and owner_path:
-        return node.target[len(owner_path) + 1 :]
-    return node.target
-
-
-@dataclass
-class _Locator:
-    op: str
-    target: Any
-    index: int
-
-
-def _locate(graph: fx.Graph, node: fx.Node, owner_key: str) -> _Locator:
-    owner_path = owner_key.split("@")[0]
-    rel = _rel_target(node, owner_path)
-    index = 0
-    for other in graph.nodes:
-        if other is node:
-            break
-        if other.op == node.op and _owner_key(other) == owner_key and _rel_target(other, owner_path) == rel:
-            index += 1
-    return _Locator(node.op, rel, index)
-
-
-def _hint(loc: _Locator) -> str:
-    return loc.target if isinstance(loc.target, str) else getattr(loc.target, "__name__", "op")
-
-
-def _find(graph: fx.Graph, loc: _Locator) -> fx.Node | None:
-    seen = 0
-    for node in graph.nodes:
-        if node.op == loc.op and node.target == loc.target:
-            if seen == loc.index:
-                return node
-            seen += 1
-    return None
-
-
-# --------------------------------------------------------------------------- descriptions
-
-
-def _t(value: Any) -> str:
-    if isinstance(value, (tuple, list)) and len(set(value)) == 1:
-        return str(value[0])
-    return str(tuple(value)) if isinstance(value, (tuple, list)) else str(value)
-
-
-def _desc(mod: nn.Module, **override: Any) -> str:
-    get = lambda name: override.get(name, getattr(mod, name))  # noqa: E731
-    if isinstance(mod, nn.modules.conv._ConvNd):
-        return (
-            f"{type(mod).__name__}({mod.in_channels}->{mod.out_channels}, k={_t(mod.kernel_size)}, "
-            f"s={_t(get('stride'))}, p={_t(mod.padding)})"
-        )
-    text = f"{type(mod).__name__}(k={_t(mod.kernel_size)}, s={_t(mod.stride)}, p={_t(mod.padding)}"
-    if getattr(mod, "ceil_mode", False):
-        text += ", ceil_mode=True"
-    return text + ")"
-
-
-def _node_desc(node: fx.Node, prefix: str) -> str:
-    if node.op == "call_module":
-        return _join(prefix, node.target)
-    if node.op == "call_method":
-        return f".{node.target}()"
-    return f"{getattr(node.target, '__name__', str(node.target))}()"
-
-
-# --------------------------------------------------------------------------- pools
-
-
-def _pool_params(mod: nn.Module, nd: int, is_max: bool) -> tuple:
-    k = _L.ntuple(mod.kernel_size, nd)
-    s = _L.ntuple(mod.stride if mod.stride is not None else mod.kernel_size, nd)
-    p = _L.ntuple(mod.padding, nd)
-    d = _L.ntuple(mod.dilation, nd) if is_max else (1,) * nd
-    return k, s, p, d, bool(mod.ceil_mode)
-
-
-def _pool_fits(ctx: _Ctx, is_max: bool, params: tuple, observed: list) -> tuple[bool, str]:
-    """Whether the blur version has the pool's output size; a note when it holds only for the example."""
-    k, s, p, d, ceil_mode = params
-    if is_max and ctx.opt.padding_mode != "circular":
-        return True, ""  # MaxBlurPool reproduces max-pool's size arithmetic exactly
-    nd = len(k)
-    if all(_L.always_same_size(k[i], s[i], p[i], d[i], ceil_mode) for i in range(nd)):
-        return True, ""
-    if observed and all(
-        tuple(out[2:]) == tuple(_L.blur_out(n, s[i]) for i, n in enumerate(inp[2:])) for inp, out in observed
-    ):
-        return True, f"output size equals ceil(L/{_t(s)}) only for inputs like the example {observed[0][0]}"
-    return False, (
-        f"its output size differs from ceil(L/{_t(s)}) for some input sizes; pass example_input= to check "
-        "yours, or replace it by hand"
-    )
-
-
-def _new_pool(ctx: _Ctx, nd: int, is_max: bool, params: tuple, channels: int | None) -> nn.Module:
-    k, s, p, d, ceil_mode = params
-    if is_max:
-        return _L.MAXBLURPOOLS[nd](
-            k, s, p, d, ceil_mode, channels=channels,
-            filter_size=_L.axis_filter(ctx.opt.filter_size, s), padding_mode=ctx.opt.padding_mode, **ctx.factory,
-        )
-    return ctx.blurpool(nd, channels, s, s)
-
-
-def _channels(ctx: _Ctx, mod: nn.Module) -> int | None:
-    shapes = {inp[1] for inp, _ in ctx.observed.get(id(mod), []) if len(inp) > 1}
-    return shapes.pop() if len(shapes) == 1 else None
-
-
-def _pool_module(ctx: _Ctx, mod: nn.Module, name: str) -> nn.Module | None:
-    """The replacement of a pool module, or None (skipped or not strided)."""
-    is_max = isinstance(mod, tuple(_L.MAXPOOLS))
-    nd = next(n for cls, n in {**_L.MAXPOOLS, **_L.AVGPOOLS}.items() if isinstance(mod, cls))
-    kind = "maxpool" if is_max else "avgpool"
-    params = _pool_params(mod, nd, is_max)
-    if all(v == 1 for v in params[1]):
-        return None
-    old = _desc(mod)
-    if kind not in ctx.opt.replace:
-        return None
-    if ctx.excluded(name):
-        ctx.skip(name, kind, old, "excluded by `exclude`")
-        return None
-    channels = _channels(ctx, mod)
-    if channels is not None and channels < ctx.opt.min_channels:
-        ctx.skip(name, kind, old, f"{channels} input channels < min_channels={ctx.opt.min_channels}")
-        return None
-    if is_max and mod.return_indices:
-        ctx.skip(name, kind, old, "return_indices=True (max-unpooling needs the max-pool's indices)")
-        return None
-    fits, note = _pool_fits(ctx, is_max, params, ctx.observed.get(id(mod), []))
-    if not fits:
-        ctx.skip(name, kind, old, note)
-        return None
-    new = _new_pool(ctx, nd, is_max, params, channels)
-    ctx.done(name, kind, old, f"{type(new).__name__}(k={_t(params[0])}, s={_t(params[1])}, p={_t(params[2])})"
-             if is_max else f"{type(new).__name__}(s={_t(params[1])})", "drop-in", note)
-    ctx.check(name, mod, new)
-    return new
-
-
-_MAXPOOL_SIG = inspect.Signature(
-    [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d) for n, d in (
-        ("input", inspect.Parameter.empty), ("kernel_size", inspect.Parameter.empty), ("stride", None),
-        ("padding", 0), ("dilation", 1), ("ceil_mode", False), ("return_indices", False))]
-)
-_AVGPOOL_SIG = inspect.Signature(
-    [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d) for n, d in (
-        ("input", inspect.Parameter.empty), ("kernel_size", inspect.Parameter.empty), ("stride", None),
-        ("padding", 0), ("ceil_mode", False), ("count_include_pad", True), ("divisor_override", None))]
-)
-
-
-def _functional_pool(ctx: _Ctx, node: fx.Node, name: str) -> nn.Module | None:
-    is_max = node.target in _L.FUNCTIONAL_MAXPOOLS
-    nd = (_L.FUNCTIONAL_MAXPOOLS if is_max else _L.FUNCTIONAL_AVGPOOLS)[node.target]
-    kind = "maxpool" if is_max else "avgpool"
-    try:
-        bound = (_MAXPOOL_SIG if is_max else _AVGPOOL_SIG).bind(*node.args, **node.kwargs)
-    except TypeError:
-        return None
-    args = dict(bound.arguments)
-    old = f"{node.target.__name__}({', '.join(f'{k}={v}' for k, v in args.items() if k != 'input')})"
-    if kind not in ctx.opt.replace:
-        return None
-    if any(isinstance(v, fx.Node) for k, v in args.items() if k != "input"):
-        ctx.skip(name, kind, old, "pooling arguments computed at run time")
-        return None
-    k = _L.ntuple(args["kernel_size"], nd)
-    stride = args.get("stride")
-    s = k if stride is None or stride == [] else _L.ntuple(stride, nd)
-    if all(v == 1 for v in s):
-        return None
-    if ctx.excluded(name):
-        ctx.skip(name, kind, old, "excluded by `exclude`")
-        return None
-    if args.get("return_indices"):
-        ctx.skip(name, kind, old, "return_indices=True")
-        return None
-    params = (k, s, _L.ntuple(args.get("padding", 0), nd), _L.ntuple(args.get("dilation", 1), nd) if is_max else (1,) * nd,
-              bool(args.get("ceil_mode", False)))
-    fits, note = _pool_fits(ctx, is_max, params, [])
-    if not fits:
-        ctx.skip(name, kind, old, note)
-        return None
-    new = _new_pool(ctx, nd, is_max, params, None)
-    ctx.done(name, kind, old, f"{type(new).__name__}(k={_t(k)}, s={_t(s)}, p={_t(params[2])})" if is_max
-             else f"{type(new).__name__}(s={_t(s)})", "drop-in")
-    return new
-
-
-# --------------------------------------------------------------------------- convs
-
-
-def _conv_nd(mod: nn.Module) -> int | None:
-    for cls, nd in _L.CONVS.items():
-        if isinstance(mod, cls):
-            return nd
-    return None
-
-
-def _conv_gate(ctx: _Ctx, mod: nn.Module, name: str) -> bool:
-    """Whether a strided conv is to be converted (records the skip if not)."""
-    if "conv" not in ctx.opt.replace:
-        return False
-    if isinstance(mod, _L.PREBLUR_TYPES):
-        ctx.skip(name, "conv", _desc(mod), "already anti-aliased (blur before the conv)")
-        return False
-    if ctx.excluded(name):
-        ctx.skip(name, "conv", _desc(mod), "excluded by `exclude`")
-        return False
-    if mod.in_channels < ctx.opt.min_channels:
-        ctx.skip(name, "conv", _desc(mod), f"{mod.in_channels} input channels < min_channels={ctx.opt.min_channels}")
-        return False
-    if isinstance(mod.padding, str) and mod.padding != "valid":
-        ctx.skip(name, "conv", _desc(mod), f"padding={mod.padding!r}")
-        return False
-    return True
-
-
-def _blur_first(ctx: _Ctx, mod: nn.Module, name: str, note: str = "") -> bool:
-    """Module-level blur-first: the conv becomes its ``PreBlurConvNd`` (same object, same keys)."""
-    nd = _conv_nd(mod)
-    old = _desc(mod)
-    if type(mod) not in _L.CONVS:
-        return False
-    stride = tuple(mod.stride)
-    pointwise = all(v == 1 for v in mod.kernel_size) and (mod.padding == "valid" or not any(mod.padding))
-    if pointwise:
-        blur = ctx.blurpool(nd, mod.in_channels, stride, stride)
-        _L.to_preblur(mod, nd, blur, (1,) * nd)
-        ctx.done(name, "conv", old, f"BlurPool{nd}d(s={_t(stride)}) -> {_desc(mod)}", "blurpool-then-1x1", note)
-    else:
-        blur = ctx.blurpool(nd, mod.in_channels, (1,) * nd, stride)
-        _L.to_preblur(mod, nd, blur, stride)
-        ctx.done(name, "conv", old, f"BlurPool{nd}d(s=1) -> {_desc(mod)}", "before-conv",
-                 note or "no conv -> [norm] -> activation pattern follows it")
-    ctx.check(name, mod, mod)
-    return True
-
-
-def _is_norm(node: fx.Node, src: fx.Node, modules: dict[str, nn.Module]) -> bool:
-    if not node.args or node.args[0] is not src:
-        return False
-    if node.op == "call_module":
-        return isinstance(modules.get(node.target), _L.NORM_MODULES)
-    return node.op == "call_function" and node.target in _L.NORM_FUNCTIONS
-
-
-def _is_act(node: fx.Node, src: fx.Node, modules: dict[str, nn.Module]) -> bool:
-    if not node.args or node.args[0] is not src:
-        return False
-    if node.op == "call_module":
-        return isinstance(modules.get(node.target), _L.ACT_MODULES)
-    if node.op == "call_method":
-        return node.target in _L.ACT_METHODS
-    return node.op == "call_function" and node.target in _L.ACT_FUNCTIONS
-
-
-def _follow(node: fx.Node, modules: dict[str, nn.Module]) -> tuple[list[fx.Node], fx.Node] | None:
-    """The ``[norm...] -> activation`` chain the conv output flows through alone, or None."""
-    chain: list[fx.Node] = []
-    cur = node
-    while len(cur.users) == 1:
-        nxt = next(iter(cur.users))
-        if _is_act(nxt, cur, modules):
-            return chain, nxt
-        if not _is_norm(nxt, cur, modules):
-            return None
-        chain.append(nxt)
-        cur = nxt
-    return None
-
-
-def _stateless(mod: nn.Module) -> bool:
-    return not mod.state_dict()
-
-
-# --------------------------------------------------------------------------- graph rewrite of an owner
-
-
-@dataclass
-class _Edit:
-    how: str  # "after" | "before" | "replace"
-    loc: _Locator
-    module: nn.Module
-    hint: str
-
-
-def _unique(names: set[str], hint: str) -> str:
-    base = "".join(c if c.isalnum() or c == "_" else "_" for c in hint) or "aa"
-    name, i = base, 1
-    while name in names:
-        name, i = f"{base}_{i}", i + 1
-    names.add(name)
-    return name
-
-
-def _rewrite_owner(owner: nn.Module, edits: list[_Edit]) -> tuple[fx.GraphModule, dict[int, str]] | None:
-    """Trace ``owner``'s own forward, apply ``edits`` and return the GraphModule (None if impossible)."""
-    try:
-        graph = _ShallowTracer().trace(owner)
-    except Exception:  # noqa: BLE001 - any failure means: do it another way (the caller reports it)
-        return None
-    names = set(owner._modules) | set(owner._parameters) | set(owner._buffers) | set(vars(owner))
-    added: dict[str, nn.Module] = {}
-    where: dict[int, str] = {}
-    nodes = [_find(graph, e.loc) for e in edits]
-    if any(n is None for n in nodes):
-        return None
-    for edit, node in zip(edits, nodes):
-        name = _unique(names, edit.hint)
-        added[name] = edit.module
-        where[id(edit.module)] = name
-        if edit.how == "after":
-            with graph.inserting_after(node):
-                new = graph.call_module(name, (node,))
-            node.replace_all_uses_with(new, delete_user_cb=lambda user, new=new: user is not new)
-        elif edit.how == "before":
-            with graph.inserting_before(node):
-                new = graph.call_module(name, (node.args[0],))
-            node.args = (new, *node.args[1:])
-        else:  # replace a functional pool
-            with graph.inserting_before(node):
-                new = graph.call_module(name, (node.args[0] if node.args else node.kwargs["input"],))
-            node.replace_all_uses_with(new)
-            graph.erase_node(node)
-    graph.lint()
-    root: dict[str, Any] = {}
-    for node in graph.nodes:
-        if node.op in ("call_module", "get_attr") and node.target not in added:
-            root[node.target] = owner.get_submodule(node.target) if node.op == "call_module" else _getattr(owner, node.target)
-    root.update(added)
-    gm = fx.GraphModule(root, graph, class_name=type(owner).__name__)
-    # The same children, parameters and buffers as the owner, in its order, so that state_dict keys,
-    # their order and unused children all survive; then the added blurs.
-    gm._modules = OrderedDict(owner._modules)
-    gm._modules.update(added)
-    gm._parameters = OrderedDict(owner._parameters)
-    gm._buffers = OrderedDict(owner._buffers)
-    gm._non_persistent_buffers_set = set(owner._non_persistent_buffers_set)
-    for key, value in vars(owner).items():
-        if not key.startswith("_") and key not in vars(gm) and key != "training":
-            setattr(gm, key, value)
-    gm.train(owner.training)
-    return gm, where
-
-
-def _getattr(module: nn.Module, target: str) -> Any:
-    obj: Any = module
-    for part in target.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 # --------------------------------------------------------------------------- traced conversion
@@ -704,14 +203,6 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
         else:
             _set(unit, path, gm, modules)
     return unit
-
-
-def _set(root: nn.Module, target: str, new: nn.Module, modules: dict[str, nn.Module] | None = None) -> None:
-    parent_path, _, leaf = target.rpartition(".")
-    parent = root.get_submodule(parent_path) if parent_path else root
-    setattr(parent, leaf, new)
-    if modules is not None:
-        modules[target] = new
 
 
 # --------------------------------------------------------------------------- module-level fallback

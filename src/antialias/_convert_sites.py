@@ -1,0 +1,296 @@
+"""Per-site decisions of :func:`antialias.convert`: options, context, pools and convs."""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import torch.fx as fx
+from torch import nn
+
+from antialias import _convert_layers as _L
+from antialias._convert_report import ConvertReport, ConvertSite
+
+
+@dataclass
+class _Options:
+    filter_size: Any
+    padding_mode: str
+    replace: frozenset[str]
+    min_channels: int
+    exclude: tuple[str, ...]
+
+
+class _Ctx:
+    def __init__(self, options: _Options, report: ConvertReport, model: nn.Module) -> None:
+        self.opt = options
+        self.report = report
+        # (site name, output shapes recorded before, module whose output must match afterwards)
+        self.checks: list[tuple[str, list[tuple[int, ...]], nn.Module]] = []
+        self.observed: dict[int, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
+        self.handled: set[int] = set()
+        registered = Counter(id(m) for _, m in model.named_modules(remove_duplicate=False))
+        self.shared = {k for k, v in registered.items() if v > 1}
+        first = next(iter(model.parameters()), None)
+        if first is None:
+            first = next(iter(model.buffers()), None)
+        self.factory = {"device": first.device, "dtype": first.dtype} if first is not None and first.is_floating_point() else {}
+
+    def excluded(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.opt.exclude)
+
+    def skip(self, name: str, kind: str, old: str, why: str) -> None:
+        self.report.skipped.append(ConvertSite(name, kind, old, old, "skipped", why))
+
+    def done(self, name: str, kind: str, old: str, new: str, placement: str, note: str = "") -> None:
+        self.report.sites.append(ConvertSite(name, kind, old, new, placement, note))
+
+    def check(self, name: str, before: nn.Module | None, after: nn.Module) -> None:
+        if before is not None and id(before) in self.observed:
+            self.checks.append((name, [out for _, out in self.observed[id(before)]], after))
+
+    def blurpool(self, nd: int, channels: int | None, strides: tuple[int, ...], blur_axes: tuple[int, ...]) -> nn.Module:
+        return _L.BLURPOOLS[nd](
+            channels, _L.axis_filter(self.opt.filter_size, blur_axes), strides, self.opt.padding_mode, **self.factory
+        )
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix and name else prefix or name
+
+
+def _t(value: Any) -> str:
+    if isinstance(value, (tuple, list)) and len(set(value)) == 1:
+        return str(value[0])
+    return str(tuple(value)) if isinstance(value, (tuple, list)) else str(value)
+
+
+def _desc(mod: nn.Module, **override: Any) -> str:
+    get = lambda name: override.get(name, getattr(mod, name))  # noqa: E731
+    if isinstance(mod, nn.modules.conv._ConvNd):
+        return (
+            f"{type(mod).__name__}({mod.in_channels}->{mod.out_channels}, k={_t(mod.kernel_size)}, "
+            f"s={_t(get('stride'))}, p={_t(mod.padding)})"
+        )
+    text = f"{type(mod).__name__}(k={_t(mod.kernel_size)}, s={_t(mod.stride)}, p={_t(mod.padding)}"
+    if getattr(mod, "ceil_mode", False):
+        text += ", ceil_mode=True"
+    return text + ")"
+
+
+def _node_desc(node: fx.Node, prefix: str) -> str:
+    if node.op == "call_module":
+        return _join(prefix, node.target)
+    if node.op == "call_method":
+        return f".{node.target}()"
+    return f"{getattr(node.target, '__name__', str(node.target))}()"
+
+
+def _pool_params(mod: nn.Module, nd: int, is_max: bool) -> tuple:
+    k = _L.ntuple(mod.kernel_size, nd)
+    s = _L.ntuple(mod.stride if mod.stride is not None else mod.kernel_size, nd)
+    p = _L.ntuple(mod.padding, nd)
+    d = _L.ntuple(mod.dilation, nd) if is_max else (1,) * nd
+    return k, s, p, d, bool(mod.ceil_mode)
+
+
+def _pool_fits(ctx: _Ctx, is_max: bool, params: tuple, observed: list) -> tuple[bool, str]:
+    """Whether the blur version has the pool's output size; a note when it holds only for the example."""
+    k, s, p, d, ceil_mode = params
+    if is_max and ctx.opt.padding_mode != "circular":
+        return True, ""  # MaxBlurPool reproduces max-pool's size arithmetic exactly
+    nd = len(k)
+    if all(_L.always_same_size(k[i], s[i], p[i], d[i], ceil_mode) for i in range(nd)):
+        return True, ""
+    if observed and all(
+        tuple(out[2:]) == tuple(_L.blur_out(n, s[i]) for i, n in enumerate(inp[2:])) for inp, out in observed
+    ):
+        return True, f"output size equals ceil(L/{_t(s)}) only for inputs like the example {observed[0][0]}"
+    return False, (
+        f"its output size differs from ceil(L/{_t(s)}) for some input sizes; pass example_input= to check "
+        "yours, or replace it by hand"
+    )
+
+
+def _new_pool(ctx: _Ctx, nd: int, is_max: bool, params: tuple, channels: int | None) -> nn.Module:
+    k, s, p, d, ceil_mode = params
+    if is_max:
+        return _L.MAXBLURPOOLS[nd](
+            k, s, p, d, ceil_mode, channels=channels,
+            filter_size=_L.axis_filter(ctx.opt.filter_size, s), padding_mode=ctx.opt.padding_mode, **ctx.factory,
+        )
+    return ctx.blurpool(nd, channels, s, s)
+
+
+def _channels(ctx: _Ctx, mod: nn.Module) -> int | None:
+    shapes = {inp[1] for inp, _ in ctx.observed.get(id(mod), []) if len(inp) > 1}
+    return shapes.pop() if len(shapes) == 1 else None
+
+
+def _pool_module(ctx: _Ctx, mod: nn.Module, name: str) -> nn.Module | None:
+    """The replacement of a pool module, or None (skipped or not strided)."""
+    is_max = isinstance(mod, tuple(_L.MAXPOOLS))
+    nd = next(n for cls, n in {**_L.MAXPOOLS, **_L.AVGPOOLS}.items() if isinstance(mod, cls))
+    kind = "maxpool" if is_max else "avgpool"
+    params = _pool_params(mod, nd, is_max)
+    if all(v == 1 for v in params[1]):
+        return None
+    old = _desc(mod)
+    if kind not in ctx.opt.replace:
+        return None
+    if ctx.excluded(name):
+        ctx.skip(name, kind, old, "excluded by `exclude`")
+        return None
+    channels = _channels(ctx, mod)
+    if channels is not None and channels < ctx.opt.min_channels:
+        ctx.skip(name, kind, old, f"{channels} input channels < min_channels={ctx.opt.min_channels}")
+        return None
+    if is_max and mod.return_indices:
+        ctx.skip(name, kind, old, "return_indices=True (max-unpooling needs the max-pool's indices)")
+        return None
+    fits, note = _pool_fits(ctx, is_max, params, ctx.observed.get(id(mod), []))
+    if not fits:
+        ctx.skip(name, kind, old, note)
+        return None
+    new = _new_pool(ctx, nd, is_max, params, channels)
+    ctx.done(name, kind, old, f"{type(new).__name__}(k={_t(params[0])}, s={_t(params[1])}, p={_t(params[2])})"
+             if is_max else f"{type(new).__name__}(s={_t(params[1])})", "drop-in", note)
+    ctx.check(name, mod, new)
+    return new
+
+
+_MAXPOOL_SIG = inspect.Signature(
+    [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d) for n, d in (
+        ("input", inspect.Parameter.empty), ("kernel_size", inspect.Parameter.empty), ("stride", None),
+        ("padding", 0), ("dilation", 1), ("ceil_mode", False), ("return_indices", False))]
+)
+_AVGPOOL_SIG = inspect.Signature(
+    [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d) for n, d in (
+        ("input", inspect.Parameter.empty), ("kernel_size", inspect.Parameter.empty), ("stride", None),
+        ("padding", 0), ("ceil_mode", False), ("count_include_pad", True), ("divisor_override", None))]
+)
+
+
+def _functional_pool(ctx: _Ctx, node: fx.Node, name: str) -> nn.Module | None:
+    is_max = node.target in _L.FUNCTIONAL_MAXPOOLS
+    nd = (_L.FUNCTIONAL_MAXPOOLS if is_max else _L.FUNCTIONAL_AVGPOOLS)[node.target]
+    kind = "maxpool" if is_max else "avgpool"
+    try:
+        bound = (_MAXPOOL_SIG if is_max else _AVGPOOL_SIG).bind(*node.args, **node.kwargs)
+    except TypeError:
+        return None
+    args = dict(bound.arguments)
+    old = f"{node.target.__name__}({', '.join(f'{k}={v}' for k, v in args.items() if k != 'input')})"
+    if kind not in ctx.opt.replace:
+        return None
+    if any(isinstance(v, fx.Node) for k, v in args.items() if k != "input"):
+        ctx.skip(name, kind, old, "pooling arguments computed at run time")
+        return None
+    k = _L.ntuple(args["kernel_size"], nd)
+    stride = args.get("stride")
+    s = k if stride is None or stride == [] else _L.ntuple(stride, nd)
+    if all(v == 1 for v in s):
+        return None
+    if ctx.excluded(name):
+        ctx.skip(name, kind, old, "excluded by `exclude`")
+        return None
+    if args.get("return_indices"):
+        ctx.skip(name, kind, old, "return_indices=True")
+        return None
+    params = (k, s, _L.ntuple(args.get("padding", 0), nd), _L.ntuple(args.get("dilation", 1), nd) if is_max else (1,) * nd,
+              bool(args.get("ceil_mode", False)))
+    fits, note = _pool_fits(ctx, is_max, params, [])
+    if not fits:
+        ctx.skip(name, kind, old, note)
+        return None
+    new = _new_pool(ctx, nd, is_max, params, None)
+    ctx.done(name, kind, old, f"{type(new).__name__}(k={_t(k)}, s={_t(s)}, p={_t(params[2])})" if is_max
+             else f"{type(new).__name__}(s={_t(s)})", "drop-in")
+    return new
+
+
+def _conv_nd(mod: nn.Module) -> int | None:
+    for cls, nd in _L.CONVS.items():
+        if isinstance(mod, cls):
+            return nd
+    return None
+
+
+def _conv_gate(ctx: _Ctx, mod: nn.Module, name: str) -> bool:
+    """Whether a strided conv is to be converted (records the skip if not)."""
+    if "conv" not in ctx.opt.replace:
+        return False
+    if isinstance(mod, _L.PREBLUR_TYPES):
+        ctx.skip(name, "conv", _desc(mod), "already anti-aliased (blur before the conv)")
+        return False
+    if ctx.excluded(name):
+        ctx.skip(name, "conv", _desc(mod), "excluded by `exclude`")
+        return False
+    if mod.in_channels < ctx.opt.min_channels:
+        ctx.skip(name, "conv", _desc(mod), f"{mod.in_channels} input channels < min_channels={ctx.opt.min_channels}")
+        return False
+    if isinstance(mod.padding, str) and mod.padding != "valid":
+        ctx.skip(name, "conv", _desc(mod), f"padding={mod.padding!r}")
+        return False
+    return True
+
+
+def _blur_first(ctx: _Ctx, mod: nn.Module, name: str, note: str = "") -> bool:
+    """Module-level blur-first: the conv becomes its ``PreBlurConvNd`` (same object, same keys)."""
+    nd = _conv_nd(mod)
+    old = _desc(mod)
+    if type(mod) not in _L.CONVS:
+        return False
+    stride = tuple(mod.stride)
+    pointwise = all(v == 1 for v in mod.kernel_size) and (mod.padding == "valid" or not any(mod.padding))
+    if pointwise:
+        blur = ctx.blurpool(nd, mod.in_channels, stride, stride)
+        _L.to_preblur(mod, nd, blur, (1,) * nd)
+        ctx.done(name, "conv", old, f"BlurPool{nd}d(s={_t(stride)}) -> {_desc(mod)}", "blurpool-then-1x1", note)
+    else:
+        blur = ctx.blurpool(nd, mod.in_channels, (1,) * nd, stride)
+        _L.to_preblur(mod, nd, blur, stride)
+        ctx.done(name, "conv", old, f"BlurPool{nd}d(s=1) -> {_desc(mod)}", "before-conv",
+                 note or "no conv -> [norm] -> activation pattern follows it")
+    ctx.check(name, mod, mod)
+    return True
+
+
+def _is_norm(node: fx.Node, src: fx.Node, modules: dict[str, nn.Module]) -> bool:
+    if not node.args or node.args[0] is not src:
+        return False
+    if node.op == "call_module":
+        return isinstance(modules.get(node.target), _L.NORM_MODULES)
+    return node.op == "call_function" and node.target in _L.NORM_FUNCTIONS
+
+
+def _is_act(node: fx.Node, src: fx.Node, modules: dict[str, nn.Module]) -> bool:
+    if not node.args or node.args[0] is not src:
+        return False
+    if node.op == "call_module":
+        return isinstance(modules.get(node.target), _L.ACT_MODULES)
+    if node.op == "call_method":
+        return node.target in _L.ACT_METHODS
+    return node.op == "call_function" and node.target in _L.ACT_FUNCTIONS
+
+
+def _follow(node: fx.Node, modules: dict[str, nn.Module]) -> tuple[list[fx.Node], fx.Node] | None:
+    """The ``[norm...] -> activation`` chain the conv output flows through alone, or None."""
+    chain: list[fx.Node] = []
+    cur = node
+    while len(cur.users) == 1:
+        nxt = next(iter(cur.users))
+        if _is_act(nxt, cur, modules):
+            return chain, nxt
+        if not _is_norm(nxt, cur, modules):
+            return None
+        chain.append(nxt)
+        cur = nxt
+    return None
+
+
+def _stateless(mod: nn.Module) -> bool:
+    return not mod.state_dict()
