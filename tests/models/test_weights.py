@@ -111,7 +111,7 @@ def _paper_table() -> dict[tuple[str, int], tuple[float, float]]:
     for row in rows[1:]:
         cells = [c.strip() for c in row.strip("|").split("|")]
         arch = arch_of.get(cells[0], cells[0].lower())
-        for col, cell in zip(header[1:], cells[1:]):
+        for col, cell in zip(header[1:], cells[1:], strict=True):
             if col in sizes:
                 top1, cons = (float(v) for v in cell.split("/"))
                 table[arch, sizes[col]] = (top1, cons)
@@ -203,3 +203,9 @@ def test_weights_are_frozen_and_hashable() -> None:
         w.filter_size = 3  # type: ignore[misc]
     assert len({m.value for m in ALL}) == 59
     assert ResNet50_Weights.DEFAULT.cache_path("/c") == Path("/c") / "resnet50_lpf4_finetune-cad66808.pth"
+
+
+def test_every_enum_is_exported() -> None:
+    exported = set(_weights.__all__)
+    assert {cls.__name__ for cls in _weights._ENUMS.values()} <= exported
+    assert {"Weights", "WeightsEnum", "resolve", "list_weights", "get_weights", "get_model_weights"} <= exported
