@@ -44,6 +44,7 @@ def cli_args(cfg: TrainConfig) -> list[str]:
 
 def env() -> dict[str, str]:
     e = dict(os.environ)
+    e["OMP_NUM_THREADS"] = "1"
     e["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), e.get("PYTHONPATH", "")])
     return e
 

@@ -69,28 +69,13 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def save_weights(path: Path, state_dict: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
-    try:
-        from antialias.checkpoint import save_checkpoint
-    except ModuleNotFoundError:  # TEMPORARY stand-in until antialias.checkpoint lands
-        from safetensors.torch import save_file
-
-        def save_checkpoint(p, sd, meta):
-            tmp = Path(str(p) + ".tmp")
-            save_file(sd, str(tmp))
-            os.replace(tmp, p)
-            atomic_write_text(Path(p).with_suffix(".json"), json.dumps(meta, default=str))
+    from antialias.checkpoint import save_checkpoint
 
     save_checkpoint(path, {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, metadata)
 
 
 def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    try:
-        from antialias.checkpoint import load_checkpoint
-    except ModuleNotFoundError:  # TEMPORARY stand-in until antialias.checkpoint lands
-        from safetensors.torch import load_file
-
-        def load_checkpoint(p):
-            return load_file(str(p)), json.loads(Path(p).with_suffix(".json").read_text())
+    from antialias.checkpoint import load_checkpoint
 
     return load_checkpoint(path)
 

@@ -5,7 +5,8 @@ Exact resume. Everything that decides the next step is either a pure function of
 momentum, scheduler, AMP scaler, torch/CUDA/numpy/python RNG of every rank, the position, the
 epoch's running sums and the metrics history). With a fixed seed on CPU a run killed at any moment
 and resumed therefore ends with bit-identical weights; ``tests/train/test_resume.py`` checks that
-with ``kill -9``.
+with ``kill -9``. (Bit-identity also needs the same number of CPU threads, ``torch.get_num_threads()``,
+in both runs: the summation order of CPU kernels depends on it. config.json records it.)
 
 Distributed. Under ``torchrun`` each process takes its slice of every global batch and the model is
 wrapped in DistributedDataParallel. Each rank's loss is ``sum(losses) * world_size / batch_size``,
@@ -332,6 +333,7 @@ def _train(cfg: TrainConfig, info: D.DistInfo, device_type: str, stream: TextIO 
             "seed": cfg.seed,
             "world_size": info.world_size,
             "device": device_type,
+            "num_threads": torch.get_num_threads(),
             "steps_per_epoch": steps_per_epoch,
             "data": {"train_images": n_train, "val_images": n_val, "num_classes": num_classes,
                      "image_shape": [channels, height, width], "train_transform": repr(data.train_transform),
@@ -489,7 +491,6 @@ def _train(cfg: TrainConfig, info: D.DistInfo, device_type: str, stream: TextIO 
 
 
 def _weights_metadata(cfg: TrainConfig, epoch: int, global_step: int) -> dict[str, Any]:
-    import antialias
-
-    return {"config": cfg.to_dict(), "antialias_version": antialias.__version__, "seed": cfg.seed,
+    # save_checkpoint adds the library and torch versions itself.
+    return {"config": cfg.to_dict(), "seed": cfg.seed,
             "model": cfg.model, "filter_size": cfg.filter_size, "epoch": epoch, "global_step": global_step}
