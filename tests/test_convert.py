@@ -219,6 +219,25 @@ def test_conv_followed_by_add_is_blur_first(reference):
     _same_state(net, new)
 
 
+class MyConv(nn.Conv2d):
+    """A user's conv subclass: it cannot become a PreBlurConv2d, so the blur goes into the graph."""
+
+
+def test_custom_conv_class_gets_the_blur_in_its_callers_graph(reference):
+    net = nn.Sequential(MyConv(3, 4, 3, 2, 1), nn.Tanh(), MyConv(4, 4, 3, 2, 1))
+    new, report = convert(net)
+    assert report.placements() == {"0": "after-activation", "2": "before-conv"}
+    conv2 = new.get_submodule("2")  # a GraphModule keeps the children's names (not Sequential's indexing)
+    assert isinstance(new, torch.fx.GraphModule) and type(conv2) is MyConv and conv2.stride == (2, 2)
+    x = torch.randn(1, 3, 16, 16)
+    y = reference.blur_pool(torch.tanh(F.conv2d(x, net[0].weight, net[0].bias, 1, 1)), [4, 4], 2)
+    y = F.conv2d(reference.blur_pool(y, [4, 4], 1), net[2].weight, net[2].bias, 2, 1)
+    torch.testing.assert_close(new(x), y, rtol=0, atol=1e-12)
+    _same_state(net, new)
+    again, report2 = convert(new)
+    assert report2.sites == [] and "already anti-aliased" in report2.skipped[0].note
+
+
 def test_maxpool_drop_in(reference):
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(3, 2, 1, ceil_mode=True))
     new, report = convert(net)
