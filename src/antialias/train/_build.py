@@ -69,6 +69,8 @@ def build_model(spec: str, filter_size: int | str | None, *, in_channels: int, n
     model = builder(**kwargs)
     if not isinstance(model, nn.Module):
         raise TypeError(f"`train`: `model` must build an nn.Module, got {type(model).__name__} from {spec!r}.")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(f"`train`: `model` must have trainable parameters, got none in {spec!r}.")
     first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     if first is not None and first.in_channels != in_channels:
         raise ValueError(

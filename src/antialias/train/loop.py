@@ -276,7 +276,9 @@ def _train(cfg: TrainConfig, info: D.DistInfo, device_type: str, stream: TextIO 
     if cfg.finetune_from is not None and not cfg.resume:
         from antialias.models.transfer import transfer_baseline
 
-        transfer_baseline(load_state_dict_file(cfg.finetune_from), model)
+        report = transfer_baseline(load_state_dict_file(cfg.finetune_from), model)
+        if info.is_main and cfg.progress != "none":
+            print(f"fine-tuning from {cfg.finetune_from}: {report}".splitlines()[0], file=stream or sys.stdout)
     if cfg.sync_batchnorm and info.distributed:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(device)
