@@ -32,7 +32,7 @@ class ConvertReport:
             got module-level replacements.
         rewritten: Modules whose forward was rewritten as a ``torch.fx.GraphModule``.
         input_size: Shape of the example input the costs were measured on, or None.
-        flops_before, flops_after: ``FlopCounterMode`` totals (convolutions and matmuls), or None.
+        flops_before, flops_after: ``torch.utils.flop_counter`` totals (convolutions and matmuls), or None.
         params_before, params_after: Parameter counts.
     """
 
