@@ -184,6 +184,7 @@ def _max_blur_pool(
     strides = kernels if stride is None or stride == [] else _tuple(stride, nd, "stride", where, 1)
     pads = _tuple(padding, nd, "padding", where, 0)
     dilations = _tuple(dilation, nd, "dilation", where, 1)
+    _check_padding_mode(padding_mode, where)
     if any(p > k // 2 for p, k in zip(pads, kernels)):
         raise ValueError(f"{where}: `padding` must be at most half of `kernel_size`, got padding={padding!r}, kernel_size={kernel_size!r}.")
     unbatched = x.ndim == nd + 1
@@ -217,10 +218,15 @@ def _max_blur_pool(
             extra = max(0, s * (out_len - 1) + 1 - dense_len)
         if p or extra:
             dense = F.pad(dense, _pad_list(dense, dim, p, p + extra), mode="constant", value=float("-inf"))
-    # Eager: separable torch.maximum passes (first maximum in raster order gets the gradient, as
-    # F.max_pool2d); under compile/export/tracing: F.max_pool at stride 1, which routes it the same.
-    dense = _kernels.dense_max(dense, kernels, dilations)
-    out = _blur_pool(dense, nd, filter_size, strides, padding_mode, filter, where)
+    # The blur runs on the dense max, whose length per axis is the padded length minus the window.
+    dense_lengths = [dense.shape[2 + axis] - dilations[axis] * (kernels[axis] - 1) for axis in range(nd)]
+    rows = tuple(row.to(device=x.device) for row in _rows(filter_size, filter, nd, where))
+    pads_blur = [_filters.padding(row.numel()) for row in rows]
+    modes = [_axis_mode(dense_lengths[axis], *pads_blur[axis], padding_mode) for axis in range(nd)]
+    # Eager: separable torch.maximum passes + banded blur in one autograd Function (the first
+    # maximum in raster order gets the gradient, as F.max_pool2d); under compile/export/tracing:
+    # F.max_pool at stride 1 + pad + depthwise conv, which routes it the same way.
+    out = _kernels.max_blur_pool(dense, kernels, dilations, rows, strides, pads_blur, modes)
     if memory_format is not None:
         out = out.contiguous(memory_format=memory_format)
     return out.squeeze(0) if unbatched else out
