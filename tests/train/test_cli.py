@@ -182,3 +182,14 @@ def test_cli_args_helper_round_trip():
 
     cfg = tiny_config(epochs=2)
     assert config_from_args(build_parser().parse_args(cli_args(cfg))) == cfg
+
+
+def test_data_specs_are_not_mistaken_for_factories():
+    from antialias.data import DATASET_NAMES
+    from antialias.train._data import is_factory_spec
+
+    reserved = DATASET_NAMES
+    assert is_factory_spec("antialias.train._demo:tiny_data", reserved)
+    assert is_factory_spec("my_data.py:make", reserved)
+    for spec in ("imagefolder:photos", "imagenet:data", "cifar10:cifar", "fashion-mnist:/x", "fashion-mnist"):
+        assert not is_factory_spec(spec, reserved), spec

@@ -43,7 +43,7 @@ def _field_help() -> dict[str, str]:
             helps[current] = m.group(2).strip()
         elif current and line.strip():
             helps[current] += " " + line.strip()
-    return helps
+    return {k: v.replace("``", "").replace("%", "%%") for k, v in helps.items()}
 
 
 def _optional(convert):

@@ -105,7 +105,7 @@ class Bar(LogLines):
 class WithTensorBoard(Silent):
     """Forwards to ``inner`` and writes scalars (train/loss per step, epoch metrics) to TensorBoard."""
 
-    def __init__(self, inner: Silent, logdir: Path, images_per_epoch_step: int) -> None:
+    def __init__(self, inner: Silent, logdir: Path) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
         self.inner, self.writer = inner, SummaryWriter(log_dir=str(logdir))
@@ -154,7 +154,7 @@ def make_reporter(mode: str, *, is_main: bool, every: int, tensorboard_dir: Path
         mode = "bar" if getattr(stream, "isatty", lambda: False)() else "log"
     inner: Silent = {"bar": lambda: Bar(stream), "log": lambda: LogLines(stream, every), "none": Silent}[mode]()
     if tensorboard_dir is not None:
-        return WithTensorBoard(inner, tensorboard_dir, 0)
+        return WithTensorBoard(inner, tensorboard_dir)
     return inner
 
 

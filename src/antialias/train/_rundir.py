@@ -88,9 +88,6 @@ class RunDir:
         self.ckpt_dir = self.path / "checkpoints"
 
     # --------------------------------------------------------------- state of the folder
-    def has_run_files(self) -> bool:
-        return self.path.is_dir() and any((self.path / name).exists() for name in RUN_FILES)
-
     def is_nonempty(self) -> bool:
         return self.path.is_dir() and any(self.path.iterdir())
 

@@ -58,8 +58,9 @@ class TrainConfig:
             (the baseline, ``--filter-size none``).
         model_kwargs: Extra keyword arguments for the model builder, e.g. ``{"width": 0.5}``
             (a JSON object on the command line).
-        data: Data set spec for ``antialias.data.load_dataset`` ("fashion-mnist", "cifar10", an
-            ImageFolder path, ...) or a user's ``module:function(split=..., root=...)``.
+        data: Data set spec for ``antialias.data.load_dataset`` ("fashion-mnist", "mnist", "cifar10",
+            "cifar100", "imagenet:PATH", "imagefolder:PATH") or a user's
+            ``module:function(split=..., root=...)``.
         data_root: Folder the data set is read from (None: the data module's default places).
         download: Allow downloading the data set into the cache.
         train_subset: Train on the first N training images only (quick runs).
