@@ -11,6 +11,8 @@ import torch
 from antialias import filters
 
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 def pascal(n: int) -> list[float]:
     taps = [math.comb(n - 1, i) for i in range(n)]
     return [t / sum(taps) for t in taps]
