@@ -1,0 +1,109 @@
+"""Figures of evaluation results: feature-distance heatmaps, diagonal stability curves, and
+accuracy against consistency. Pure functions: results in, a matplotlib Figure out."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = ["accuracy_vs_consistency", "feature_distance_heatmaps", "stability_curves"]
+
+
+def _figure(nrows: int, ncols: int, figsize: tuple[float, float]):
+    # No pyplot: no global state, safe in threads and without a display.
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols, squeeze=False)
+
+
+def feature_distance_heatmaps(
+    maps: Mapping[str, Sequence[Sequence[Sequence[float]]] | np.ndarray],
+    layers: Mapping[str, Sequence[str]],
+    *,
+    distance: str = "cosine",
+    columns: int = 12,
+) -> Figure:
+    """One row of heatmaps per model (the paper's figure): a map per layer, shared colour scale.
+
+    Args:
+        maps: Model label -> array ``(L, Sh, Sw)`` of distances per layer and shift.
+        layers: Model label -> the L layer names.
+        distance: Name of the distance, for the colour-bar label.
+        columns: Heatmaps per row before wrapping.
+    """
+    arrays = {label: np.asarray(m, dtype=float) for label, m in maps.items()}
+    vmax = max((float(a.max()) for a in arrays.values() if a.size), default=1.0) or 1.0
+    rows_per_model = {label: math.ceil(len(a) / columns) for label, a in arrays.items()}
+    total_rows = sum(rows_per_model.values())
+    ncols = min(columns, max(len(a) for a in arrays.values()))
+    fig, axes = _figure(total_rows, ncols, (1.6 * ncols + 1.2, 1.9 * total_rows + 0.6))
+    row = 0
+    image = None
+    for label, array in arrays.items():
+        names = layers[label]
+        for i in range(rows_per_model[label] * ncols):
+            ax = axes[row + i // ncols, i % ncols]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i >= len(array):
+                ax.axis("off")
+                continue
+            image = ax.imshow(array[i], cmap="viridis", vmin=0.0, vmax=vmax)
+            ax.set_title(f"{names[i]}\nmean {array[i].mean():.3f}", fontsize=7)
+            if i % ncols == 0:
+                ax.set_ylabel(label, fontsize=9)
+        row += rows_per_model[label]
+    if image is not None:
+        cbar = fig.colorbar(image, ax=axes, fraction=0.02, pad=0.01)
+        cbar.set_label(f"{distance} distance: Shift(F(x)) vs F(Shift(x))", fontsize=8)
+    fig.suptitle("Internal shift-equivariance: one pixel per circular shift (dh, dw); dark = equivariant", fontsize=10)
+    return fig
+
+
+def stability_curves(curves: Mapping[str, Mapping[str, Sequence[float]]]) -> Figure:
+    """Probability of the correct class and accuracy against diagonal shift, one line per model.
+
+    Args:
+        curves: Model label -> ``{"shifts": [...], "mean_prob_correct": [...], "accuracy": [...]}``.
+    """
+    fig, axes = _figure(1, 2, (10, 3.8))
+    left, right = axes[0]
+    for label, c in curves.items():
+        left.plot(c["shifts"], c["mean_prob_correct"], marker=".", label=label)
+        right.plot(c["shifts"], np.asarray(c["accuracy"]) * 100, marker=".", label=label)
+    left.set(xlabel="diagonal shift d (pixels)", ylabel="P(correct class), mean over images",
+             title="Probability of the correct class")
+    right.set(xlabel="diagonal shift d (pixels)", ylabel="accuracy (%)", title="Accuracy")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_vs_consistency(points: Mapping[str, Mapping[str, Mapping[str, float]]], *, title: str = "") -> Figure:
+    """The paper's headline plot: accuracy (x) against consistency (y) with 95% intervals.
+
+    Args:
+        points: Label -> ``{"accuracy": {"value", "low", "high"}, "consistency": {...}}`` (fractions).
+    """
+    fig, axes = _figure(1, 1, (5.5, 4.5))
+    ax = axes[0, 0]
+    for label, p in points.items():
+        acc, cons = p["accuracy"], p["consistency"]
+        x, y = 100 * acc["value"], 100 * cons["value"]
+        ax.errorbar(
+            x, y,
+            xerr=[[x - 100 * acc["low"]], [100 * acc["high"] - x]],
+            yerr=[[y - 100 * cons["low"]], [100 * cons["high"] - y]],
+            fmt="o", capsize=3, label=label,
+        )
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set(xlabel="accuracy (%)", ylabel="consistency (%)", title=title or "Accuracy vs. shift consistency (95% CI)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
