@@ -206,9 +206,6 @@ def main(argv=None) -> None:
     parser.add_argument("--reps", type=int, default=None, help="timed repetitions per variant")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument(
-        "--compile", action="store_true", help="also time torch.compile'd layers (prints compile time)"
-    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -223,11 +220,8 @@ def main(argv=None) -> None:
     results = {}
     for shape in shapes:
         for layout in layouts:
-            extra = {}
-            if args.compile:
-                extra = _compiled(shape, layout, device)
             t = time.perf_counter()
-            results[(shape, layout)] = measure(shape, layout, reps, device, extra)
+            results[(shape, layout)] = measure(shape, layout, reps, device)
             r = results[(shape, layout)]
             print(
                 f"measured {shape} {layout} in {time.perf_counter() - t:.0f} s; clone f+b "
@@ -235,24 +229,7 @@ def main(argv=None) -> None:
                 f"ours {r['maxblur']['fb'] * 1e3:.1f} ms",
                 flush=True,
             )
-            for name in extra:
-                print(f"  {name}: f+b/ref {r[name]['fb'] / r['ref_' + name.split('_')[1]]['fb']:.2f}")
     report(results, layouts, shapes)
-
-
-def _compiled(shape, layout, device) -> dict:
-    """torch.compile'd layers (they run the traceable path); compile time printed."""
-    x = torch.randn(shape, device=device)
-    if layout == "channels_last":
-        x = x.contiguous(memory_format=torch.channels_last)
-    out = {}
-    for name, layer in (("compiled_maxblur", MaxBlurPool2d(2)), ("compiled_blur5", BlurPool2d(shape[1], 5))):
-        fn = torch.compile(layer.to(device))
-        t = time.perf_counter()
-        _time_fb(fn, x, torch.ones_like(fn(x)))
-        print(f"  {name}: first call (compile) {time.perf_counter() - t:.1f} s")
-        out[name] = fn
-    return out
 
 
 if __name__ == "__main__":
