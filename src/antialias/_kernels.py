@@ -8,7 +8,7 @@ Two implementations of the same maths, chosen per call by :func:`use_fast_path`:
   is one matrix product per axis in the tensor's own memory order (NCHW and channels_last alike, no
   layout conversion). :class:`_BandedBlur` is its autograd Function: backward multiplies by the
   transposed matrices (a gather, not a scatter) and saves nothing but those matrices. The dense
-  (stride-1) max of max-blur pooling is :class:`_DenseMax`: separable ``torch.maximum`` passes, last
+  (stride-1) max of max-blur pooling is part of :class:`_MaxBlur`: separable ``torch.maximum`` passes, last
   axis first, which never calls ATen's stride-1 ``max_pool`` (slow in NCHW on CPU, and it stores
   int64 indices); its backward recomputes the max from the saved input instead of storing indices.
 * **Traceable path.** Explicit padding + depthwise convolution per axis (:func:`blur_axis`) and
