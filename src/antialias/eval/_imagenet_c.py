@@ -81,6 +81,7 @@ def check_names(where: str, param: str, names: object, known: Sequence[str]) -> 
     for name in names:
         if name not in known:
             close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
+            close += [k for k in known if str(name).lower() in k and k not in close][: max(0, 3 - len(close))]
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
             raise ValueError(f"`{where}`: `{param}` must name known items ({', '.join(known)}), got {name!r}.{hint}")
         if name in out:
