@@ -566,7 +566,7 @@ def read_cifar10p(path: str | os.PathLike, *, batch_size: int = 100, limit: int 
         raise ValueError(f"`{where}`: {path} must hold (n, frames >= 2, H, W, 3) uint8 sequences, got {array.shape} {array.dtype}.")
     stop = len(array) if limit is None else min(len(array), int(limit))
     for a in range(0, stop, batch_size):
-        chunk = np.ascontiguousarray(array[a : min(stop, a + batch_size)])
+        chunk = np.array(array[a : min(stop, a + batch_size)])  # a writable copy of the memory map
         yield torch.from_numpy(chunk).permute(0, 1, 4, 2, 3).float().div_(255)
 
 
