@@ -10,6 +10,7 @@ forbids function-scoped ones).
 from __future__ import annotations
 
 import itertools
+import os
 import math
 from collections.abc import Sequence
 
@@ -18,8 +19,11 @@ import torch
 import torch.nn.functional as F
 from hypothesis import settings
 
+# CI default: few examples, no deadline (2 shared cores), derandomized so a failure reproduces.
+# HYPOTHESIS_PROFILE=thorough runs a randomized, 20x larger search.
 settings.register_profile("antialias", max_examples=30, deadline=None, derandomize=True)
-settings.load_profile("antialias")
+settings.register_profile("thorough", max_examples=600, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "antialias"))
 
 
 @pytest.fixture(autouse=True)

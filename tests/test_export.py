@@ -19,7 +19,6 @@ import pytest
 import torch
 from torch import nn
 
-from antialias import functional as AF
 from antialias.layers import BlurConv2d, BlurPool1d, BlurPool2d, BlurPool3d, ConvBlurPool2d, MaxBlurPool1d, MaxBlurPool2d, MaxBlurPool3d
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -32,13 +31,13 @@ def rand(*shape, seed=0):
 
 
 def _net() -> nn.Sequential:
-    """Every layer kind and every padding mode in one small network: (2, 3, 16, 16) -> (2, 4, 2, 2)."""
+    """Every layer kind and every padding mode in one small network: (2, 3, 16, 16) -> (2, 4, 4, 3)."""
     torch.manual_seed(0)
     return nn.Sequential(
         ConvBlurPool2d(3, 4, 3, stride=2, padding=1, norm_layer=nn.BatchNorm2d, filter_size="tri4"),  # 8x8
         MaxBlurPool2d(2, stride=1, channels=4, filter_size=3, padding_mode="replicate"),  # 7x7
         BlurPool2d(4, ("rect2", 5), (1, 2), padding_mode="zeros"),  # 7x4
-        MaxBlurPool2d(3, 2, 1, ceil_mode=True, filter_size="bin5", padding_mode="reflect"),  # 4x2... as max_pool2d
+        MaxBlurPool2d(3, 2, 1, ceil_mode=True, filter_size="bin5", padding_mode="reflect"),  # 4x3 (ceil_mode)
         BlurConv2d(4, 4, 1, stride=1, filter_size=2, padding_mode="circular"),
         BlurPool2d(4, 3, 1, padding_mode="circular"),
     ).eval()
@@ -142,8 +141,8 @@ def test_fx_symbolic_trace_records_layers_as_calls():
     x = rand(2, 3, 16, 16)
     torch.testing.assert_close(traced(x), module(x), rtol=0, atol=0)
     targets = [getattr(node.target, "__name__", str(node.target)) for node in traced.graph.nodes if node.op == "call_function"]
-    # One leaf call per layer (their shape checks would not trace): 3 blur pools (one inside
-    # ConvBlurPool2d, one inside BlurConv2d... counted below) and 2 max-blur pools.
+    # One leaf call per layer (their shape checks would not trace): 4 blur pools (two of them
+    # inside ConvBlurPool2d and BlurConv2d) and 2 max-blur pools.
     assert targets.count("_max_blur_pool_forward") == 2
     assert targets.count("_blur_pool_forward") == 4
     # The filter buffers stay buffers of the traced module (so .to() still moves them).
