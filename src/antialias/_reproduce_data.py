@@ -1,0 +1,137 @@
+"""Data of ``antialias reproduce``: which data set the trainer reads, and the evaluation tensors.
+
+Fashion-MNIST is 28x28; the pipeline pads it with zeros to 32x32 (2 pixels each side) for training
+and evaluation, through the data factory :func:`fashion_mnist_32` that the trainer imports by name
+(``"antialias._reproduce_data:fashion_mnist_32"``). Why 32: the feature-distance maps upsample every
+feature map to the input size by repeated 2x circular interpolation, which needs the input to be a
+power-of-two multiple of each map (28 -> 14 -> 7 -> 4 breaks it), and 32x32 is also the size of the
+paper's CIFAR experiments. The padding is part of the data, not of the model, so every shift of the
+evaluation (crop, circular, diagonal, equivariance) acts on the same 32x32 image the model trains on.
+
+CIFAR-10 (``cifar10:PATH``) is already 32x32 and goes to the trainer unchanged; so do ImageNet
+folders (``imagenet:PATH``, 224x224 after resize 256 / centre crop 224) and users' factories
+(``module:function``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["EvalData", "fashion_mnist_32", "load_eval_data", "resolve_data_spec"]
+
+FASHION_32 = "antialias._reproduce_data:fashion_mnist_32"
+PAD = 2  # pixels of zeros on each side: 28 + 2 * 2 = 32
+
+
+def _padded(dataset: Any, pad: int, name: str):
+    from antialias.data import ImageTensorDataset
+
+    images = F.pad(dataset.images, (pad, pad, pad, pad))  # (N, 1, 32, 32) uint8, zeros around
+    return ImageTensorDataset(images, dataset.targets, list(dataset.classes), name=name)
+
+
+def fashion_mnist_32(split: str = "train", root: str | None = None):
+    """Fashion-MNIST with 2 pixels of zeros on each side: ``uint8`` images ``(N, 1, 32, 32)``.
+
+    A data factory for :class:`antialias.train.TrainConfig` (``data=`` this module's path and
+    ``:fashion_mnist_32``). The name of the returned set starts with ``"fashion-mnist"``, so the
+    default training augmentation is the usual one: a random crop with 4 pixels of zero padding and
+    a horizontal flip.
+
+    Args:
+        split: ``"train"`` or ``"test"``.
+        root: Folder of the IDX files (None: the Debian package location, then the cache).
+
+    Returns:
+        An :class:`antialias.data.ImageTensorDataset` of 32x32 images.
+
+    Raises:
+        antialias.data.DatasetNotFoundError: The files are missing (the message says how to get them).
+    """
+    from antialias.data import load_dataset
+
+    base = load_dataset("fashion-mnist", split=split, root=root)
+    return _padded(base, PAD, f"fashion-mnist-32-{split}")
+
+
+def resolve_data_spec(data: str) -> tuple[str, str | None]:
+    """The trainer's ``(data, data_root)`` for the user's ``--data``.
+
+    Examples:
+        >>> resolve_data_spec("fashion-mnist")
+        ('antialias._reproduce_data:fashion_mnist_32', None)
+        >>> resolve_data_spec("fashion-mnist:/data/fm")
+        ('antialias._reproduce_data:fashion_mnist_32', '/data/fm')
+        >>> resolve_data_spec("cifar10:/data/cifar")
+        ('cifar10:/data/cifar', None)
+    """
+    name, _, path = data.partition(":")
+    if name.lower() in ("fashion-mnist", "fashion_mnist", "fashionmnist"):
+        return FASHION_32, (path or None)
+    return data, None
+
+
+@dataclass
+class EvalData:
+    """The evaluation images as the trainer sees them, and the model's input preprocessing.
+
+    Attributes:
+        images: ``float32 (N, C, H, W)`` in ``[0, 1]`` (unnormalised: shifts pad in pixel space).
+        labels: ``int64 (N,)``.
+        preprocess: The trainer's evaluation transform (normalisation by the training subset's
+            channel statistics), applied after shifting.
+        num_classes: Number of classes.
+        description: Human-readable summary for the report.
+    """
+
+    images: Tensor
+    labels: Tensor
+    preprocess: Any
+    num_classes: int
+    description: str
+
+    def batches(self, n: int | None = None, batch_size: int = 256) -> list[tuple[Tensor, Tensor]]:
+        """The first ``n`` images (all by default) in fixed order, as ``(images, labels)`` batches."""
+        n = len(self.images) if n is None else min(n, len(self.images))
+        return [(self.images[i : min(n, i + batch_size)], self.labels[i : min(n, i + batch_size)])
+                for i in range(0, n, batch_size)]
+
+
+def _as_float_stack(dataset: Any, n: int) -> tuple[Tensor, Tensor]:
+    images = getattr(dataset, "images", None)
+    if isinstance(images, Tensor):
+        return images[:n].to(torch.float32) / 255.0, dataset.targets[:n].to(torch.int64)
+    xs, ys = zip(*(dataset[i] for i in range(min(n, len(dataset)))))
+    return torch.stack(xs).to(torch.float32), torch.tensor(ys, dtype=torch.int64)
+
+
+def load_eval_data(spec: str, root: str | None, *, train_subset: int | None, num_images: int,
+                   normalize: bool = True) -> EvalData:
+    """Loads the first ``num_images`` test images and rebuilds the trainer's evaluation transform.
+
+    The trainer normalises with the channel statistics of the training subset it trains on (see
+    :class:`antialias.train._data.TrainData`); the same statistics are computed here with the
+    public :func:`antialias.data.transforms.default_transform` on the same first ``train_subset``
+    training images.
+    """
+    from antialias.data import ImageTensorDataset
+    from antialias.data.transforms import default_transform
+    from antialias.train._data import load_split
+
+    train = load_split(spec, "train", root=root, download=False)
+    test = load_split(spec, "test", root=root, download=False)
+    if isinstance(getattr(train, "images", None), Tensor) and train_subset is not None:
+        train = ImageTensorDataset(train.images[:train_subset], train.targets[:train_subset], list(train.classes),
+                                   name=str(getattr(train, "name", "images")))
+    preprocess = default_transform(train, train=False, normalize=normalize)
+    images, labels = _as_float_stack(test, num_images)
+    classes = getattr(test, "classes", None)
+    num_classes = int(getattr(test, "num_classes", None) or (len(classes) if classes is not None else int(labels.max()) + 1))
+    c, h, w = images.shape[1:]
+    desc = f"{len(images)} test images of {c}x{h}x{w}, {num_classes} classes"
+    return EvalData(images, labels, preprocess, num_classes, desc)

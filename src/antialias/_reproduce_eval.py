@@ -1,0 +1,268 @@
+"""Evaluation stage of ``antialias reproduce``: per-model measurements, cached per run, and paired statistics.
+
+Each part (clean accuracy, consistency under each protocol, diagonal stability, feature distance,
+corruption, perturbation) is one JSON file in ``<run>/eval/``, keyed by the evaluation settings and the
+SHA-256 of the weights: a part is recomputed only when either changes, so an interrupted evaluation
+resumes at the part it was doing. Per-image outcomes (correct, consistent) are kept as bit strings,
+because the pipeline compares models on the same images with the same random offsets (paired tests).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from antialias._reproduce_data import EvalData
+from antialias.eval import ConsistencyConfig, Proportion, ShiftConsistency, diagonal_stability, evaluate_consistency
+from antialias.eval import feature_distance_maps
+
+__all__ = ["EvalSettings", "bits", "from_bits", "paired_difference", "paired_mean_difference", "evaluate_model",
+           "equivariance_part", "PartCache"]
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSettings:
+    """What is measured on each model, and on how many images.
+
+    Attributes:
+        num_images: Test images for accuracy and both consistency protocols.
+        crop_max_shift: Crop protocol: pad by this many zeros, two crops at offsets in
+            ``[-m, m]^2`` (per image, seeded). Our small-image choice (the paper's CIFAR protocol
+            was not published).
+        circular_max_shift: Circular protocol: two ``torch.roll`` copies with shifts in ``[-m, m]^2``.
+        stability_images: Images for the diagonal stability curves.
+        stability_max_shift: Diagonal shifts ``d = 0..m`` (crops of the zero-padded image).
+        equivariance_images: Images averaged in the feature-distance maps (baseline and bin5 only).
+        equivariance_step: Spacing of the circular-shift grid (1: every shift, the paper's maps).
+        corruption_images: Images per corruption and severity (0: skip).
+        perturbation_images: Sequences per perturbation (0: skip).
+        seed: Seed of the offsets (the same for every model: paired comparisons).
+        batch_size: Images per forward.
+    """
+
+    num_images: int = 1000
+    crop_max_shift: int = 4
+    circular_max_shift: int = 16
+    stability_images: int = 200
+    stability_max_shift: int = 8
+    equivariance_images: int = 4
+    equivariance_step: int = 1
+    corruption_images: int = 200
+    perturbation_images: int = 100
+    seed: int = 0
+    batch_size: int = 250
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ----------------------------------------------------------------------------------- statistics
+
+
+def bits(values: Tensor) -> str:
+    """A boolean vector as a string of 0/1 (compact JSON).
+
+    Examples:
+        >>> bits(torch.tensor([True, False, True]))
+        '101'
+    """
+    return "".join("1" if v else "0" for v in values.tolist())
+
+
+def from_bits(text: str) -> Tensor:
+    """Inverse of :func:`bits`."""
+    return torch.tensor([c == "1" for c in text], dtype=torch.bool)
+
+
+def _z(confidence: float) -> float:
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def paired_difference(a: str | Tensor, b: str | Tensor, confidence: float = 0.95) -> dict[str, float]:
+    """Difference ``mean(b) - mean(a)`` of two 0/1 outcomes on the same items, with a paired interval.
+
+    Only the discordant items carry information (McNemar): with ``n10`` items where only ``b`` is 1
+    and ``n01`` where only ``a`` is, the difference is ``(n10 - n01) / n`` and its variance
+    ``(n10 + n01 - (n10 - n01)^2 / n) / n^2`` (Wald interval for paired proportions).
+
+    Examples:
+        >>> d = paired_difference("0011", "0111")
+        >>> d["diff"], d["n10"], d["n01"]
+        (0.25, 1, 0)
+    """
+    a = from_bits(a) if isinstance(a, str) else a.bool()
+    b = from_bits(b) if isinstance(b, str) else b.bool()
+    if a.shape != b.shape or a.numel() == 0:
+        raise ValueError(f"paired_difference: the outcomes must be non-empty and of equal length, got {a.numel()} and {b.numel()}.")
+    n = a.numel()
+    n10, n01 = int((b & ~a).sum()), int((a & ~b).sum())
+    diff = (n10 - n01) / n
+    var = max(0.0, (n10 + n01 - (n10 - n01) ** 2 / n)) / n**2
+    half = _z(confidence) * math.sqrt(var)
+    return {"diff": diff, "low": diff - half, "high": diff + half, "n": n, "n10": n10, "n01": n01,
+            "confidence": confidence}
+
+
+def paired_mean_difference(a: list[float], b: list[float], confidence: float = 0.95) -> dict[str, float]:
+    """Mean of ``b - a`` over paired values with a Student-t interval (normal when scipy is missing).
+
+    Examples:
+        >>> d = paired_mean_difference([1.0, 2.0, 3.0], [2.0, 3.0, 4.0])
+        >>> d["diff"], d["low"] == d["high"] == 1.0
+        (1.0, True)
+    """
+    if len(a) != len(b) or not a:
+        raise ValueError(f"paired_mean_difference: need equal, non-empty lists, got {len(a)} and {len(b)}.")
+    d = [y - x for x, y in zip(a, b)]
+    n = len(d)
+    mean = sum(d) / n
+    if n < 2:
+        return {"diff": mean, "low": -math.inf, "high": math.inf, "n": n, "confidence": confidence}
+    sd = math.sqrt(sum((v - mean) ** 2 for v in d) / (n - 1))
+    try:
+        from scipy.stats import t
+
+        q = float(t.ppf(0.5 + confidence / 2, n - 1))
+    except ModuleNotFoundError:  # scipy comes with scikit-image; keep a fallback anyway
+        q = _z(confidence)
+    half = q * sd / math.sqrt(n)
+    return {"diff": mean, "low": mean - half, "high": mean + half, "n": n, "confidence": confidence}
+
+
+# ----------------------------------------------------------------------------------- the cache
+
+
+class PartCache:
+    """One JSON file per evaluation part in ``folder``, valid while its key matches."""
+
+    def __init__(self, folder: Path, weights_sha256: str) -> None:
+        self.folder, self.weights = Path(folder), weights_sha256
+
+    def _key(self, part: str, params: dict[str, Any]) -> str:
+        text = json.dumps({"part": part, "params": params, "weights": self.weights}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def get(self, part: str, params: dict[str, Any], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        path = self.folder / f"{part}.json"
+        key = self._key(part, params)
+        if path.is_file():
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+                if record.get("key") == key:
+                    return record["result"]
+            except (ValueError, KeyError):
+                pass  # a damaged cache file is recomputed
+        result = compute()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps({"key": key, "params": params, "result": result}), encoding="utf-8")
+        os.replace(tmp, path)
+        return result
+
+
+# ----------------------------------------------------------------------------------- measurements
+
+
+class _RecordingConsistency(ShiftConsistency):
+    """:class:`ShiftConsistency` that also keeps each image's outcome (for paired tests)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.per_image: list[Tensor] = []
+        self.per_image_correct: list[Tensor] = []
+
+    def update(self, logits: Tensor, target: Tensor | None = None) -> None:
+        super().update(logits, target)
+        pred = logits.argmax(-1)  # (K, N)
+        self.per_image.append((pred == pred[:1]).all(0).cpu())
+        if target is not None:
+            self.per_image_correct.append((pred[0] == target.to(pred.device)).cpu())
+
+
+def _proportion(p: Proportion) -> dict[str, Any]:
+    return p.to_dict()
+
+
+def _accuracy(model: nn.Module, data: EvalData, s: EvalSettings) -> dict[str, Any]:
+    correct = []
+    with torch.inference_mode():
+        for images, labels in data.batches(s.num_images, s.batch_size):
+            correct.append(model(data.preprocess(images)).argmax(1).cpu() == labels)
+    c = torch.cat(correct)
+    return {"accuracy": _proportion(Proportion.from_counts(int(c.sum()), c.numel())), "per_image": bits(c)}
+
+
+def _consistency(model: nn.Module, data: EvalData, s: EvalSettings, protocol: str) -> dict[str, Any]:
+    m = s.crop_max_shift if protocol == "crop" else s.circular_max_shift
+    cfg = ConsistencyConfig(protocol=protocol, max_shift=m, pad_mode="zeros", seed=s.seed)
+    metric = _RecordingConsistency()
+    out = evaluate_consistency(model, data.batches(s.num_images, s.batch_size), cfg, preprocess=data.preprocess,
+                               metric=metric)
+    return {"consistency": _proportion(out["consistency"]), "shifted_accuracy": _proportion(out["accuracy"]),
+            "per_image": bits(torch.cat(metric.per_image)), "config": dataclasses.asdict(cfg)}
+
+
+def _stability(model: nn.Module, data: EvalData, s: EvalSettings) -> dict[str, Any]:
+    r = diagonal_stability(model, data.batches(s.stability_images, max(1, s.batch_size // (s.stability_max_shift + 1))),
+                           max_shift=s.stability_max_shift, protocol="crop", pad_mode="zeros",
+                           preprocess=data.preprocess)
+    d = r.to_dict()
+    d.pop("prob_correct")  # per-image curves: large, not needed by the report
+    d["num_images"] = int(r.prob_correct.shape[0])
+    d["protocol"] = "crop of the image zero-padded on the bottom/right; shift (d, d)"
+    return d
+
+
+def equivariance_part(model: nn.Module, data: EvalData, s: EvalSettings) -> dict[str, Any]:
+    """Feature-distance maps averaged over images, plus each image's mean distance (for a paired test)."""
+    images = data.preprocess(data.images[: s.equivariance_images])
+    total = None
+    per_image = []
+    result = None
+    for i in range(len(images)):
+        result = feature_distance_maps(model, images[i : i + 1], step=s.equivariance_step, shifts_per_batch=16)
+        total = result.maps.clone() if total is None else total + result.maps
+        per_image.append(float(result.maps.mean()))
+    maps = total / len(images)  # (L, Sh, Sw)
+    return {"layers": result.layers, "maps": [[[round(float(v), 6) for v in row] for row in layer] for layer in maps],
+            "means": {name: float(m.mean()) for name, m in zip(result.layers, maps)},
+            "per_image_mean": per_image, "distance": result.distance, "num_images": len(images),
+            "step": s.equivariance_step}
+
+
+def evaluate_model(model: nn.Module, data: EvalData, s: EvalSettings, cache: PartCache, *,
+                   equivariance: bool, robustness: Callable[[PartCache], dict[str, Any]] | None = None,
+                   on_part: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Every measurement of one model (cached per part); returns the per-model results."""
+    model.eval()
+    base = {"data": data.description, **s.to_dict()}
+
+    def part(name: str, params: dict[str, Any], fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        if on_part is not None:
+            on_part(name)
+        return cache.get(name, params, fn)
+
+    out: dict[str, Any] = {}
+    out["clean"] = part("accuracy", {k: base[k] for k in ("data", "num_images")}, lambda: _accuracy(model, data, s))
+    out["consistency"] = {
+        p: part(f"consistency_{p}", {**base, "protocol": p}, lambda p=p: _consistency(model, data, s, p))
+        for p in ("crop", "circular")
+    }
+    out["stability"] = part("stability", {k: base[k] for k in ("data", "stability_images", "stability_max_shift")},
+                            lambda: _stability(model, data, s))
+    if equivariance:
+        out["equivariance"] = part("equivariance", {k: base[k] for k in ("data", "equivariance_images", "equivariance_step")},
+                                   lambda: equivariance_part(model, data, s))
+    if robustness is not None:
+        out.update(robustness(cache))
+    return out

@@ -1,0 +1,235 @@
+"""The stages of ``antialias reproduce`` in order (see :mod:`antialias.reproduce`)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import torch
+
+from antialias._reproduce_eval import PartCache, evaluate_model
+
+__all__ = ["run_pipeline", "write_report"]
+
+# Figures of the report, by key: file name under OUT/figures/ and caption.
+FIGURES = {
+    "accuracy_vs_consistency": ("accuracy_vs_consistency.png",
+                                "Accuracy against consistency (crop protocol) per filter, 95% Wilson intervals: "
+                                "the paper's headline plot. Up and to the right is better."),
+    "accuracy_vs_consistency_circular": ("accuracy_vs_consistency_circular.png",
+                                         "The same with the circular-shift protocol."),
+    "stability": ("stability_curves.png",
+                  "Diagonal stability (the paper's Figure 1, averaged): probability of the correct class and "
+                  "accuracy as the image is shifted by (d, d)."),
+    "heatmaps": ("feature_distance_heatmaps.png",
+                 "Internal shift-equivariance, baseline (top) against bin5 (bottom): distance between Shift(F(x)) "
+                 "and F(Shift(x)) for every circular shift, per layer (the paper's VGG13-bn figure)."),
+    "toy_example": ("toy_example.png", "The paper's 1-D example (its Figure 4)."),
+    "zone_plate": ("downsampling_zone_plate.png", "Strided max-pooling against MaxBlurPool on a zone plate."),
+    "photo": ("downsampling_photo.png", "Strided max-pooling against MaxBlurPool on a photo."),
+    "frequency_response": ("filter_frequency_response.png", "Frequency responses of the paper's filters."),
+}
+
+
+def _label(filter_size: str | None, augment: bool, both: bool) -> str:
+    name = filter_size or "baseline"
+    return f"{name} ({'aug' if augment else 'no aug'})" if both else name
+
+
+def _runs_plan(cfg) -> list[tuple[str, str | None, bool]]:
+    from antialias.reproduce import run_name
+
+    return [(run_name(f, aug), f, aug) for aug in cfg.augment for f in (None, *cfg.filters)]
+
+
+def run_pipeline(cfg, *, stream: TextIO, progress: str) -> dict[str, Any]:
+    from antialias._reproduce_data import load_eval_data, resolve_data_spec
+    from antialias._reproduce_robust import (CorruptionInputs, corruption_available, corruption_predictions,
+                                             perturbation_predictions, summarise)
+    from antialias.reproduce import _Progress, _load_model, _train_config, _train_or_reuse
+
+    t_start = time.perf_counter()
+    load_start = os.getloadavg()
+    out = Path(cfg.out)
+    runs_dir, fig_dir = out / "runs", out / "figures"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    plan = _runs_plan(cfg)
+    strong = cfg.filters[-1]
+    heat_aug = cfg.augment[-1]
+    want_corruption = cfg.eval.corruption_images > 0
+    want_perturbation = cfg.eval.perturbation_images > 0
+    ok_corruption, why_corruption = corruption_available() if want_corruption else (False, "disabled in the configuration")
+    total = 1 + 2 * len(plan) + (1 if ok_corruption else 0) + 1
+    bar = _Progress(total, stream, progress)
+    trainer_progress = {"bar": "bar", "log": "log"}.get(bar.mode, "none")
+    timings: dict[str, float] = {}
+    results: dict[str, Any] = {"runs": {}}
+    try:
+        # ---- 1. explanatory figures (cheap, and a first sign of life)
+        bar.start("figures of `antialias figures`")
+        t0 = time.perf_counter()
+        from antialias.report.figures import write_figures
+
+        write_figures(fig_dir)
+        timings["figures"] = time.perf_counter() - t0
+        bar.advance()
+
+        # ---- 2. training
+        t0 = time.perf_counter()
+        for name, f, aug in plan:
+            bar.start(f"training {name}")
+            t1 = time.perf_counter()
+            tcfg = _train_config(cfg, f, aug, runs_dir / name, trainer_progress)
+            status, last = _train_or_reuse(tcfg, stream)
+            results["runs"][name] = {"filter_size": f, "augment": aug, "run_dir": str(Path("runs") / name),
+                                     "status": status, "train": last, "train_seconds": time.perf_counter() - t1}
+            bar.message(f"{name}: {status} ({time.perf_counter() - t1:.0f}s), val_acc {last.get('val_acc', float('nan')):.4f}")
+            bar.advance()
+        timings["training"] = time.perf_counter() - t0
+
+        # ---- 3. evaluation
+        t0 = time.perf_counter()
+        spec, root = resolve_data_spec(cfg.data)
+        ev = cfg.eval
+        need = max(ev.num_images, ev.stability_images, ev.equivariance_images, ev.corruption_images, ev.perturbation_images)
+        data = load_eval_data(spec, root, train_subset=cfg.train_subset, num_images=need)
+        c_in = data.images.shape[1]
+        corruption_inputs = None
+        if ok_corruption:
+            bar.start(f"generating corruptions of {ev.corruption_images} images (15 x 5)")
+            t1 = time.perf_counter()
+            corruption_inputs = CorruptionInputs(data.images[: ev.corruption_images], data.labels[: ev.corruption_images], ev.seed)
+            timings["corruption_generation"] = time.perf_counter() - t1
+            bar.advance()
+        raw_corr, raw_pert = {}, {}
+        for name, f, aug in plan:
+            bar.start(f"evaluating {name}")
+            model, sha = _load_model(cfg, runs_dir / name, c_in, data.num_classes)
+            cache = PartCache(runs_dir / name / "eval", sha)
+
+            def robustness(cache: PartCache, model=model, name=name) -> dict[str, Any]:
+                if corruption_inputs is not None:
+                    raw_corr[name] = cache.get("corruption", {"n": ev.corruption_images, "seed": ev.seed, "data": data.description},
+                                               lambda: corruption_predictions(model, corruption_inputs, data.preprocess))
+                if want_perturbation:
+                    raw_pert[name] = cache.get(
+                        "perturbation", {"n": ev.perturbation_images, "seed": ev.seed, "data": data.description},
+                        lambda: perturbation_predictions(model, data.images[: ev.perturbation_images], data.preprocess, ev.seed))
+                return {}
+
+            t1 = time.perf_counter()
+            results["runs"][name]["eval"] = evaluate_model(
+                model, data, ev, cache, equivariance=aug == heat_aug and f in (None, strong), robustness=robustness,
+                on_part=lambda part, name=name: bar.start(f"evaluating {name}: {part}"))
+            results["runs"][name]["eval_seconds"] = time.perf_counter() - t1
+            bar.advance()
+        baselines = {name: _runs_name(None, aug) for name, f, aug in plan}
+        if raw_corr:
+            for name, summary in summarise("corruption", raw_corr, baselines, corruption_inputs.labels, data.num_classes).items():
+                results["runs"][name]["eval"]["corruption"] = summary
+        if raw_pert:
+            for name, summary in summarise("perturbation", raw_pert, baselines, None, data.num_classes).items():
+                results["runs"][name]["eval"]["perturbation"] = summary
+        timings["evaluation"] = time.perf_counter() - t0
+
+        # ---- 4. report
+        bar.start("writing the report")
+        missing = []
+        if not ok_corruption:
+            missing.append({"part": "corruption", "table": "Corruption robustness (mCE), Table 2 rows 1 and 3",
+                            "reason": why_corruption})
+        if not want_perturbation:
+            missing.append({"part": "perturbation", "table": "Perturbation stability (mFR), Table 2 rows 2 and 4",
+                            "reason": "disabled in the configuration"})
+        results.update(_header(cfg, data.description, load_start))
+        results["missing"] = missing
+        timings["total_before_report"] = time.perf_counter() - t_start
+        results["timing"] = timings
+        write_report(results, out)
+        results["timing"]["total"] = time.perf_counter() - t_start
+        results["load_average_end"] = list(os.getloadavg())
+        _write_json(out / "results.json", results)
+        bar.advance()
+        bar.message(f"done in {results['timing']['total']:.0f}s: {out / 'report.html'}")
+    finally:
+        bar.close()
+    return results
+
+
+def _runs_name(f, aug) -> str:
+    from antialias.reproduce import run_name
+
+    return run_name(f, aug)
+
+
+def _header(cfg, data_description: str, load_start) -> dict[str, Any]:
+    import antialias
+
+    return {
+        "format": "antialias-reproduction",
+        "format_version": 1,
+        "antialias_version": antialias.__version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "platform": platform.platform(), "load_average_start": list(load_start)},
+        "config": cfg.to_dict(),
+        "seed": cfg.seed,
+        "data_description": data_description,
+    }
+
+
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _figures(results: dict[str, Any], fig_dir: Path) -> dict[str, str]:
+    from antialias.report.eval_figures import accuracy_vs_consistency, feature_distance_heatmaps, stability_curves
+    from antialias.report.figures import save_png
+
+    runs = results["runs"]
+    both = len({r["augment"] for r in runs.values()}) > 1
+    written = {}
+    for key, proto in (("accuracy_vs_consistency", "crop"), ("accuracy_vs_consistency_circular", "circular")):
+        points = {_label(r["filter_size"], r["augment"], both): {"accuracy": r["eval"]["clean"]["accuracy"],
+                                                                 "consistency": r["eval"]["consistency"][proto]["consistency"]}
+                  for r in runs.values()}
+        fig = accuracy_vs_consistency(points, title=f"Accuracy vs. consistency ({proto} protocol, 95% CI)")
+        save_png(fig, fig_dir / FIGURES[key][0])
+        written[key] = FIGURES[key][0]
+    curves = {_label(r["filter_size"], r["augment"], both): r["eval"]["stability"] for r in runs.values()}
+    save_png(stability_curves(curves), fig_dir / FIGURES["stability"][0])
+    written["stability"] = FIGURES["stability"][0]
+    eq = {_label(r["filter_size"], r["augment"], both): r["eval"]["equivariance"] for r in runs.values()
+          if "equivariance" in r["eval"]}
+    if eq:
+        fig = feature_distance_heatmaps({k: v["maps"] for k, v in eq.items()}, {k: v["layers"] for k, v in eq.items()},
+                                        distance=next(iter(eq.values()))["distance"])
+        save_png(fig, fig_dir / FIGURES["heatmaps"][0])
+        written["heatmaps"] = FIGURES["heatmaps"][0]
+    for key in ("toy_example", "zone_plate", "photo", "frequency_response"):
+        if (fig_dir / FIGURES[key][0]).is_file():
+            written[key] = FIGURES[key][0]
+    return written
+
+
+def write_report(results: dict[str, Any], out: Path) -> None:
+    """Figures, verdicts and ``report.html`` from ``results`` (which gains ``figures`` and ``claims``)."""
+    from antialias.report.html import write_html
+    from antialias.report.verdicts import PAPER_TABLES, RULE, judge
+
+    names = _figures(results, out / "figures")
+    results["figures"] = {k: {"path": f"figures/{v}", "caption": FIGURES[k][1]} for k, v in names.items()}
+    results["claims"] = judge(results)
+    results["decision_rule"] = RULE
+    results["paper"] = PAPER_TABLES
+    write_html(results, out)
