@@ -290,6 +290,11 @@ def _run_eval(args: argparse.Namespace) -> int:
         message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         print(f"{prog}: error: {message}", file=sys.stderr)
         return 1
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():  # started by the run under torchrun
+            dist.destroy_process_group()
     if record["environment"]["world_size"] == 1 or _is_rank0():
         print(f"{args.metric}: {summary}", flush=True)
         for path in record["files"].values():

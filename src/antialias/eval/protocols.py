@@ -202,16 +202,14 @@ def _setup(metric: str, model, data, *, filter_size, weights, checkpoint, model_
         raise ValueError(f"`eval`: `amp` must be one of {AMP_CHOICES}, got {amp!r}.")
     paths = _output_paths(out, outputs)
     dev_type = "cuda" if (str(device).startswith("cuda") or (device == "auto" and torch.cuda.is_available())) else "cpu"
+    # Under torchrun this joins (or starts) the process group. A group started here stays up for
+    # later calls in the same process (re-creating one per call can stall on the rendezvous store).
     info = D.setup(dev_type)
-    try:
-        return _setup_in_group(metric, info, paths, model, data, filter_size=filter_size, weights=weights,
-                               checkpoint=checkpoint, model_kwargs=model_kwargs, split=split, subset=subset,
-                               data_root=data_root, download=download, resize=resize, center_crop=center_crop,
-                               batch_size=batch_size, device=device, amp=amp, normalize=normalize,
-                               num_workers=num_workers, overwrite=overwrite, command=command)
-    except BaseException:
-        D.teardown(info)
-        raise
+    return _setup_in_group(metric, info, paths, model, data, filter_size=filter_size, weights=weights,
+                           checkpoint=checkpoint, model_kwargs=model_kwargs, split=split, subset=subset,
+                           data_root=data_root, download=download, resize=resize, center_crop=center_crop,
+                           batch_size=batch_size, device=device, amp=amp, normalize=normalize,
+                           num_workers=num_workers, overwrite=overwrite, command=command)
 
 
 def _setup_in_group(metric, info, paths, model, data, *, filter_size, weights, checkpoint, model_kwargs, split,
@@ -262,22 +260,17 @@ def _output_paths(out: str | os.PathLike | None, kinds: Sequence[str]) -> dict[s
 
 
 def _finish(setup: _Setup, record: dict[str, Any], out, overwrite: bool, figure=None, arrays=None) -> dict[str, Any]:
-    from antialias.train import _distributed as D
+    if out is not None and setup.dist.is_main:
+        paths = _output_paths(out, [k for k, v in (("png", figure), ("npz", arrays)) if v is not None])
+        if arrays is not None:
+            write_npz(paths["npz"], arrays, overwrite=overwrite)
+        if figure is not None:
+            from antialias.report.figures import save_png
 
-    try:
-        if out is not None and setup.dist.is_main:
-            paths = _output_paths(out, [k for k, v in (("png", figure), ("npz", arrays)) if v is not None])
-            if arrays is not None:
-                write_npz(paths["npz"], arrays, overwrite=overwrite)
-            if figure is not None:
-                from antialias.report.figures import save_png
-
-                if paths["png"].exists() and not overwrite:
-                    raise FileExistsError(f"`eval`: `out` must not exist already, got {str(paths['png'])!r}. Pass --force.")
-                save_png(figure(), paths["png"], overwrite=True)
-            write_json(paths["json"], record, overwrite=overwrite)  # last: its presence means all files are there
-    finally:
-        D.teardown(setup.dist)
+            if paths["png"].exists() and not overwrite:
+                raise FileExistsError(f"`eval`: `out` must not exist already, got {str(paths['png'])!r}. Pass --force.")
+            save_png(figure(), paths["png"], overwrite=True)
+        write_json(paths["json"], record, overwrite=overwrite)  # last: its presence means all files are there
     return record
 
 
