@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from antialias._io import fsync_dir
 from antialias.models._download import CheckpointError, sha256_file
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointError", "load_checkpoint", "save_checkpoint", "sidecar_path"]
@@ -105,19 +106,6 @@ def _tensors_for_saving(state_dict: Mapping[str, Tensor], where: str) -> dict[st
         seen.add((t.untyped_storage().data_ptr(), str(t.device)))
         tensors[key] = t
     return tensors
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # not possible on every platform
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _fsync_file(path: Path) -> None:
@@ -197,7 +185,7 @@ def save_checkpoint(
         # sidecar, whose hash no longer matches, so load_checkpoint refuses the pair.
         os.replace(tmp_tensors, path)
         os.replace(tmp_json, sidecar)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     finally:
         for tmp in temps:
             if tmp.exists():

@@ -31,6 +31,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from antialias._io import fsync_dir
+
 if TYPE_CHECKING:
     from torch import Tensor
 
@@ -168,20 +170,6 @@ def _check_prefix(sha256_prefix: str) -> str:
     return sha256_prefix.lower()
 
 
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; not possible on every platform (Windows), hence best effort.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _fetch(url: str, dest: Path, prefix: str, progress: bool, timeout: float) -> None:
     """Stream ``url`` into a temporary file next to ``dest``, verify, then rename. Raises on failure."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
@@ -210,7 +198,7 @@ def _fetch(url: str, dest: Path, prefix: str, progress: bool, timeout: float) ->
         if not actual.startswith(prefix):
             raise ChecksumError(f"SHA-256 mismatch: expected a digest starting with {prefix}, got {actual}")
         os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -19,7 +19,6 @@ all into a folder, refusing to replace any file there that it did not write itse
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import antialias
+from antialias._io import atomic_open
 from antialias import filters as _filters
 from antialias import functional as _AF
 from antialias.filters import FilterSpec
@@ -489,18 +489,8 @@ def save_png(fig: Figure, path: str | os.PathLike, *, overwrite: bool = False) -
             f"save_png: refusing to replace {str(path)!r}: it was not written by `antialias figures`. "
             "Move it away, choose another output folder, or pass overwrite=True (--force)."
         )
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", metadata={_MARK_KEY: f"{_MARK_PREFIX} (antialias {antialias.__version__})"})
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format="png", metadata={_MARK_KEY: f"{_MARK_PREFIX} (antialias {antialias.__version__})"})
     return path
 
 

@@ -27,23 +27,12 @@ from typing import Any
 
 import torch
 
+from antialias._io import atomic_write_text, fsync_dir
+
 __all__ = ["RunDir"]
 
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "model.safetensors", "model.json", "tensorboard")
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # some file systems do not allow opening directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _fsync_tree(path: Path) -> None:
@@ -51,21 +40,7 @@ def _fsync_tree(path: Path) -> None:
         if f.is_file():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-    _fsync_dir(path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
+    fsync_dir(path)
 
 
 def save_weights(path: Path, state_dict: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
@@ -158,7 +133,7 @@ class RunDir:
             torch.save(state, tmp / "state.pt")
             _fsync_tree(tmp)
             os.rename(tmp, final)
-            _fsync_dir(self.ckpt_dir)
+            fsync_dir(self.ckpt_dir)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             previous = self.checkpoints()
