@@ -96,7 +96,7 @@ def _run_train(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------- eval
 
 _EVAL_METRICS = {
-    "consistency": "classification consistency under random shifts (and accuracy), with 95% intervals",
+    "consistency": "classification consistency under random shifts (and accuracy), with 95%% intervals",
     "stability": "probability of the correct class and accuracy along diagonal shifts (the paper's Figure 1)",
     "equivariance": "per-layer feature distance maps Shift(F(x)) vs F(Shift(x)) (the paper's heatmaps)",
 }

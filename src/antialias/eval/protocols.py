@@ -454,6 +454,29 @@ def pad_to_multiple(images: Tensor, multiple: int) -> tuple[Tensor, tuple[int, i
     return (F.pad(images, pads) if any(pads) else images), pads
 
 
+def _check_layers(model: nn.Module, layers: Sequence[str]) -> None:
+    """Unknown layer names: suggest close names, else list the layers that can be measured."""
+    import difflib
+
+    from antialias.eval.equivariance import default_layers
+
+    if isinstance(layers, str):
+        raise TypeError(f"`equivariance`: `layers` must be a list of names, got the string {layers!r}; use [{layers!r}].")
+    names = [n for n, _ in model.named_modules() if n]
+    modules = dict(model.named_modules())
+    for layer in layers:
+        if layer in modules:
+            continue
+        close = difflib.get_close_matches(layer, names, n=3, cutoff=0.5)
+        if close:
+            hint = f"Did you mean {' or '.join(map(repr, close))}?"
+        else:
+            listed = [f"{n} ({type(modules[n]).__name__})" for n in default_layers(model)]
+            more = f", ... ({len(listed) - 12} more)" if len(listed) > 12 else ""
+            hint = f"Layers that can be measured: {', '.join(listed[:12])}{more}."
+        raise ValueError(f"`equivariance`: `layers` must name modules of the model, got {layer!r}. {hint}")
+
+
 def run_equivariance(model: Any = None, data: Any = "fashion-mnist", *, layers: Sequence[str] | None = None,
                      step: int | None = None, distance: str = "cosine", num_images: int = 16, pad_to: int | None = 32,
                      shifts_per_batch: int | None = None, split_max: bool = True, **kwargs: Any) -> dict[str, Any]:
@@ -490,6 +513,8 @@ def run_equivariance(model: Any = None, data: Any = "fashion-mnist", *, layers: 
     if pad_to:
         full, pads = pad_to_multiple(full, pad_to)
         images = pad_to_multiple(images, pad_to)[0] if images is not None else None
+    if layers is not None:
+        _check_layers(setup.model, layers)
     h, w = full.shape[-2:]
     if step is None:
         step = 1 if max(h, w) <= 32 else math.ceil(max(h, w) / 32)
