@@ -155,6 +155,23 @@ def test_zoo_model_on_fashion_mnist_subset(tmp_path, capsys):
     assert rec["data"]["size"] == 24 and rec["data"]["full_size"] == 10000 and rec["data"]["image_shape"] == [1, 28, 28]
 
 
+def test_corruption_and_perturbation_with_a_reference_result(workspace, tmp_path):
+    pytest.importorskip("imagecorruptions")
+    base = ["--corruptions", "contrast", "brightness", "--severities", "1", "4"]
+    assert main(["eval", "corruption", *common(workspace, tmp_path / "k.json", *base)]) == 0
+    # The model's own result as the reference: every CE is exactly 100.
+    assert main(["eval", "corruption", *common(workspace, tmp_path / "k2.json", *base, "--normaliser",
+                                               str(tmp_path / "k.json"))]) == 0
+    rec = json.loads((tmp_path / "k2.json").read_text())
+    assert rec["metric"] == "corruption" and rec["config"]["severities"] == [1, 4]
+    assert {name: ce["value"] for name, ce in rec["results"]["ce"].items()} == {"contrast": 100.0, "brightness": 100.0}
+    assert main(["eval", "perturbation", *common(workspace, tmp_path / "p.json", "--perturbations", "translate",
+                                                 "--subset", "4")]) == 0
+    rec = json.loads((tmp_path / "p.json").read_text())
+    fp = rec["results"]["flip_probability"]["translate"]
+    assert list(rec["results"]["flip_probability"]) == ["translate"] and 0 <= fp["low"] <= fp["value"] <= fp["high"]
+
+
 @pytest.mark.parametrize(
     "argv",
     [

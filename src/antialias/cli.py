@@ -99,6 +99,8 @@ _EVAL_METRICS = {
     "consistency": "classification consistency under random shifts (and accuracy), with 95%% intervals",
     "stability": "probability of the correct class and accuracy along diagonal shifts (the paper's Figure 1)",
     "equivariance": "per-layer feature distance maps Shift(F(x)) vs F(Shift(x)) (the paper's heatmaps)",
+    "corruption": "ImageNet-C style corruption errors, CE and mCE (needs the corruptions extra)",
+    "perturbation": "ImageNet-P style flip probability, FR/mFR and top-5 distance",
 }
 
 
@@ -236,6 +238,28 @@ def _add_eval(subparsers) -> None:
     _add_eval_common(e)
     e.set_defaults(handler=_run_eval)
 
+    k = metrics.add_parser("corruption", help=_EVAL_METRICS["corruption"], description=(
+        "Corrupt every image on the fly (imagecorruptions) with each corruption and severity; errors with 95%% "
+        "intervals, CE/mCE against --normaliser (alexnet on ImageNet, or a reference model's results JSON)."))
+    k.add_argument("--corruptions", nargs="+", metavar="NAME", help="(default: the 15 test corruptions)")
+    k.add_argument("--severities", nargs="+", type=_positive_int, default=[1, 2, 3, 4, 5], metavar="S")
+    k.add_argument("--normaliser", metavar="alexnet|FILE.json", help="reference errors for CE and mCE")
+    k.add_argument("--no-clean", dest="clean", action="store_false", help="skip the clean error")
+    k.add_argument("--seed", type=_nonnegative_int, default=0, help="corruption seed (default: 0)")
+    _add_eval_common(k)
+    k.set_defaults(handler=_run_eval)
+
+    q = metrics.add_parser("perturbation", help=_EVAL_METRICS["perturbation"], description=(
+        "Generate perturbation sequences on the fly; flip probabilities (consecutive frames; noise: against the "
+        "first frame), FR/mFR against --normaliser (a reference model's results JSON) and top-5 distance."))
+    q.add_argument("--perturbations", nargs="+", metavar="NAME", help="(default: all eight generated ones)")
+    q.add_argument("--preset", choices=("auto", "imagenet", "cifar"), default="auto", help="(default: %(default)s)")
+    q.add_argument("--step", type=_positive_int, default=1, help="frame distance of compared pairs (default: 1)")
+    q.add_argument("--normaliser", metavar="FILE.json", help="reference model's results for FR and mFR")
+    q.add_argument("--seed", type=_nonnegative_int, default=0, help="noise seed (default: 0)")
+    _add_eval_common(q)
+    q.set_defaults(handler=_run_eval)
+
 
 def _run_eval(args: argparse.Namespace) -> int:
     import warnings
@@ -279,6 +303,20 @@ def _run_eval(args: argparse.Namespace) -> int:
                 res = record["results"]
                 summary = (f"accuracy {_fmt(res['accuracy'][0])} at shift 0, {_fmt(res['accuracy'][-1])} at "
                            f"{res['shifts'][-1]}; unchanged prediction {_fmt(res['unchanged_prediction'])}")
+            elif args.metric == "corruption":
+                record = protocols.run_corruption(
+                    args.model, args.data, corruptions=args.corruptions, severities=args.severities,
+                    normaliser=args.normaliser, clean=args.clean, seed=args.seed, **common)
+                res = record["results"]
+                errors = res["corruption_errors"]
+                summary = ", ".join(f"{name} error {_fmt(e)}" for name, e in errors.items()) + f"; mCE {_number(res.get('mce'))}"
+            elif args.metric == "perturbation":
+                record = protocols.run_perturbation(
+                    args.model, args.data, perturbations=args.perturbations, preset=args.preset, step=args.step,
+                    normaliser=args.normaliser, seed=args.seed, **common)
+                res = record["results"]
+                flips = res["flip_probability"]
+                summary = ", ".join(f"{name} flip probability {_fmt(e)}" for name, e in flips.items()) + f"; mFR {_number(res.get('mfr'))}"
             else:
                 record = protocols.run_equivariance(
                     args.model, args.data, layers=args.layers, step=args.step, distance=args.distance,
@@ -302,8 +340,12 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _number(estimate: dict | None) -> str:
+    return "n/a" if not estimate else f"{estimate['value']:.2f} [{estimate['low']:.2f}, {estimate['high']:.2f}]"
+
+
 def _fmt(p: dict) -> str:
-    return f"{100 * p['value']:.2f}% [{100 * p['low']:.2f}, {100 * p['high']:.2f}] (n={p['total']})"
+    return f"{100 * p['value']:.2f}% [{100 * p['low']:.2f}, {100 * p['high']:.2f}] (n={p.get('total', p.get('n'))})"
 
 
 def _is_rank0() -> bool:

@@ -27,6 +27,7 @@ from antialias.eval.perturbation import (
     top5_distance,
 )
 from antialias.eval.stability import StabilityResult, diagonal_stability
+from antialias.eval.protocols import run_consistency, run_corruption, run_equivariance, run_perturbation, run_stability
 
 __all__ = [
     "ALL_CORRUPTIONS",
@@ -61,6 +62,11 @@ __all__ = [
     "diagonal_stability",
     "evaluate_consistency",
     "feature_distance_maps",
+    "run_consistency",
+    "run_corruption",
+    "run_equivariance",
+    "run_perturbation",
+    "run_stability",
     "shift_consistency",
     "wilson_interval",
 ]

@@ -50,7 +50,9 @@ __all__ = [
     "batch_seed",
     "consistency_pass",
     "run_consistency",
+    "run_corruption",
     "run_equivariance",
+    "run_perturbation",
     "run_stability",
     "shard_range",
 ]
@@ -559,3 +561,93 @@ def run_equivariance(model: Any = None, data: Any = "fashion-mnist", *, layers: 
 
 
 run_equivariance.__doc__ += _COMMON_DOC  # type: ignore[operator]
+
+
+# ------------------------------------------------------------------------ corruption, perturbation
+
+
+def _reference(normaliser: Any) -> Any:
+    """A results file of ours as a normaliser: its ``results`` (the metric's own ``to_dict()``)."""
+    import json
+
+    if isinstance(normaliser, (str, os.PathLike)) and str(normaliser).endswith(".json") and Path(normaliser).is_file():
+        data = json.loads(Path(normaliser).read_text(encoding="utf-8"))
+        if isinstance(data, dict) and data.get("format") == FORMAT:
+            return data["results"]
+    return normaliser
+
+
+def _unsharded(setup: _Setup, where: str) -> None:
+    if setup.dist.distributed:
+        raise ValueError(f"`{where}`: runs in one process only for now, got {setup.dist.world_size} under torchrun. "
+                         "Run it without torchrun (batches still go through the model as one forward per item).")
+
+
+def run_corruption(model: Any = None, data: Any = "fashion-mnist", *, corruptions: Sequence[str] | None = None,
+                   severities: Sequence[int] = (1, 2, 3, 4, 5), normaliser: Any = None, clean: bool = True,
+                   seed: int = 0, **kwargs: Any) -> dict[str, Any]:
+    """ImageNet-C style corruption errors, CE and mCE, generated on the fly
+    (:func:`~antialias.eval.corruption.evaluate_corruptions`; needs the ``corruptions`` extra).
+
+    Args:
+        corruptions: Names (default the 15 test corruptions).
+        severities: Default 1..5.
+        normaliser: ``"alexnet"`` (ImageNet only), or a reference model's result (a results JSON
+            path of ours, e.g. the baseline's) for CE and mCE.
+        clean: Also measure the clean error (for relative CE).
+        seed: Corruption seed.
+        **kwargs: The common arguments below.
+    """
+    from antialias.eval.corruption import CORRUPTIONS, evaluate_corruptions
+
+    kw = _common_kwargs(kwargs)
+    setup = _setup("corruption", model, data, outputs=(), **kw)
+    _unsharded(setup, "corruption")
+    start = time.perf_counter()
+    with _autocast(setup.device, setup.amp):
+        result = evaluate_corruptions(setup.model, setup.loader(0, len(setup.dataset)),
+                                      corruptions=tuple(corruptions or CORRUPTIONS), severities=tuple(severities),
+                                      normaliser=_reference(normaliser), clean=clean, seed=seed,
+                                      preprocess=setup.preprocess, device=setup.device)
+    config = {"corruptions": list(corruptions or CORRUPTIONS), "severities": list(severities), "clean": clean,
+              "seed": seed, "normaliser": str(normaliser) if normaliser is not None else None,
+              "batch_size": setup.batch_size}
+    record = {**setup.record, "seed": seed, "config": config, "results": result.to_dict(),
+              "seconds": time.perf_counter() - start}
+    return _finish(setup, record, kw["out"], kw["overwrite"])
+
+
+def run_perturbation(model: Any = None, data: Any = "fashion-mnist", *, perturbations: Sequence[str] | None = None,
+                     preset: str = "auto", step: int = 1, normaliser: Any = None, seed: int = 0,
+                     **kwargs: Any) -> dict[str, Any]:
+    """ImageNet-P style flip probabilities, FR/mFR and T5D on sequences generated on the fly
+    (:func:`~antialias.eval.perturbation.evaluate_perturbations`).
+
+    Args:
+        perturbations: Names (default all eight generated ones).
+        preset: ``"auto"``, ``"imagenet"`` or ``"cifar"`` frame counts and ranges.
+        step: Frame distance of compared pairs (ignored for noise).
+        normaliser: A reference model's result (a results JSON path of ours) for FR and mFR.
+        seed: Noise seed.
+        **kwargs: The common arguments below.
+    """
+    from antialias.eval.perturbation import GENERATED_PERTURBATIONS, evaluate_perturbations
+
+    kw = _common_kwargs(kwargs)
+    setup = _setup("perturbation", model, data, outputs=(), **kw)
+    _unsharded(setup, "perturbation")
+    names = tuple(perturbations or GENERATED_PERTURBATIONS)
+    start = time.perf_counter()
+    with _autocast(setup.device, setup.amp):
+        result = evaluate_perturbations(setup.model, setup.loader(0, len(setup.dataset)), perturbations=names,
+                                        preset=preset, step=step, normaliser=_reference(normaliser), seed=seed,
+                                        preprocess=setup.preprocess, device=setup.device)
+    config = {"perturbations": list(names), "preset": preset, "step": step, "seed": seed,
+              "normaliser": str(normaliser) if normaliser is not None else None, "batch_size": setup.batch_size}
+    record = {**setup.record, "seed": seed, "config": config, "results": result.to_dict(),
+              "seconds": time.perf_counter() - start}
+    return _finish(setup, record, kw["out"], kw["overwrite"])
+
+
+run_corruption.__doc__ += _COMMON_DOC  # type: ignore[operator]
+run_perturbation.__doc__ += _COMMON_DOC  # type: ignore[operator]
