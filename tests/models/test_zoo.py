@@ -214,16 +214,29 @@ def test_cifar_models_on_small_images_without_warnings(name, filter_size, in_cha
     assert x.grad is not None and torch.isfinite(x.grad).all()
 
 
+@pytest.mark.parametrize("shortcut", ["A", "B"])
 @pytest.mark.parametrize("name", CIFAR)
-def test_cifar_width_and_shared_layout(name):
-    narrow = get_model(name, filter_size=None, width=0.5)
-    wide = get_model(name, filter_size=None, width=1.0)
+def test_cifar_width_and_layout(name, shortcut):
+    kwargs = {} if name.startswith("vgg") else {"shortcut": shortcut}
+    narrow = get_model(name, filter_size=None, width=0.5, **kwargs)
+    wide = get_model(name, filter_size=None, width=1.0, **kwargs)
     first = next(m for m in wide.modules() if isinstance(m, nn.Conv2d))
     assert first.out_channels == (64 if name.startswith("vgg") else 16)
     assert next(m for m in narrow.modules() if isinstance(m, nn.Conv2d)).out_channels == first.out_channels // 2
-    # The blur adds no parameters: a baseline checkpoint loads into the anti-aliased network.
-    anti = get_model(name, filter_size=4, width=0.5)
-    anti.load_state_dict(narrow.state_dict(), strict=True)
+    base, anti = narrow.state_dict(), get_model(name, filter_size=4, width=0.5, **kwargs).state_dict()
+    assert [t.shape for t in base.values()] == [t.shape for t in anti.values()]  # the blur adds nothing
+    renamed = {old: new for old, new in zip(base, anti) if old != new}
+    if name.startswith("vgg"):
+        assert renamed == {}  # a baseline checkpoint loads into the anti-aliased VGG as it is
+        return
+    # The ImageNet ResNet's names: the strided blocks' conv2 and projection gain a BlurPool in front.
+    expected = {f"{layer}.0.conv2.weight": f"{layer}.0.conv2.1.weight" for layer in ("layer2", "layer3")}
+    if shortcut == "B":
+        for layer in ("layer2", "layer3"):
+            expected[f"{layer}.0.downsample.0.weight"] = f"{layer}.0.downsample.1.weight"
+            for leaf in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
+                expected[f"{layer}.0.downsample.1.{leaf}"] = f"{layer}.0.downsample.2.{leaf}"
+    assert renamed == expected
 
 
 @pytest.mark.parametrize("depth, paper_millions", [(20, 0.27), (56, 0.85)])
@@ -246,8 +259,8 @@ def test_cifar_vgg_pool_equals_reference_pool_on_even_maps():
 
 def test_cifar_shortcut_b_and_bad_config():
     model = zoo.resnet20_cifar(shortcut="B", filter_size=3)
-    assert isinstance(model.layer2[0].shortcut[0], BlurPool2d) and isinstance(model.layer2[0].pool, BlurPool2d)
-    assert isinstance(zoo.resnet20_cifar(shortcut="B", filter_size=None).layer2[0].shortcut[0], nn.Identity)
+    assert isinstance(model.layer2[0].downsample[0], BlurPool2d) and isinstance(model.layer2[0].conv2[0], BlurPool2d)
+    assert isinstance(zoo.resnet20_cifar(shortcut="B", filter_size=None).layer2[0].downsample[0], nn.Conv2d)
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 10)
     with pytest.raises(ValueError, match=r"`shortcut` must be 'A' or 'B', got 'C'"):
         zoo.resnet20_cifar(shortcut="C")

@@ -137,10 +137,10 @@ def get_model(name: str, *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE
     Examples:
         >>> get_model("resnet18", filter_size=None).fc.out_features
         1000
-        >>> get_model("resnt18")
+        >>> get_model("resnt18")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: get_model: `name` must be a registered model, got 'resnt18'. Did you mean 'resnet18'?
+        ValueError: get_model: `name` must be a registered model, got 'resnt18'. Did you mean 'resnet18', ...?
     """
     builder = get_model_builder(name)
     if _given(filter_size):

@@ -38,8 +38,9 @@ class AlexNet(nn.Module):
         padding_mode: Padding of the blur.
 
     Shape:
-        ``(N, 3, H, W) -> (N, num_classes)``; ``H, W >= 63`` for the baseline and ``>= 80`` for the
-        anti-aliased network (below, the last blur sees a map too short to reflect and warns).
+        ``(N, 3, H, W) -> (N, num_classes)``; ``H, W >= 63`` for the baseline. The anti-aliased
+        network's last blur sees a map too short to reflect below ``H, W = 95`` (79 for ``rect2``)
+        and warns (it then pads with "replicate").
 
     Examples:
         >>> AlexNet(num_classes=10, filter_size=4)(torch.randn(1, 3, 96, 96)).shape

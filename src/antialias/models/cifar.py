@@ -8,11 +8,10 @@
   ``width``), strides 1, 2, 2; parameter-free shortcuts (option A: subsample and zero-pad the new
   channels) by default, or 1x1 projections (option B).
 
-Anti-aliasing (``filter_size`` an int or name) follows the placement of the ImageNet zoo: a strided
-BasicBlock runs ``conv1`` at stride 1, then ReLU, then ``pool`` = ``BlurPool2d`` before ``conv2``;
-the strided shortcut blurs instead of subsampling (option A) or blurs before its 1x1 conv (option
-B). The blur is a module of its own (``nn.Identity`` in the baseline) rather than nested in
-``conv2`` as in the reference's ImageNet layout, so that the names stay shared.
+Anti-aliasing (``filter_size`` an int or name) follows the ImageNet zoo, placement and names: a
+strided BasicBlock runs ``conv1`` at stride 1 and ``conv2`` = ``Sequential(BlurPool2d, conv3x3)``;
+the strided shortcut (``downsample``) blurs instead of subsampling (option A) or is
+``Sequential(BlurPool2d, conv1x1, bn)`` (option B).
 
 Small maps, by design (no warnings at 32x32 or 28x28): the VGG's first four pools are
 ``MaxPool2d(2, 2, ceil_mode=True)``, or ``MaxBlurPool2d(2, ceil_mode=True)`` when anti-aliased: a
@@ -24,9 +23,9 @@ and blurring a map about to be reduced to one value would only cost time. The Re
 map smaller than 8x8 (7x7 from 28x28). Inputs of 1x28x28 (Fashion-MNIST) work as they are; pass
 ``in_channels=1``.
 
-No published checkpoints exist for these, so the layout is ours; baseline and anti-aliased share
-every parameter name and shape (the blur adds none), so a baseline checkpoint loads into the
-anti-aliased network with ``strict=True``.
+No published checkpoints exist for these. The blur adds no parameters: a baseline VGG checkpoint
+loads into the anti-aliased VGG with ``strict=True``; for the ResNets, whose names follow the
+ImageNet ResNet's, :func:`antialias.models.transfer.transfer_baseline` maps them by name.
 """
 
 from __future__ import annotations
@@ -167,8 +166,8 @@ class _ZeroPadShortcut(nn.Module):
 
 
 class _CifarBlock(nn.Module):
-    """BasicBlock whose blur is a module of its own (``nn.Identity`` in the baseline), so baseline
-    and anti-aliased blocks share every parameter name."""
+    """BasicBlock with the ImageNet zoo's names: blurred ``conv2`` = ``Sequential(BlurPool2d, conv)``;
+    the shortcut is ``downsample`` (option B blurred: ``Sequential(BlurPool2d, conv1x1, bn)``)."""
 
     def __init__(
         self,
@@ -181,28 +180,30 @@ class _CifarBlock(nn.Module):
     ) -> None:
         super().__init__()
         blur = filter_size is not None and stride > 1
-
-        def pool(channels: int) -> nn.Module:
-            return BlurPool2d(channels, filter_size, stride, padding_mode) if blur else nn.Identity()
-
         self.conv1 = nn.Conv2d(inplanes, planes, 3, 1 if blur else stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
-        self.pool = pool(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.conv2 = nn.Sequential(BlurPool2d(planes, filter_size, stride, padding_mode), conv2) if blur else conv2
         self.bn2 = nn.BatchNorm2d(planes)
         if stride == 1 and inplanes == planes:
-            self.shortcut: nn.Module = nn.Identity()
+            self.downsample: nn.Module = nn.Identity()
         elif shortcut == "A":
-            self.shortcut = _ZeroPadShortcut(inplanes, planes, pool(inplanes) if blur else _Subsample(stride))
+            pool = BlurPool2d(inplanes, filter_size, stride, padding_mode) if blur else _Subsample(stride)
+            self.downsample = _ZeroPadShortcut(inplanes, planes, pool)
+        elif blur:
+            self.downsample = nn.Sequential(
+                BlurPool2d(inplanes, filter_size, stride, padding_mode),
+                nn.Conv2d(inplanes, planes, 1, bias=False),
+                nn.BatchNorm2d(planes),
+            )
         else:
-            conv = nn.Conv2d(inplanes, planes, 1, 1 if blur else stride, bias=False)
-            self.shortcut = nn.Sequential(pool(inplanes), conv, nn.BatchNorm2d(planes))
+            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(self.conv1(x)))  # (N, planes, H, W) when anti-aliased
-        out = self.bn2(self.conv2(self.pool(out)))  # (N, planes, H/s, W/s)
-        return self.relu(out + self.shortcut(x))
+        out = self.bn2(self.conv2(out))  # (N, planes, H/s, W/s)
+        return self.relu(out + self.downsample(x))
 
 
 class CifarResNet(nn.Module):

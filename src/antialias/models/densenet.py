@@ -172,8 +172,6 @@ def _densenet(
     return _load_weights(model, w, progress)
 
 
-# Every builder takes the keyword-only arguments of antialias.models.alexnet.alexnet (filter_size,
-# weights, progress, num_classes, padding_mode) and passes **kwargs (bn_size, drop_rate) to DenseNet.
 
 
 @register_model
@@ -181,7 +179,25 @@ def densenet121(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> DenseNet:
-    """DenseNet-121 (growth 32, blocks 6-12-24-16), anti-aliased with ``filter_size`` (None: baseline)."""
+    """DenseNet-121 (growth 32, blocks 6-12-24-16), anti-aliased with ``filter_size`` (None: baseline).
+
+    Args:
+        filter_size: Blur filter (int taps or ``"rect2"``, ``"tri3"``, ``"tri4"``, ``"bin5"``;
+            default 4, or that of ``weights``); None builds the torchvision baseline.
+        weights: None, a weights object or its name (``"densenet121.imagenet1k_tri4_ft"``); fixes
+            ``filter_size`` and ``num_classes``, and an explicitly conflicting value raises.
+        progress: Show a download progress bar.
+        num_classes: Outputs (default 1000).
+        padding_mode: Padding of the blur.
+        **kwargs: Passed to :class:`DenseNet` (``bn_size``, ``drop_rate``).
+
+    Returns:
+        The model, in training mode.
+
+    Raises:
+        ValueError: a bad ``filter_size``, ``num_classes`` or ``padding_mode``, or one that
+            conflicts with ``weights``; weights of another architecture.
+    """
     return _densenet("densenet121", 32, (6, 12, 24, 16), 64, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
 
 
@@ -190,7 +206,10 @@ def densenet161(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> DenseNet:
-    """DenseNet-161 (growth 48, blocks 6-12-36-24), anti-aliased with ``filter_size`` (None: baseline)."""
+    """DenseNet-161 (growth 48, blocks 6-12-36-24), anti-aliased with ``filter_size`` (None: baseline).
+
+    Arguments as :func:`densenet121`.
+    """
     return _densenet("densenet161", 48, (6, 12, 36, 24), 96, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
 
 
@@ -199,7 +218,10 @@ def densenet169(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> DenseNet:
-    """DenseNet-169 (growth 32, blocks 6-12-32-32), anti-aliased with ``filter_size`` (None: baseline)."""
+    """DenseNet-169 (growth 32, blocks 6-12-32-32), anti-aliased with ``filter_size`` (None: baseline).
+
+    Arguments as :func:`densenet121`.
+    """
     return _densenet("densenet169", 32, (6, 12, 32, 32), 64, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
 
 
@@ -208,5 +230,8 @@ def densenet201(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> DenseNet:
-    """DenseNet-201 (growth 32, blocks 6-12-48-32), anti-aliased with ``filter_size`` (None: baseline)."""
+    """DenseNet-201 (growth 32, blocks 6-12-48-32), anti-aliased with ``filter_size`` (None: baseline).
+
+    Arguments as :func:`densenet121`.
+    """
     return _densenet("densenet201", 32, (6, 12, 48, 32), 64, filter_size, weights, progress, num_classes, padding_mode, **kwargs)

@@ -15,6 +15,9 @@ anti-aliased checkpoints (adobe/antialiased-cnns), which load with ``strict=True
   before a 1x1 conv equals a blur after it, and is cheaper).
 
 The blur pads with ``padding_mode`` ("reflect" as the reference) and outputs ``ceil(H / 2)``.
+
+Every builder here takes the keyword-only arguments documented in :func:`resnet18` and returns a
+:class:`ResNet`.
 """
 
 from __future__ import annotations
@@ -276,13 +279,6 @@ def _resnet(
     return _load_weights(model, w, progress)
 
 
-# Every builder below takes the same keyword-only arguments:
-#   filter_size: blur filter (default 4, or that of `weights`); None builds torchvision's baseline.
-#   weights: None, a weights object or its name, e.g. "resnet50.imagenet1k_tri4_ft" (fixes
-#       filter_size and num_classes; an explicitly conflicting value raises ValueError).
-#   progress: show a download progress bar.  num_classes: outputs (default 1000).
-#   padding_mode: padding of the blur.  **kwargs: passed to ResNet (zero_init_residual, ...).
-# and returns a ResNet. The module docstring gives where the blur goes.
 
 
 @register_model
@@ -292,7 +288,30 @@ def resnet18(
 ) -> ResNet:
     """ResNet-18 (He et al., 2016), anti-aliased with ``filter_size`` (None: baseline).
 
-    Args: see the comment above the builders in :mod:`antialias.models.resnet`.
+    Args:
+        filter_size: Blur filter (int taps or ``"rect2"``, ``"tri3"``, ``"tri4"``, ``"bin5"``;
+            default 4, or that of ``weights``); None builds the torchvision baseline.
+        weights: None, a weights object or its name (``"resnet18.imagenet1k_tri4_ft"``); fixes
+            ``filter_size`` and ``num_classes``, and an explicitly conflicting value raises.
+        progress: Show a download progress bar.
+        num_classes: Outputs (default 1000).
+        padding_mode: Padding of the blur.
+        **kwargs: Passed to :class:`ResNet` (``zero_init_residual``).
+
+    Returns:
+        The model, in training mode.
+
+    Raises:
+        ValueError: a bad ``filter_size``, ``num_classes`` or ``padding_mode``, or one that
+            conflicts with ``weights``; weights of another architecture.
+
+    Examples:
+        >>> net = resnet18(filter_size="tri3", num_classes=10)
+        >>> net.layer2[0].conv2
+        Sequential(
+          (0): BlurPool2d(128, filter_size='tri3', stride=(2, 2), padding_mode='reflect')
+          (1): Conv2d(128, 128, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)
+        )
     """
     return _resnet("resnet18", BasicBlock, (2, 2, 2, 2), filter_size, weights, progress, num_classes, padding_mode, **kwargs)
 
@@ -302,7 +321,10 @@ def resnet34(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> ResNet:
-    """ResNet-34 (He et al., 2016), anti-aliased with ``filter_size`` (None: baseline)."""
+    """ResNet-34 (He et al., 2016), anti-aliased with ``filter_size`` (None: baseline).
+
+    Arguments as :func:`resnet18`.
+    """
     return _resnet("resnet34", BasicBlock, (3, 4, 6, 3), filter_size, weights, progress, num_classes, padding_mode, **kwargs)
 
 
@@ -311,7 +333,10 @@ def resnet50(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> ResNet:
-    """ResNet-50 (He et al., 2016; stride on the 3x3 conv), anti-aliased with ``filter_size`` (None: baseline)."""
+    """ResNet-50 (He et al., 2016; stride on the 3x3 conv), anti-aliased with ``filter_size`` (None: baseline).
+
+    Arguments as :func:`resnet18`.
+    """
     return _resnet("resnet50", Bottleneck, (3, 4, 6, 3), filter_size, weights, progress, num_classes, padding_mode, **kwargs)
 
 
@@ -320,7 +345,10 @@ def resnet101(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> ResNet:
-    """ResNet-101 (He et al., 2016), anti-aliased with ``filter_size`` (None: baseline)."""
+    """ResNet-101 (He et al., 2016), anti-aliased with ``filter_size`` (None: baseline).
+
+    Arguments as :func:`resnet18`.
+    """
     return _resnet("resnet101", Bottleneck, (3, 4, 23, 3), filter_size, weights, progress, num_classes, padding_mode, **kwargs)
 
 
@@ -329,7 +357,10 @@ def resnet152(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> ResNet:
-    """ResNet-152 (He et al., 2016), anti-aliased with ``filter_size`` (None: baseline)."""
+    """ResNet-152 (He et al., 2016), anti-aliased with ``filter_size`` (None: baseline).
+
+    Arguments as :func:`resnet18`.
+    """
     return _resnet("resnet152", Bottleneck, (3, 8, 36, 3), filter_size, weights, progress, num_classes, padding_mode, **kwargs)
 
 
@@ -338,7 +369,10 @@ def resnext50_32x4d(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> ResNet:
-    """ResNeXt-50 32x4d (Xie et al., 2017), anti-aliased with ``filter_size`` (None: baseline)."""
+    """ResNeXt-50 32x4d (Xie et al., 2017), anti-aliased with ``filter_size`` (None: baseline).
+
+    Arguments as :func:`resnet18`.
+    """
     return _resnet(
         "resnext50_32x4d", Bottleneck, (3, 4, 6, 3), filter_size, weights, progress, num_classes, padding_mode,
         groups=32, width_per_group=4, **kwargs,
@@ -350,7 +384,10 @@ def resnext101_32x8d(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> ResNet:
-    """ResNeXt-101 32x8d (Xie et al., 2017), anti-aliased with ``filter_size`` (None: baseline)."""
+    """ResNeXt-101 32x8d (Xie et al., 2017), anti-aliased with ``filter_size`` (None: baseline).
+
+    Arguments as :func:`resnet18`.
+    """
     return _resnet(
         "resnext101_32x8d", Bottleneck, (3, 4, 23, 3), filter_size, weights, progress, num_classes, padding_mode,
         groups=32, width_per_group=8, **kwargs,
@@ -362,7 +399,10 @@ def wide_resnet50_2(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> ResNet:
-    """Wide ResNet-50-2 (Zagoruyko & Komodakis, 2016: bottlenecks twice as wide), anti-aliased with ``filter_size``."""
+    """Wide ResNet-50-2 (Zagoruyko & Komodakis, 2016: bottlenecks twice as wide), anti-aliased with ``filter_size``.
+
+    Arguments as :func:`resnet18`.
+    """
     return _resnet(
         "wide_resnet50_2", Bottleneck, (3, 4, 6, 3), filter_size, weights, progress, num_classes, padding_mode,
         width_per_group=128, **kwargs,
@@ -374,7 +414,10 @@ def wide_resnet101_2(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> ResNet:
-    """Wide ResNet-101-2 (Zagoruyko & Komodakis, 2016), anti-aliased with ``filter_size`` (None: baseline)."""
+    """Wide ResNet-101-2 (Zagoruyko & Komodakis, 2016), anti-aliased with ``filter_size`` (None: baseline).
+
+    Arguments as :func:`resnet18`.
+    """
     return _resnet(
         "wide_resnet101_2", Bottleneck, (3, 4, 23, 3), filter_size, weights, progress, num_classes, padding_mode,
         width_per_group=128, **kwargs,

@@ -167,8 +167,6 @@ def _vgg(
     return _load_weights(model, w, progress)
 
 
-# Every builder takes the keyword-only arguments of antialias.models.resnet.resnet18 (filter_size,
-# weights, progress, num_classes, padding_mode) and passes **kwargs (dropout, init_weights) to VGG.
 
 
 @register_model
@@ -176,7 +174,25 @@ def vgg11(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> VGG:
-    """VGG-11 (configuration A), anti-aliased with ``filter_size`` (None: baseline)."""
+    """VGG-11 (configuration A), anti-aliased with ``filter_size`` (None: baseline).
+
+    Args:
+        filter_size: Blur filter (int taps or ``"rect2"``, ``"tri3"``, ``"tri4"``, ``"bin5"``;
+            default 4, or that of ``weights``); None builds the torchvision baseline.
+        weights: None, a weights object or its name (``"vgg11.imagenet1k_tri4_ft"``); fixes
+            ``filter_size`` and ``num_classes``, and an explicitly conflicting value raises.
+        progress: Show a download progress bar.
+        num_classes: Outputs (default 1000).
+        padding_mode: Padding of the blur.
+        **kwargs: Passed to :class:`VGG` (``dropout``, ``init_weights``).
+
+    Returns:
+        The model, in training mode.
+
+    Raises:
+        ValueError: a bad ``filter_size``, ``num_classes`` or ``padding_mode``, or one that
+            conflicts with ``weights``; weights of another architecture.
+    """
     return _vgg("vgg11", "A", False, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
 
 
@@ -185,7 +201,10 @@ def vgg11_bn(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> VGG:
-    """VGG-11 with batch norm, anti-aliased with ``filter_size`` (None: baseline)."""
+    """VGG-11 with batch norm, anti-aliased with ``filter_size`` (None: baseline).
+
+    Arguments as :func:`vgg11`.
+    """
     return _vgg("vgg11_bn", "A", True, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
 
 
@@ -194,7 +213,10 @@ def vgg13(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> VGG:
-    """VGG-13 (configuration B), anti-aliased with ``filter_size`` (None: baseline)."""
+    """VGG-13 (configuration B), anti-aliased with ``filter_size`` (None: baseline).
+
+    Arguments as :func:`vgg11`.
+    """
     return _vgg("vgg13", "B", False, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
 
 
@@ -203,7 +225,10 @@ def vgg13_bn(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> VGG:
-    """VGG-13 with batch norm, anti-aliased with ``filter_size`` (None: baseline)."""
+    """VGG-13 with batch norm, anti-aliased with ``filter_size`` (None: baseline).
+
+    Arguments as :func:`vgg11`.
+    """
     return _vgg("vgg13_bn", "B", True, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
 
 
@@ -212,7 +237,10 @@ def vgg16(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> VGG:
-    """VGG-16 (configuration D), anti-aliased with ``filter_size`` (None: baseline)."""
+    """VGG-16 (configuration D), anti-aliased with ``filter_size`` (None: baseline).
+
+    Arguments as :func:`vgg11`.
+    """
     return _vgg("vgg16", "D", False, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
 
 
@@ -221,7 +249,10 @@ def vgg16_bn(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> VGG:
-    """VGG-16 with batch norm, anti-aliased with ``filter_size`` (None: baseline)."""
+    """VGG-16 with batch norm, anti-aliased with ``filter_size`` (None: baseline).
+
+    Arguments as :func:`vgg11`.
+    """
     return _vgg("vgg16_bn", "D", True, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
 
 
@@ -230,7 +261,10 @@ def vgg19(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> VGG:
-    """VGG-19 (configuration E), anti-aliased with ``filter_size`` (None: baseline)."""
+    """VGG-19 (configuration E), anti-aliased with ``filter_size`` (None: baseline).
+
+    Arguments as :func:`vgg11`.
+    """
     return _vgg("vgg19", "E", False, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
 
 
@@ -239,5 +273,8 @@ def vgg19_bn(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> VGG:
-    """VGG-19 with batch norm, anti-aliased with ``filter_size`` (None: baseline)."""
+    """VGG-19 with batch norm, anti-aliased with ``filter_size`` (None: baseline).
+
+    Arguments as :func:`vgg11`.
+    """
     return _vgg("vgg19_bn", "E", True, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
