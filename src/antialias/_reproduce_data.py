@@ -15,6 +15,7 @@ folders (``imagenet:PATH``, 224x224 after resize 256 / centre crop 224) and user
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,7 @@ def _padded(dataset: Any, pad: int, name: str):
     return ImageTensorDataset(images, dataset.targets, list(dataset.classes), name=name)
 
 
+@functools.lru_cache(maxsize=2)  # the 10 runs of one pipeline read the same files; the sets are never mutated
 def fashion_mnist_32(split: str = "train", root: str | None = None):
     """Fashion-MNIST with 2 pixels of zeros on each side: ``uint8`` images ``(N, 1, 32, 32)``.
 

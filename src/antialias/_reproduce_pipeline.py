@@ -74,9 +74,10 @@ def run_pipeline(cfg, *, stream: TextIO, progress: str) -> dict[str, Any]:
         # ---- 1. explanatory figures (cheap, and a first sign of life)
         bar.start("figures of `antialias figures`")
         t0 = time.perf_counter()
-        from antialias.report.figures import write_figures
+        from antialias.report.figures import FIGURE_FILES, is_own_png, write_figures
 
-        write_figures(fig_dir)
+        if not all(is_own_png(fig_dir / f) for f in FIGURE_FILES.values()):  # deterministic: drawn once
+            write_figures(fig_dir)
         timings["figures"] = time.perf_counter() - t0
         bar.advance()
 
@@ -115,9 +116,11 @@ def run_pipeline(cfg, *, stream: TextIO, progress: str) -> dict[str, Any]:
 
             def robustness(cache: PartCache, model=model, name=name) -> dict[str, Any]:
                 if corruption_inputs is not None:
+                    bar.start(f"evaluating {name}: corruption")
                     raw_corr[name] = cache.get("corruption", {"n": ev.corruption_images, "seed": ev.seed, "data": data.description},
                                                lambda: corruption_predictions(model, corruption_inputs, data.preprocess))
                 if want_perturbation:
+                    bar.start(f"evaluating {name}: perturbation")
                     raw_pert[name] = cache.get(
                         "perturbation", {"n": ev.perturbation_images, "seed": ev.seed, "data": data.description},
                         lambda: perturbation_predictions(model, data.images[: ev.perturbation_images], data.preprocess, ev.seed))

@@ -165,6 +165,10 @@ def _consistency_claims(results: Mapping[str, Any], runs, filters, augs) -> list
 
     # stronger filters -> more consistent: the strongest vs the weakest filter
     weak, strong = filters[0], filters[-1]
+    if len(filters) < 2:
+        claim2 = "Stronger filters give more consistency"
+        return out + [_claim("stronger_filters", claim2, NOT_MEASURED,
+                             f"{claim2}: NOT MEASURED (only one filter was trained).", [])]
     comps2 = []
     for aug in augs:
         for proto in ("crop", "circular"):
@@ -177,10 +181,11 @@ def _consistency_claims(results: Mapping[str, Any], runs, filters, augs) -> list
     orders = []
     for aug in augs:
         vals = [(runs[(f, aug)]["eval"]["consistency"]["crop"]["consistency"]["value"], f) for f in (None, *filters)]
-        orders.append(f"{_aug_label(aug)}: " + " < ".join(f"{f or 'baseline'} ({_pct(v)})" for v, f in sorted(vals)))
+        ranked = sorted(vals, key=lambda t: t[0])
+        orders.append(f"{_aug_label(aug)}: " + ", ".join(f"{f or 'baseline'} ({_pct(v)})" for v, f in ranked))
     sentence2 = (f"Stronger filters give more consistency: {verdict2.upper()}. {strong} against {weak}: "
                  f"{_count_text(dirs2, 'consistency')}; e.g. {_diff_text(comps2[0])} "
-                 f"({_aug_label(comps2[0]['augment'])}, {comps2[0]['protocol']}). Crop-protocol order "
+                 f"({_aug_label(comps2[0]['augment'])}, {comps2[0]['protocol']}). Crop-protocol consistency, lowest first, "
                  f"{'; '.join(orders)}.")
     out.append(_claim("stronger_filters", "Stronger filters give more consistency", verdict2, sentence2, comps2))
     return out
