@@ -297,3 +297,22 @@ def test_config_validation():
     with pytest.raises(ValueError, match=r"`threads` must be a positive int"):
         ReproduceConfig(threads=0)
     assert ReproduceConfig.preset("quick", eval={"num_images": 7}).eval.num_images == 7
+
+
+def test_imagenet_folders_are_interleaved_over_classes(tmp_path):
+    from PIL import Image as PILImage
+
+    from antialias._reproduce_data import imagenet_interleaved, resolve_data_spec
+
+    for split in ("train", "val"):
+        for cls, n in (("n01", 3), ("n02", 1), ("n03", 2)):
+            folder = tmp_path / split / cls
+            folder.mkdir(parents=True)
+            for i in range(n):
+                PILImage.new("RGB", (40, 30), (10 * i, 0, 0)).save(folder / f"{i}.JPEG")
+    spec, root = resolve_data_spec(f"imagenet:{tmp_path}")
+    ds = imagenet_interleaved("train", root)
+    assert ds.targets.tolist() == [0, 1, 2, 0, 2, 0]  # any prefix is balanced over the classes
+    assert [int(p.stem) for p, _ in ds.samples] == [0, 0, 0, 1, 1, 2]
+    image, label = ds[1]
+    assert tuple(image.shape) == (3, 224, 224) and label == 1

@@ -8,9 +8,11 @@ power-of-two multiple of each map (28 -> 14 -> 7 -> 4 breaks it), and 32x32 is a
 paper's CIFAR experiments. The padding is part of the data, not of the model, so every shift of the
 evaluation (crop, circular, diagonal, equivariance) acts on the same 32x32 image the model trains on.
 
-CIFAR-10 (``cifar10:PATH``) is already 32x32 and goes to the trainer unchanged; so do ImageNet
-folders (``imagenet:PATH``, 224x224 after resize 256 / centre crop 224) and users' factories
-(``module:function``).
+CIFAR-10 (``cifar10:PATH``) is already 32x32 and goes to the trainer unchanged, as do users'
+factories (``module:function``). ImageNet folders (``imagenet:PATH``, 224x224 after resize 256 /
+centre crop 224) go through :func:`imagenet_interleaved`, which orders the images round-robin over
+the classes: the trainer's and the evaluation's "first N images" are then balanced over classes
+instead of being the first few classes of a sorted folder.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["EvalData", "fashion_mnist_32", "load_eval_data", "resolve_data_spec"]
+__all__ = ["EvalData", "fashion_mnist_32", "imagenet_interleaved", "load_eval_data", "resolve_data_spec"]
 
 FASHION_32 = "antialias._reproduce_data:fashion_mnist_32"
 PAD = 2  # pixels of zeros on each side: 28 + 2 * 2 = 32
@@ -61,6 +63,30 @@ def fashion_mnist_32(split: str = "train", root: str | None = None):
     return _padded(base, PAD, f"fashion-mnist-32-{split}")
 
 
+def imagenet_interleaved(split: str = "train", root: str | None = None):
+    """An ImageNet-layout folder (``root/train``, ``root/val``) with images ordered round-robin over classes.
+
+    Image ``k`` of class 0, then image ``k`` of class 1, ... for ``k = 0, 1, ...``, so any prefix is
+    class-balanced. Images are decoded on access (resize 256, centre crop 224).
+
+    Raises:
+        antialias.data.DatasetNotFoundError: The folder is missing or not in the ImageNet layout.
+    """
+    from antialias.data import load_dataset
+
+    ds = load_dataset("imagenet", split=split, root=root)
+    rank: dict[int, int] = {}
+    keyed = []
+    for i, (_, label) in enumerate(ds.samples):
+        k = rank.get(label, 0)
+        rank[label] = k + 1
+        keyed.append((k, label, i))
+    order = [i for _, _, i in sorted(keyed)]
+    ds.samples = [ds.samples[i] for i in order]
+    ds.targets = ds.targets[order]
+    return ds
+
+
 def resolve_data_spec(data: str) -> tuple[str, str | None]:
     """The trainer's ``(data, data_root)`` for the user's ``--data``.
 
@@ -71,10 +97,14 @@ def resolve_data_spec(data: str) -> tuple[str, str | None]:
         ('antialias._reproduce_data:fashion_mnist_32', '/data/fm')
         >>> resolve_data_spec("cifar10:/data/cifar")
         ('cifar10:/data/cifar', None)
+        >>> resolve_data_spec("imagenet:/data/imagenet")
+        ('antialias._reproduce_data:imagenet_interleaved', '/data/imagenet')
     """
     name, _, path = data.partition(":")
     if name.lower() in ("fashion-mnist", "fashion_mnist", "fashionmnist"):
         return FASHION_32, (path or None)
+    if name.lower() == "imagenet" and path:
+        return "antialias._reproduce_data:imagenet_interleaved", path
     return data, None
 
 

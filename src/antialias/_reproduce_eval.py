@@ -39,7 +39,9 @@ class EvalSettings:
         crop_max_shift: Crop protocol: pad by this many zeros, two crops at offsets in
             ``[-m, m]^2`` (per image, seeded). Our small-image choice (the paper's CIFAR protocol
             was not published).
-        circular_max_shift: Circular protocol: two ``torch.roll`` copies with shifts in ``[-m, m]^2``.
+        circular_max_shift: Circular protocol: two ``torch.roll`` copies with shifts in ``[-m, m]^2``
+            (8 of 32: content wraps around the border, unlike the crop protocol's zeros; shifts of
+            16 would cut every object into quadrants).
         stability_images: Images for the diagonal stability curves.
         stability_max_shift: Diagonal shifts ``d = 0..m`` (crops of the zero-padded image).
         equivariance_images: Images averaged in the feature-distance maps (baseline and bin5 only).
@@ -52,7 +54,7 @@ class EvalSettings:
 
     num_images: int = 1000
     crop_max_shift: int = 4
-    circular_max_shift: int = 16
+    circular_max_shift: int = 8
     stability_images: int = 200
     stability_max_shift: int = 8
     equivariance_images: int = 4

@@ -75,7 +75,7 @@ def perturbation_predictions(model: nn.Module, images: Tensor, preprocess, seed:
 
     preds, logits = {}, {}
     for name in PERTURBATIONS:
-        frames = perturbation_sequence(images, name, preset="cifar", seed=seed)  # (N, T, C, H, W)
+        frames = perturbation_sequence(images, name, preset="auto", seed=seed)  # (N, T, C, H, W)
         n, t = frames.shape[:2]
         out = []
         with torch.inference_mode():

@@ -190,6 +190,7 @@ def render_html(results: Mapping[str, Any], images: Mapping[str, bytes]) -> str:
 
     parts.append("<h2>Accuracy and consistency</h2>")
     figure("accuracy_vs_consistency")
+    figure("accuracy_vs_consistency_aug")
     parts.append(_runs_table(results))
     parts.append(_paper_table(results))
     figure("accuracy_vs_consistency_circular")
