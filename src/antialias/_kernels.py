@@ -29,6 +29,7 @@ non-finite values stay local exactly as in the reference formulation.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -248,76 +249,84 @@ def blur_pool(x: Tensor, rows, strides, pads, modes) -> Tensor:
 
 
 # --------------------------------------------------------------------------- dense max
+#
+# The dense (stride-1) max works on the flat buffer of the input in memory order. A window of k
+# taps spaced d apart along an axis whose memory stride is s reads the flat elements p, p + d*s,
+# ..., p + (k-1)*d*s: every tap is one contiguous 1-D slice of the whole buffer, whatever the
+# layout (NCHW, channels_last, 1d/3d), so each pass is a single fully vectorised elementwise op
+# with no strided views (measured 1.2-1.5x faster than the per-axis narrow() views it replaced).
+# The price: the last (k-1)*d cells along each pooled axis become "overhang" cells, maxima of
+# windows that run off the axis into the next row/plane (or past the end of the buffer, where they
+# are set to 0). The blur matrices get zero columns for them, so they never reach the output (a
+# non-finite overhang value would make 0 * inf = NaN, which the finiteness check sends to the
+# traceable path), and their gradient is exactly 0, so routing it adds exact zeros.
 
 
-def _max_axis(z: Tensor, dim: int, kernel_size: int, dilation: int) -> Tensor:
-    length = z.shape[dim] - dilation * (kernel_size - 1)
-    out = z.narrow(dim, 0, length)
-    for j in range(1, kernel_size):
-        out = torch.maximum(out, z.narrow(dim, j * dilation, length))
+def _flat_max(src: Tensor, shift: int, kernel_size: int) -> Tensor:
+    """``out[p] = max_j src[p + j*shift]`` over the flat ``src``; the last ``(k-1)*shift`` cells 0."""
+    n = src.numel()
+    length = n - (kernel_size - 1) * shift
+    out = torch.empty_like(src)
+    torch.maximum(src[:length], src[shift : shift + length], out=out[:length])
+    for j in range(2, kernel_size):
+        torch.maximum(out[:length], src[j * shift : j * shift + length], out=out[:length])
+    out[length:].zero_()
     return out
 
 
-def _max_axis_backward(z: Tensor, out: Tensor, grad: Tensor, dim: int, kernel_size: int, dilation: int) -> Tensor:
-    """Route each window's gradient to its first maximum (earliest tap on ties).
+def _flat_max_backward(src: Tensor, out: Tensor | None, grad: Tensor, shift: int, kernel_size: int) -> Tensor:
+    """Route the gradient of :func:`_flat_max` to each window's first maximum (earliest tap on ties).
 
-    Masks are built as floating-point 0/1 (``torch.ge``/``torch.eq`` with a float ``out=``) and
-    applied by multiplication: several times faster on CPU than ``torch.where`` on a bool mask.
-    ``grad`` must be finite (``0 * inf`` would be NaN); callers check.
+    ``grad`` (flat, zero on overhang cells) is consumed: it is overwritten. Masks are 0/1 floats
+    applied by in-place multiplication (``torch.where`` on a bool mask measured 4-6x slower on
+    CPU, in-place binary ops ~2-3x faster than out-of-place ones). ``grad`` must be finite
+    (``0 * inf`` would be NaN); callers check.
     """
-    length = out.shape[dim]
-    grad_in = torch.empty_like(z)
-    grad_in.narrow(dim, length, z.shape[dim] - length).zero_()
-    rest = grad  # gradient not yet given to an earlier tap
+    n = src.numel()
+    length = n - (kernel_size - 1) * shift
+    if kernel_size == 2:
+        # g_in = P + shift(g - P), P = g * [src[p] >= src[p + shift]]: 1 compare + 3 in-place passes.
+        grad_in = torch.empty_like(src)
+        torch.ge(src[:length], src[shift:], out=grad_in[:length])
+        grad_in[length:].zero_()
+        grad_in.mul_(grad)  # P
+        grad.sub_(grad_in)  # g - P (zero on the overhang tail, so the shift below drops nothing)
+        grad_in[shift:].add_(grad[:length])
+        return grad_in
+    grad_in = torch.zeros_like(src)
+    rest = grad[:length]  # gradient not yet given to an earlier tap
     for j in range(kernel_size - 1):
-        view = z.narrow(dim, j * dilation, length)
-        mask = torch.empty_like(grad)
-        if kernel_size == 2:
-            torch.ge(view, z.narrow(dim, dilation, length), out=mask)
-        else:
-            torch.eq(view, out, out=mask)
-        if j == 0:
-            part = torch.mul(rest, mask, out=grad_in.narrow(dim, 0, length))
-            rest = rest - part
-        else:
-            part = rest * mask
-            rest = rest - part
-            grad_in.narrow(dim, j * dilation, length).add_(part)
-    grad_in.narrow(dim, (kernel_size - 1) * dilation, length).add_(rest)
+        part = torch.empty_like(rest)
+        torch.eq(src[j * shift : j * shift + length], out[:length], out=part)
+        part.mul_(rest)
+        rest.sub_(part)
+        grad_in[j * shift : j * shift + length].add_(part)
+    grad_in[(kernel_size - 1) * shift :].add_(rest)
     return grad_in
 
 
-def _dense_max_forward(x: Tensor, kernels, dilations) -> Tensor:
-    z, perm = _memory_order(x)
-    inv = _inverse(perm)
-    for axis in reversed(range(len(kernels))):
-        if kernels[axis] > 1:
-            z = _max_axis(z, inv[2 + axis], kernels[axis], dilations[axis])
-    return z.permute(inv)
-
-
-def _dense_max_backward(x: Tensor, grad: Tensor, kernels, dilations) -> Tensor:
-    """Recompute the separable max passes from ``x`` and route ``grad`` back through them."""
-    z, perm = _memory_order(x)
-    inv = _inverse(perm)
-    axes = [a for a in reversed(range(len(kernels))) if kernels[a] > 1]
-    chain = [z]  # the input of each axis' max
-    for axis in axes:
-        chain.append(_max_axis(chain[-1], inv[2 + axis], kernels[axis], dilations[axis]))
-    g = grad.permute(perm)
-    for i in reversed(range(len(axes))):
-        axis = axes[i]
-        g = _max_axis_backward(chain[i], chain[i + 1], g, inv[2 + axis], kernels[axis], dilations[axis])
-    return g.permute(inv)
+def _max_plan(z: Tensor, inv: list[int], kernels, dilations) -> list[tuple[int, int]]:
+    """``(shift, kernel_size)`` of each max pass over the flat ``z``, last spatial axis first (the
+    order whose earlier-tap-wins rule picks the first maximum in raster order)."""
+    return [
+        (dilations[a] * z.stride(inv[2 + a]), kernels[a]) for a in reversed(range(len(kernels))) if kernels[a] > 1
+    ]
 
 
 class _MaxBlur(torch.autograd.Function):
-    """Dense max then banded blur, fused: saves only the input; backward recomputes the max."""
+    """Dense max then banded blur, fused: saves only the input; backward recomputes the max.
+
+    ``matrices`` act on the full input lengths (zero columns on the overhang cells, see above).
+    """
 
     @staticmethod
     def forward(ctx, x: Tensor, kernels, dilations, matrices, fallback) -> Tensor:
-        dense = _dense_max_forward(x, kernels, dilations)
-        out = _apply_matrices(dense, matrices)
+        z, perm = _memory_order(x)
+        inv = _inverse(perm)
+        dense = z.reshape(-1)
+        for shift, k in _max_plan(z, inv, kernels, dilations):
+            dense = _flat_max(dense, shift, k)
+        out = _apply_matrices(dense.view(z.shape).permute(inv), matrices)
         if not _finite(out):
             out = fallback(x)
         ctx.save_for_backward(x)
@@ -336,8 +345,20 @@ class _MaxBlur(torch.autograd.Function):
                 leaf = x.detach().requires_grad_()
                 (g,) = torch.autograd.grad(ctx.fallback(leaf), leaf, grad, create_graph=create_graph)
             return g, None, None, None, None
-        dense_grad = _apply_matrices(grad, ctx.matrices, transpose=True)
-        return _dense_max_backward(x, dense_grad, ctx.kernels, ctx.dilations), None, None, None, None
+        z, perm = _memory_order(x)
+        inv = _inverse(perm)
+        plan = _max_plan(z, inv, ctx.kernels, ctx.dilations)
+        chain = [z.reshape(-1)]  # the input of each max pass (and its output when k > 2 needs it)
+        for i, (shift, k) in enumerate(plan):
+            if i + 1 < len(plan) or k > 2:
+                chain.append(_flat_max(chain[-1], shift, k))
+        # (N, C, *dense) in x's layout; zero on overhang cells (zero matrix columns).
+        g = _apply_matrices(grad, ctx.matrices, transpose=True).permute(perm).contiguous().reshape(-1)
+        for i in reversed(range(len(plan))):
+            shift, k = plan[i]
+            g = _flat_max_backward(chain[i], chain[i + 1] if k > 2 else None, g, shift, k)
+            del chain[i + 1 :]
+        return g.view(z.shape).permute(inv), None, None, None, None
 
 
 def dense_max_traceable(x: Tensor, kernels, dilations) -> Tensor:
@@ -357,15 +378,38 @@ def max_blur_pool(x: Tensor, kernels, dilations, rows, strides, pads, modes) -> 
 
     if not use_fast_path(x) or max(dense_shape) > MAX_BAND_LENGTH:
         return fallback(x)
-    matrices = _matrices(rows, dense_shape, strides, pads, modes, x.dtype)
+    matrices = _matrices(rows, dense_shape, strides, pads, modes, x.dtype, full_lengths=x.shape[2:])
     return _MaxBlur.apply(x, tuple(kernels), tuple(dilations), matrices, fallback)
 
 
-def _matrices(rows, lengths, strides, pads, modes, dtype) -> tuple:
+def _matrices(rows, lengths, strides, pads, modes, dtype, full_lengths=None) -> tuple:
+    """One banded matrix per axis (``None`` = identity); with ``full_lengths``, zero columns are
+    appended up to those lengths (the dense max's overhang cells)."""
     out = []
-    for row, length, stride, (before, after), mode in zip(rows, lengths, strides, pads, modes):
-        if row.numel() == 1 and stride == 1:
+    for axis, (row, length, stride, (before, after), mode) in enumerate(zip(rows, lengths, strides, pads, modes)):
+        full = length if full_lengths is None else full_lengths[axis]
+        if row.numel() == 1 and stride == 1 and full == length:
             out.append(None)  # identity
         else:
-            out.append(band_matrix(row, length, before, after, mode, stride, dtype))
+            out.append(_band_matrix_cached(row, length, before, after, mode, stride, dtype, full))
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=128)
+def _band_matrix_key(taps: tuple, device: torch.device, length, before, after, mode, stride, dtype, full) -> Tensor:
+    row = torch.tensor(taps, dtype=torch.float64)
+    matrix = band_matrix(row, length, before, after, mode, stride, dtype)
+    if full > length:
+        matrix = F.pad(matrix, [0, full - length])  # (L_out, full): zero columns for the overhang
+    return matrix.to(device)
+
+
+def _band_matrix_cached(row: Tensor, length, before, after, mode, stride, dtype, full) -> Tensor:
+    """:func:`band_matrix`, memoised on the filter's values and the geometry: building it costs a
+    few small index ops (~1 ms per call measured on a 2-core CPU, ~4 % of a BlurPool step). The
+    key holds the values, so a re-initialised filter buffer gets a new matrix; never mutated."""
+    if row.device.type != "cpu":  # reading the values would synchronise the device
+        matrix = band_matrix(row, length, before, after, mode, stride, dtype)
+        return F.pad(matrix, [0, full - length]) if full > length else matrix
+    taps = tuple(row.detach().to(torch.float64).tolist())
+    return _band_matrix_key(taps, row.device, length, before, after, mode, stride, dtype, full)
