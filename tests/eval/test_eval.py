@@ -185,6 +185,22 @@ def test_upsampler_reproduces_the_authors_example():
         circular_upsample(torch.zeros(1, 1, 3, 3), (8, 8))
 
 
+def recursive_2x(x, size):
+    """The author's description, literally: per axis, interleave each value with the mean of it and
+    its circular successor, until the size is reached."""
+    for dim, target in ((2, size[0]), (3, size[1])):
+        while x.shape[dim] < target:
+            mid = (x + x.roll(-1, dim)) / 2
+            x = torch.stack((x, mid), dim=dim + 1).flatten(dim, dim + 1)
+    return x
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (2, 4), (4, 8), (8, 2), (16, 16)])
+def test_upsampler_equals_recursive_doubling(h, w):
+    x = torch.randn(2, 3, h, w, dtype=torch.float64)
+    torch.testing.assert_close(circular_upsample(x, (16, 16)), recursive_2x(x, (16, 16)))
+
+
 def test_equivariant_net_has_zero_feature_distance_everywhere():
     images = batches(n=4)[0][0][:4]
     result = feature_distance_maps(equivariant_net(), images, step=3)

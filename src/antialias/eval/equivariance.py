@@ -14,6 +14,7 @@ channel vectors at each position) or ``"l2"`` (``|a - b| / (|a| + |b|)`` per pos
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,7 +22,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from antialias.eval._shifts import roll_by
 
 __all__ = ["EquivarianceResult", "circular_upsample", "default_layers", "feature_distance_maps"]
 
@@ -30,25 +30,41 @@ _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU, nn.Ha
 
 
 def circular_upsample(x: Tensor, size: tuple[int, int]) -> Tensor:
-    """Upsample ``(N, C, h, w)`` to ``size`` by repeated 2x circular linear interpolation.
+    """Upsample ``(N, C, h, w)`` to ``size`` by circular linear interpolation.
+
+    For power-of-two factors this equals the author's recursive 2x scheme
+    ``(A, B, ...) -> (A, (A+B)/2, B, ...)`` exactly (midpoints of a piecewise-linear periodic
+    signal lie on it), computed in one pass per axis; other integer factors interpolate the same way.
 
     Examples:
         >>> circular_upsample(torch.tensor([[[[0., 2., 4., 6.]]]]), (1, 8))
         tensor([[[[0., 1., 2., 3., 4., 5., 6., 3.]]]])
     """
-    for dim, target in ((2, size[0]), (3, size[1])):
-        while x.shape[dim] < target:
-            if target % x.shape[dim] or (target // x.shape[dim]) & (target // x.shape[dim] - 1):
-                raise ValueError(
-                    f"circular_upsample: a feature map of size {x.shape[dim]} cannot reach {target} by "
-                    "doubling. Use an input size that is a power-of-two multiple of every layer's size "
-                    "(e.g. 32x32: pad 28x28 images by 2)."
-                )
-            mid = (x + x.roll(-1, dim)) / 2
-            x = torch.stack((x, mid), dim=dim + 1).flatten(dim, dim + 1)
-        if x.shape[dim] != target:
-            raise ValueError(f"circular_upsample: a feature map of size {x.shape[dim]} is larger than {target}.")
-    return x
+    h, w = x.shape[-2:]
+    if size[0] % h or size[1] % w:
+        raise ValueError(
+            f"circular_upsample: a feature map of size {h}x{w} cannot be upsampled to {size[0]}x{size[1]} by "
+            "an integer factor. Use an input size that is a power-of-two multiple of every layer's size "
+            "(e.g. 32x32: pad 28x28 images by 2)."
+        )
+    if (h, w) == tuple(size):
+        return x
+    # Two small GEMMs with the (size, n) interpolation matrices: ~2x faster than F.interpolate here.
+    rows = _interpolation_matrix(h, size[0], x.dtype, x.device)  # (H, h)
+    cols = _interpolation_matrix(w, size[1], x.dtype, x.device)  # (W, w)
+    return rows @ x @ cols.T
+
+
+@functools.lru_cache(maxsize=64)
+def _interpolation_matrix(n: int, size: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``(size, n)``: row ``i`` linearly interpolates the circle of ``n`` samples at ``i * n / size``."""
+    pos = torch.arange(size, dtype=torch.float64) * n / size
+    low = pos.floor().long()
+    frac = pos - low
+    out = torch.zeros(size, n, dtype=torch.float64)
+    out[torch.arange(size), low % n] += 1 - frac
+    out[torch.arange(size), (low + 1) % n] += frac
+    return out.to(dtype=dtype, device=device)
 
 
 def default_layers(model: nn.Module) -> list[str]:
@@ -72,15 +88,18 @@ def _dense_max(module: nn.Module, x: Tensor) -> Tensor | None:
     return F.max_pool2d(padded, (kh, kw), 1)
 
 
-def _distance(a: Tensor, b: Tensor, kind: str) -> Tensor:
-    """Mean over positions of the per-position distance of ``(N, C, H, W)`` maps -> ``(N,)``."""
+def _distance(a: Tensor, b: Tensor, norm_a: Tensor, norm_b: Tensor, kind: str) -> Tensor:
+    """Mean over positions of the per-position distance of ``(N, C, H, W)`` maps -> ``(N,)``.
+
+    ``norm_a``, ``norm_b``: the channel norms ``(N, H, W)``, computed once by the caller.
+    """
     eps = 1e-8
     if kind == "cosine":
-        d = 1 - (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(eps)
+        d = 1 - (a * b).sum(1) / (norm_a * norm_b).clamp_min(eps)
         # Two all-zero vectors (common after ReLU) are identical: distance 0, not 1.
-        d = torch.where((a.norm(dim=1) < eps) & (b.norm(dim=1) < eps), torch.zeros_like(d), d)
+        d = d.masked_fill((norm_a < eps) & (norm_b < eps), 0.0)
     else:
-        d = (a - b).norm(dim=1) / (a.norm(dim=1) + b.norm(dim=1)).clamp_min(eps)
+        d = (a - b).norm(dim=1) / (norm_a + norm_b).clamp_min(eps)
     return d.flatten(1).mean(1)
 
 
@@ -165,18 +184,22 @@ def feature_distance_maps(
             model(images)
             order.extend(store)  # forward order, dense max before its pool
             base = dict(store)
+            base_norm = {name: (f * f).sum(1).sqrt() for name, f in base.items()}  # (M, H, W), rolled per shift
             shifts = [(dh, dw) for dh in range(0, h, step) for dw in range(0, w, step)]
             totals = torch.zeros(len(order), len(shifts))
             m = images.shape[0]
             for start in range(0, len(shifts), shifts_per_batch):
-                chunk = torch.tensor(shifts[start : start + shifts_per_batch])
-                per_image = chunk.repeat_interleave(m, 0)  # (B*M, 2)
+                chunk = shifts[start : start + shifts_per_batch]
                 store.clear()
-                model(roll_by(images.repeat(len(chunk), 1, 1, 1), per_image))
+                model(torch.cat([images.roll(shift, (-2, -1)) for shift in chunk]))  # (B*M, C, H, W)
                 for li, name in enumerate(order):
-                    expected = roll_by(base[name].repeat(len(chunk), 1, 1, 1), per_image)
-                    d = _distance(store[name], expected, distance).view(len(chunk), m).mean(1)
-                    totals[li, start : start + len(chunk)] = d.cpu()
+                    feats = store[name].view(len(chunk), m, *store[name].shape[1:])
+                    norms = (feats * feats).sum(2).sqrt()  # (B, M, H, W); faster than .norm over a strided dim
+                    for b, shift in enumerate(chunk):
+                        expected = base[name].roll(shift, (-2, -1))
+                        expected_norm = base_norm[name].roll(shift, (-2, -1))
+                        d = _distance(feats[b], expected, norms[b], expected_norm, distance)
+                        totals[li, start + b] = d.mean().cpu()
     finally:
         for handle in handles:
             handle.remove()
