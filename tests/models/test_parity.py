@@ -69,9 +69,9 @@ def _release_cache():
     _fill_except_filt.cache_clear()
 
 
-def test_bundled_reference_files_match_the_shared_originals():
+def test_copied_reference_files_match_the_shared_originals():
     if not SHARED_DIR.is_dir():
-        pytest.skip("../shared/reference/ is not beside this checkout (CI): the bundle is the reference")
+        pytest.skip("../shared/reference/ is not beside this checkout (CI): tests/reference is the reference")
     originals = {p.stem: json.loads(p.read_text()) for p in SHARED_DIR.glob("*.json")}
     assert originals == CASES
     assert len(CASES) == 50

@@ -7,7 +7,6 @@ Written from ../shared/reference/zoo_layout.md, independently of ``antialias``; 
 from __future__ import annotations
 
 import functools
-import gzip
 import json
 import math
 import pathlib
@@ -16,15 +15,16 @@ import torch
 
 
 DATA_DIR = pathlib.Path(__file__).resolve().parent / "data"
-#: The original files, beside the repository on the development machine (absent in CI).
+#: The reference files, copied into the repository (tests/reference/) so CI has them.
+REFERENCE_DIR = pathlib.Path(__file__).resolve().parents[1] / "reference" / "adobe_state_dict"
+#: The originals, beside the repository on the development machine (absent in CI).
 SHARED_DIR = pathlib.Path(__file__).resolve().parents[3] / "shared" / "reference" / "adobe_state_dict"
 
 
 @functools.cache
 def reference_cases() -> dict[str, dict]:
-    """The 50 reference files (``<arch>_lpf<k>`` -> contents), bundled in tests/models/data/."""
-    with gzip.open(DATA_DIR / "adobe_state_dict.json.gz", "rt") as f:
-        return json.load(f)["files"]
+    """The 50 reference files (``<arch>_lpf<k>`` -> contents) from tests/reference/."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted(REFERENCE_DIR.glob("*.json"))}
 
 
 @functools.cache
