@@ -127,20 +127,28 @@ def _inverse(perm: list[int]) -> list[int]:
     return inv
 
 
-def _matmul_axis(z: Tensor, matrix: Tensor, dim: int) -> Tensor:
+def _matmul_axis(z: Tensor, matrix: Tensor, dim: int, buffer: Tensor | None = None) -> Tensor:
     """Apply ``matrix`` (``(L_out, L)``) along ``dim`` of the contiguous ``z``, as one GEMM or a
-    batched GEMM over the dims before ``dim`` (no transposition of ``z`` in memory)."""
+    batched GEMM over the dims before ``dim`` (no transposition of ``z`` in memory). With
+    ``buffer`` (a flat tensor of at least the output's size, not overlapping ``z``), the result
+    is written into its front instead of a fresh allocation."""
     shape = z.shape
     length = shape[dim]
     outer = math.prod(shape[:dim])
     inner = math.prod(shape[dim + 1 :])
+    out_shape = (*shape[:dim], matrix.shape[0], *shape[dim + 1 :])
+    kw = {}
+    if buffer is not None:
+        kw["out"] = buffer[: math.prod(out_shape)].view(
+            (outer, matrix.shape[0]) if inner == 1 else (matrix.shape[0], inner) if outer == 1 else (outer, matrix.shape[0], inner)
+        )
     if inner == 1:
-        out = torch.mm(z.reshape(outer, length), matrix.t())  # (outer, L_out)
+        out = torch.mm(z.reshape(outer, length), matrix.t(), **kw)  # (outer, L_out)
     elif outer == 1:
-        out = torch.mm(matrix, z.reshape(length, inner))  # (L_out, inner)
+        out = torch.mm(matrix, z.reshape(length, inner), **kw)  # (L_out, inner)
     else:
-        out = torch.matmul(matrix, z.reshape(outer, length, inner))  # (outer, L_out, inner)
-    return out.reshape(*shape[:dim], matrix.shape[0], *shape[dim + 1 :])
+        out = torch.matmul(matrix, z.reshape(outer, length, inner), **kw)  # (outer, L_out, inner)
+    return out.reshape(out_shape)
 
 
 # --------------------------------------------------------------------------- blur
@@ -317,16 +325,19 @@ class _MaxBlur(torch.autograd.Function):
     """Dense max then banded blur, fused: saves only the input; backward recomputes the max.
 
     ``matrices`` act on the full input lengths (zero columns on the overhang cells, see above).
+    Full-size buffers are reused once dead (GEMM results written into them): on CPU each fresh
+    input-sized buffer costs its page faults on first touch, measured comparable to a full pass.
     """
 
     @staticmethod
     def forward(ctx, x: Tensor, kernels, dilations, matrices, fallback) -> Tensor:
         z, perm = _memory_order(x)
         inv = _inverse(perm)
-        dense = z.reshape(-1)
+        dense, spare = z.reshape(-1), None
         for shift, k in _max_plan(z, inv, kernels, dilations):
-            dense = _flat_max(dense, shift, k)
-        out = _apply_matrices(dense.view(z.shape).permute(inv), matrices)
+            new = _flat_max(dense, shift, k)
+            spare, dense = (dense if dense.data_ptr() != z.data_ptr() else spare), new
+        out = _blur_memory_order(dense.view(z.shape), inv, matrices, spare)
         if not _finite(out):
             out = fallback(x)
         ctx.save_for_backward(x)
@@ -352,13 +363,63 @@ class _MaxBlur(torch.autograd.Function):
         for i, (shift, k) in enumerate(plan):
             if i + 1 < len(plan) or k > 2:
                 chain.append(_flat_max(chain[-1], shift, k))
-        # (N, C, *dense) in x's layout; zero on overhang cells (zero matrix columns).
-        g = _apply_matrices(grad, ctx.matrices, transpose=True).permute(perm).contiguous().reshape(-1)
+        spare = None
+        mask = None
+        if plan and plan[-1][1] == 2:
+            # The last pass' mask first, so its input (an input-sized buffer) can take the GEMM.
+            mask = _ge_mask(chain[len(plan) - 1], plan[-1][0], None)
+            if len(plan) > 1 and plan[-2][1] == 2:  # else the previous pass still needs it
+                spare = chain.pop()
+        # (N, C, *full) in x's memory order; zero on overhang cells (zero matrix columns).
+        g = _blur_memory_order(grad.permute(perm), inv, ctx.matrices, None, transpose=True, last_buffer=spare)
+        g = g.reshape(-1)
         for i in reversed(range(len(plan))):
             shift, k = plan[i]
-            g = _flat_max_backward(chain[i], chain[i + 1] if k > 2 else None, g, shift, k)
+            if k == 2:
+                if mask is None:
+                    mask = _ge_mask(chain[i], shift, spare)
+                g, spare = _route2(mask, g, shift), g
+                mask = None
+            else:
+                g = _flat_max_backward(chain[i], chain[i + 1], g, shift, k)
             del chain[i + 1 :]
         return g.view(z.shape).permute(inv), None, None, None, None
+
+
+def _ge_mask(src: Tensor, shift: int, buffer: Tensor | None) -> Tensor:
+    """0/1 float ``src[p] >= src[p + shift]`` over the flat ``src``, 0 on the last ``shift`` cells."""
+    length = src.numel() - shift
+    mask = torch.empty_like(src) if buffer is None else buffer
+    torch.ge(src[:length], src[shift:], out=mask[:length])
+    mask[length:].zero_()
+    return mask
+
+
+def _route2(mask: Tensor, grad: Tensor, shift: int) -> Tensor:
+    """Gradient of a 2-tap max pass from its mask (overwritten with the result; ``grad`` consumed):
+    ``g_in = P + shift(g - P)``, ``P = g * mask``, three in-place passes."""
+    length = grad.numel() - shift
+    mask.mul_(grad)  # P
+    grad.sub_(mask)  # g - P (zero on the overhang tail, so the shift below drops nothing)
+    mask[shift:].add_(grad[:length])
+    return mask
+
+
+def _blur_memory_order(z: Tensor, inv: list[int], matrices, buffer, transpose=False, last_buffer=None) -> Tensor:
+    """:func:`_apply_matrices` on ``z``, already in memory order (``z.permute(inv)`` is the NCHW
+    view; made contiguous here). ``buffer`` may take the first GEMM's result, ``last_buffer``
+    the last one's; with ``transpose`` the result stays in memory order, else it is permuted back."""
+    z = z.contiguous()
+    axes = [a for a in range(len(matrices)) if matrices[a] is not None]
+    if transpose:
+        axes = axes[::-1]
+    for i, axis in enumerate(axes):
+        matrix = matrices[axis].t() if transpose else matrices[axis]
+        buf = last_buffer if i == len(axes) - 1 else buffer if i == 0 else None
+        if buf is not None and buf.numel() < z.numel() // z.shape[inv[2 + axis]] * matrix.shape[0]:
+            buf = None
+        z = _matmul_axis(z, matrix, inv[2 + axis], buf)
+    return z if transpose else z.permute(inv)
 
 
 def dense_max_traceable(x: Tensor, kernels, dilations) -> Tensor:
