@@ -1,6 +1,7 @@
 """antialias: shift-invariant CNNs by anti-aliased downsampling (Zhang, ICML 2019), with measurements."""
 
 from antialias import filters, functional
+from antialias.convert import ConvertReport, convert
 from antialias.layers import (
     BlurConv2d,
     BlurPool1d,
@@ -20,10 +21,12 @@ __all__ = [
     "BlurPool2d",
     "BlurPool3d",
     "ConvBlurPool2d",
+    "ConvertReport",
     "MaxBlurPool1d",
     "MaxBlurPool2d",
     "MaxBlurPool3d",
     "__version__",
+    "convert",
     "filters",
     "functional",
 ]
