@@ -263,3 +263,57 @@ def test_fx_symbolic_trace_and_jit_trace():
         scripted = torch.jit.trace(net, (x,))
     assert _no_custom_function(str(scripted.inlined_graph))
     torch.testing.assert_close(scripted(x), net(x), rtol=0, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- flat dense max internals
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_max_blur_overhang_cells_never_reach_output_or_gradient(channels_last):
+    # The flat max computes "overhang" cells whose windows run into the next row/plane; they must
+    # not leak: put extreme values at the first/last rows and columns (what those windows read).
+    torch.manual_seed(7)
+    x = torch.randn(2, 3, 9, 8)
+    x[..., 0, :] = 1e30
+    x[..., :, -1] = -1e30
+    x[..., -1, 0] = 5e29
+    x = _layout(x, channels_last)
+    ref = lambda t: ref_blur_pool2d(F.max_pool2d(t, 2, 1), 4)  # noqa: E731
+    y, gx, g = _fwd_bwd(lambda t: AF.max_blur_pool2d(t, 2), x)
+    y_ref, gx_ref, _ = _fwd_bwd(ref, x, g)
+    torch.testing.assert_close(y, y_ref, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(gx, gx_ref, rtol=0, atol=1e-6)
+    # An infinite value inside a real window: the output is non-finite there, as in the reference.
+    x2 = x.clone()
+    x2[0, 0, 4, -1] = float("inf")
+    torch.testing.assert_close(AF.max_blur_pool2d(x2, 2), ref(x2), rtol=1e-6, atol=1e-6, equal_nan=True)
+
+
+@pytest.mark.parametrize("nd", [2, 3])
+def test_max_ties_in_channels_last_and_mixed_kernels(nd):
+    # Every window ties (integer values after a ReLU), channels-last memory order, and kernel
+    # sizes mixing the 2-tap in-place routing with the general one: gradients as F.max_pool.
+    torch.manual_seed(8)
+    x = torch.relu(torch.randn(2, 3, *[9, 8, 7][:nd])).round()
+    x = x.contiguous(memory_format=torch.channels_last if nd == 2 else torch.channels_last_3d)
+    for kernels in ([2, 3, 2][:nd], [3, 2, 2][:nd], [2, 2, 3][:nd]):
+        rows = tuple(filter_row(3) for _ in range(nd))
+        pads = [padding(3)] * nd
+        args = (kernels, [1] * nd, rows, [2] * nd, pads, ["reflect"] * nd)
+        y, gx, g = _fwd_bwd(lambda t: K.max_blur_pool(t, *args), x)
+        slow = lambda t: K.blur_pool_traceable(K.dense_max_traceable(t, kernels, [1] * nd), *args[2:])  # noqa: E731
+        y_ref, gx_ref, _ = _fwd_bwd(slow, x, g)
+        torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-6)
+        torch.testing.assert_close(gx, gx_ref, rtol=0, atol=1e-6)
+
+
+def test_band_matrix_cache_follows_filter_values():
+    # The banded matrices are memoised on the filter's values: editing the filter in place must
+    # change the result (a cache keyed on identity would not).
+    x = torch.randn(1, 2, 10, 10)
+    row = filter_row(3).clone()
+    first = AF.blur_pool2d(x, filter=(row, row))
+    row.copy_(torch.tensor([0.0, 1.0, 0.0], dtype=row.dtype))
+    second = AF.blur_pool2d(x, filter=(row, row))
+    torch.testing.assert_close(second, x[..., ::2, ::2], rtol=0, atol=1e-6)
+    assert not torch.allclose(first, second)
