@@ -249,6 +249,12 @@ def test_verdicts_follow_the_rule():
     assert claims["accuracy_kept"]["verdict"] == V.CONFIRMED  # identical accuracy: nothing drops
     assert claims["accuracy_improves"]["verdict"] == V.INCONCLUSIVE
     assert claims["equivariance"]["verdict"] == V.NOT_MEASURED
+    layers = [f"l{i}" for i in range(6)]
+    for f, values in ((None, [0.0, 0.1, 0.3, 0.4, 0.5, 0.6]), ("bin5", [0.0, 0.05, 0.1, 0.2, 0.2, 0.3])):
+        up["runs"][run_name(f, True)]["eval"]["equivariance"] = {
+            "layers": layers, "means": dict(zip(layers, values)), "distance": "cosine", "num_images": 2, "step": 1}
+    eq = {c["id"]: c for c in V.judge(up)}["equivariance"]
+    assert eq["verdict"] == V.CONFIRMED and "lower for bin5 in 5 of 6 layers" in eq["sentence"]
     assert "+10.0 points" in claims["consistency"]["sentence"]  # bin5 without augmentation, crop
 
     down = _synthetic({(None, False): 0.90, ("rect2", False): 0.85, ("bin5", False): 0.80,

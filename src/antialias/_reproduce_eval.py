@@ -45,7 +45,9 @@ class EvalSettings:
         stability_images: Images for the diagonal stability curves.
         stability_max_shift: Diagonal shifts ``d = 0..m`` (crops of the zero-padded image).
         equivariance_images: Images averaged in the feature-distance maps (baseline and bin5 only).
-        equivariance_step: Spacing of the circular-shift grid (1: every shift, the paper's maps).
+        equivariance_step: Spacing of the circular-shift grid (1: every shift, the paper's maps). Use
+            an odd step when coarser: with an even one every shift is a multiple of 2 and the first
+            subsampling looks perfectly equivariant, hiding exactly the aliasing being measured.
         corruption_images: Images per corruption and severity (0: skip).
         perturbation_images: Sequences per perturbation (0: skip).
         seed: Seed of the offsets (the same for every model: paired comparisons).

@@ -149,16 +149,16 @@ class ReproduceConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "default": dict(width=0.125, train_subset=8000, epochs=3, batch_size=64, lr=0.05,
                     eval=dict(num_images=2000, stability_images=200, stability_max_shift=8,
-                              equivariance_images=2, equivariance_step=2, corruption_images=150,
+                              equivariance_images=2, equivariance_step=1, corruption_images=150,
                               perturbation_images=50)),
     "quick": dict(width=0.125, train_subset=2000, epochs=2, batch_size=50, lr=0.05,
                   eval=dict(num_images=1000, stability_images=100, stability_max_shift=8,
-                            equivariance_images=2, equivariance_step=4, corruption_images=40,
+                            equivariance_images=2, equivariance_step=3, corruption_images=40,
                             perturbation_images=20)),
     # For the test suite: seconds, not meaningful.
     "tiny": dict(width=0.0625, train_subset=128, epochs=1, batch_size=64, lr=0.05, save_every_steps=1,
                  eval=dict(num_images=64, stability_images=8, stability_max_shift=3, equivariance_images=1,
-                           equivariance_step=16, corruption_images=2, perturbation_images=2, batch_size=64)),
+                           equivariance_step=15, corruption_images=2, perturbation_images=2, batch_size=64)),
 }
 
 

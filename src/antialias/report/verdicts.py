@@ -9,8 +9,8 @@ shift-equivariant, and (7, 8) improves robustness to corruptions and perturbatio
 anti-aliased model against a reference (usually the baseline trained the same way) on the same test
 images, with the same random shifts, so the test is paired: for 0/1 outcomes per image (correct,
 consistent) the 95% interval of the difference uses only the discordant images (McNemar's
-variance, :func:`antialias._reproduce_eval.paired_difference`); for per-image distances, a paired
-Student-t interval. A comparison is *up* when its interval lies above 0, *down* when below, *flat*
+variance, :func:`antialias._reproduce_eval.paired_difference`); for per-unit numbers (error rate per
+image, flip rate per sequence, feature distance per layer), a paired Student-t interval. A comparison is *up* when its interval lies above 0, *down* when below, *flat*
 otherwise. A claim with several comparisons is **confirmed** when more than half are in the claimed
 direction and none against it, **not confirmed** when more than half are against it, and
 **inconclusive** otherwise ("at this scale": small models, short training, few images). "Accuracy
@@ -33,7 +33,8 @@ CONFIRMED, NOT_CONFIRMED, INCONCLUSIVE, NOT_MEASURED = "confirmed", "not confirm
 
 RULE = (
     "Each comparison pits a model against its reference on the same test images with the same random shifts; "
-    "its paired 95% interval (McNemar variance for per-image 0/1 outcomes, Student-t for per-image distances) "
+    "its paired 95% interval (McNemar variance for per-image 0/1 outcomes; Student-t for per-image error rates, "
+    "per-sequence flip rates and per-layer feature distances) "
     "makes it 'up' (interval above 0), 'down' (below 0) or 'flat'. A claim is confirmed when more than half of "
     "its comparisons go the claimed way and none the other way, not confirmed when more than half go the "
     "other way, inconclusive otherwise. 'Accuracy does not drop' is confirmed when no comparison is "
@@ -248,18 +249,20 @@ def _equivariance_claim(runs, filters, augs) -> dict[str, Any]:
     a, b = runs[(None, aug)]["eval"].get("equivariance"), runs[(strong, aug)]["eval"].get("equivariance")
     if a is None or b is None:
         return _claim(cid, claim, NOT_MEASURED, f"{claim}: NOT MEASURED (no feature-distance maps).", [])
-    d = paired_mean_difference(a["per_image_mean"], b["per_image_mean"])
-    # claimed direction: distance goes down
-    direction = _direction(d)
+    la, lb = list(a["means"].values()), list(b["means"].values())
+    if len(la) != len(lb) or len(la) < 2:
+        return _claim(cid, claim, NOT_MEASURED, f"{claim}: NOT MEASURED (the two models' layers do not pair up).", [])
+    # Unit = layer: the claim is about the network's layers; each layer's distance is averaged over the
+    # images and the shift grid, and the two models' layers pair up by position.
+    d = paired_mean_difference(la, lb)
+    direction = _direction(d)  # claimed: "down" (smaller distance)
     verdict = {"down": CONFIRMED, "up": NOT_CONFIRMED}.get(direction, INCONCLUSIVE)
-    layers_lower = sum(1 for x, y in zip(a["means"].values(), b["means"].values()) if y < x)
-    ma = sum(a["per_image_mean"]) / len(a["per_image_mean"])
-    mb = sum(b["per_image_mean"]) / len(b["per_image_mean"])
-    sentence = (f"{claim}: {verdict.upper()}. Mean {a['distance']} distance between Shift(F(x)) and F(Shift(x)) over "
-                f"all {len(a['layers'])} recorded layers and shifts, {a['num_images']} image(s), "
-                f"{_aug_label(aug)}: {strong} {mb:.4f} vs baseline {ma:.4f}, difference {d['diff']:+.4f} "
-                f"(paired 95% CI {d['low']:+.4f} to {d['high']:+.4f}); lower for {strong} in {layers_lower} of "
-                f"{len(a['layers'])} layers.")
+    layers_lower = sum(1 for x, y in zip(la, lb) if y < x)
+    sentence = (f"{claim}: {verdict.upper()}. Mean {a['distance']} distance between Shift(F(x)) and F(Shift(x)), "
+                f"per layer over {a['num_images']} image(s) and the circular shifts (grid step {a.get('step', 1)}), "
+                f"{_aug_label(aug)}: {strong} {sum(lb) / len(lb):.4f} vs baseline {sum(la) / len(la):.4f} on average "
+                f"over {len(la)} layers, paired difference {d['diff']:+.4f} (95% CI {d['low']:+.4f} to {d['high']:+.4f}, "
+                f"layers as units); lower for {strong} in {layers_lower} of {len(la)} layers.")
     return _claim(cid, claim, verdict, sentence,
                   [{"model": strong, "reference": "baseline", "augment": aug, **d, "direction": direction}])
 
