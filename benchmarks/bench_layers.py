@@ -28,6 +28,7 @@ backward of a fixed random output gradient. Memory, two measures, both excluding
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -215,7 +216,7 @@ def main(argv=None) -> None:
     layouts = ("contiguous", "channels_last")
     print(
         f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
-        f"reps {reps}, float32"
+        f"reps {reps}, float32; load average {_load()}"
     )
     results = {}
     for shape in shapes:
@@ -230,6 +231,15 @@ def main(argv=None) -> None:
                 flush=True,
             )
     report(results, layouts, shapes)
+    print(f"load average at the end {_load()} ({os.cpu_count()} CPUs)")
+
+
+def _load() -> str:
+    """1/5/15-minute load averages: the ratios are only comparable on a similarly loaded machine."""
+    try:
+        return "/".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:  # not available on this platform
+        return "n/a"
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ Two implementations of the same maths, chosen per call by :func:`use_fast_path`:
   layout conversion). :class:`_BandedBlur` is its autograd Function: backward multiplies by the
   transposed matrices (a gather, not a scatter) and saves nothing but those matrices. The dense
   (stride-1) max of max-blur pooling is part of :class:`_MaxBlur`: separable ``torch.maximum`` passes, last
-  axis first, which never calls ATen's stride-1 ``max_pool`` (slow in NCHW on CPU, and it stores
-  int64 indices); its backward recomputes the max from the saved input instead of storing indices.
+  axis first, each one contiguous 1-D op on the flat buffer (see "dense max" below), which never
+  calls ATen's stride-1 ``max_pool`` (slow in NCHW on CPU, and it stores int64 indices); its
+  backward recomputes the max from the saved input instead of storing indices.
 * **Traceable path.** Explicit padding + depthwise convolution per axis (:func:`blur_axis`) and
   ``F.max_pool{1,2,3}d`` at stride 1: plain ATen ops that ``torch.compile(fullgraph=True)``,
   ``torch.export``, ONNX export and TorchScript tracing handle. It is used automatically while any
