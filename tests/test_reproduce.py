@@ -322,3 +322,13 @@ def test_imagenet_folders_are_interleaved_over_classes(tmp_path):
     assert [int(p.stem) for p, _ in ds.samples] == [0, 0, 0, 1, 1, 2]
     image, label = ds[1]
     assert tuple(image.shape) == (3, 224, 224) and label == 1
+
+
+def test_antialias_command_has_the_subcommand(tmp_path, capsys):
+    from antialias.cli import build_parser, main
+
+    args = build_parser().parse_args(["reproduce", "--quick", "--out", str(tmp_path)])
+    assert args.preset == "quick" and args.out == str(tmp_path)
+    code = main(["reproduce", "--tiny", "--out", str(tmp_path / "o"), "--data", "cifar10:" + str(tmp_path / "none"),
+                 "--progress", "none"])
+    assert code == 1 and "cifar" in capsys.readouterr().err.lower()

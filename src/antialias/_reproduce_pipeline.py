@@ -56,8 +56,12 @@ def run_pipeline(cfg, *, stream: TextIO, progress: str) -> dict[str, Any]:
                                              perturbation_predictions, summarise)
     from antialias.reproduce import _Progress, _load_model, _train_config, _train_or_reuse
 
+    from antialias.train._data import load_split
+
     t_start = time.perf_counter()
     load_start = os.getloadavg()
+    spec, root = resolve_data_spec(cfg.data)
+    load_split(spec, "test", root=root, download=False)  # a missing data set fails here, before any work
     out = Path(cfg.out)
     runs_dir, fig_dir = out / "runs", out / "figures"
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +103,6 @@ def run_pipeline(cfg, *, stream: TextIO, progress: str) -> dict[str, Any]:
 
         # ---- 3. evaluation
         t0 = time.perf_counter()
-        spec, root = resolve_data_spec(cfg.data)
         ev = cfg.eval
         need = max(ev.num_images, ev.stability_images, ev.equivariance_images, ev.corruption_images, ev.perturbation_images)
         data = load_eval_data(spec, root, train_subset=cfg.train_subset, num_images=need)

@@ -309,7 +309,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output folder: runs/, figures/, results.json, report.html (default: %(default)s)")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_const", dest="preset", const="quick",
-                      help="smaller model, subset and evaluation: about 4 minutes on 2 CPU cores")
+                      help="smaller training subset and evaluation (about 1.5 minutes on an idle 2-core CPU, "
+                           "under 4 when it is shared); the default takes about 9 and under 20")
     size.add_argument("--tiny", action="store_const", dest="preset", const="tiny", help=argparse.SUPPRESS)
     parser.set_defaults(preset="default")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
