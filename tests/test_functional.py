@@ -772,3 +772,19 @@ def test_max_blur_pool_bad_arguments(nd):
         MAX_BLUR_POOL[nd](x, 2, padding=-1)
     with pytest.raises(ValueError, match=rf"^{name}: input of size \d+ on spatial axis 0 is smaller than the pooling window"):
         MAX_BLUR_POOL[nd](x, 4, dilation=4)
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda x: AF.blur2d(x, 1),
+        lambda x: AF.blur_pool2d(x, 1, 1),
+        lambda x: AF.max_blur_pool2d(x, 1, 1, filter_size=1),
+    ],
+)
+def test_identity_settings_return_a_new_tensor(op):
+    x = torch.randn(1, 2, 5, 5)
+    out = op(x)
+    torch.testing.assert_close(out, x)
+    out.add_(1.0)  # writing into the result must not change the input
+    assert not torch.equal(out, x)

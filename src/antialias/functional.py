@@ -161,6 +161,8 @@ def _blur_pool(
     rows = tuple(row.to(device=x.device) for row in rows)
     # Eager: banded matrix products; under compile/export/tracing: pad + depthwise conv per axis.
     out = _kernels.blur_pool(x, rows, strides, pads, modes)
+    if all(row.numel() == 1 for row in rows) and all(s == 1 for s in strides):
+        out = out.clone()  # an identity op still returns a new tensor, as nn.MaxPool2d(1, 1) does
     if memory_format is not None:
         out = out.contiguous(memory_format=memory_format)
     return out.squeeze(0) if unbatched else out
@@ -227,6 +229,8 @@ def _max_blur_pool(
     # maximum in raster order gets the gradient, as F.max_pool2d); under compile/export/tracing:
     # F.max_pool at stride 1 + pad + depthwise conv, which routes it the same way.
     out = _kernels.max_blur_pool(dense, kernels, dilations, rows, strides, pads_blur, modes)
+    if all(k == 1 for k in kernels) and all(row.numel() == 1 for row in rows) and all(s == 1 for s in strides):
+        out = out.clone()  # an identity op still returns a new tensor
     if memory_format is not None:
         out = out.contiguous(memory_format=memory_format)
     return out.squeeze(0) if unbatched else out
@@ -251,7 +255,8 @@ def blur_pool1d(
             ``"bin5"``) or a custom 1-D tensor.
         stride: Subsampling factor ``s >= 1``.
         padding_mode: ``"reflect"``, ``"replicate"``, ``"zeros"`` or ``"circular"``.
-        filter: Precomputed rows (a 1-tuple of 1-D tensors) used instead of ``filter_size``.
+        filter: Precomputed rows (a 1-tuple of 1-D tensors) used instead of ``filter_size``; they
+            are constants (no gradient flows into them).
 
     Shape:
         ``(N, C, L) -> (N, C, ceil(L / s))``.
@@ -283,7 +288,8 @@ def blur_pool2d(
             ``"bin5"``), a custom 1-D tensor, or a pair of these for (H, W).
         stride: Subsampling factor, an int or ``(s_h, s_w)``.
         padding_mode: ``"reflect"``, ``"replicate"``, ``"zeros"`` or ``"circular"``.
-        filter: Precomputed rows ``(row_h, row_w)`` used instead of ``filter_size``.
+        filter: Precomputed rows ``(row_h, row_w)`` used instead of ``filter_size``; they are
+            constants (no gradient flows into them).
 
     Shape:
         ``(N, C, H, W) -> (N, C, ceil(H / s_h), ceil(W / s_w))``.
