@@ -203,12 +203,15 @@ def render_html(results: Mapping[str, Any], images: Mapping[str, bytes]) -> str:
     parts.append("<h2>How anti-aliasing works</h2>")
     for key in ("toy_example", "frequency_response", "zone_plate", "photo"):
         figure(key)
+    ev = results.get("eval_settings") or cfg.get("eval", {})
     parts.append("<h2>Deviations from the paper</h2><ul>"
                  "<li>Small scale: a narrow VGG13-bn, a subset of the training set and few epochs, to fit a CPU budget.</li>"
                  "<li>Fashion-MNIST (28x28) is padded with zeros to 32x32 unless another data set is given; the paper used "
                  "CIFAR-10 for these experiments.</li>"
                  "<li>Consistency protocols for small images are our choice (the paper's CIFAR protocol was not published): "
-                 "crop = two crops of the zero-padded image at random offsets; circular = two random torch.roll shifts.</li>"
+                 f"crop = two crops of the zero-padded image at random offsets (up to {_e(ev.get('crop_max_shift', '?'))} px "
+                 f"each way); circular = two random torch.roll shifts (up to {_e(ev.get('circular_max_shift', '?'))} px). "
+                 "Offsets are drawn per image from a fixed seed, the same for every model.</li>"
                  "<li>Feature distance: cosine distance averaged over positions and images (not confirmed in the paper).</li>"
                  "<li>Robustness is normalised by our baseline, not AlexNet; corruptions are generated on the fly.</li></ul>")
     parts.append("<h2>Configuration</h2><details><summary>results.json header</summary><pre>"
