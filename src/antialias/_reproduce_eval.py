@@ -241,7 +241,7 @@ def equivariance_part(model: nn.Module, data: EvalData, s: EvalSettings) -> dict
     return {"layers": result.layers, "maps": [[[round(float(v), 6) for v in row] for row in layer] for layer in maps],
             "means": {name: float(m.mean()) for name, m in zip(result.layers, maps)},
             "per_image_mean": per_image, "distance": result.distance, "num_images": len(images),
-            "step": s.equivariance_step}
+            "step": s.equivariance_step, "kinds": result.kinds}
 
 
 def evaluate_model(model: nn.Module, data: EvalData, s: EvalSettings, cache: PartCache, *,

@@ -241,7 +241,8 @@ def _figures(results: dict[str, Any], fig_dir: Path) -> dict[str, str]:
           if "equivariance" in r["eval"]}
     if eq:
         fig = feature_distance_heatmaps({k: v["maps"] for k, v in eq.items()}, {k: v["layers"] for k, v in eq.items()},
-                                        distance=next(iter(eq.values()))["distance"])
+                                        distance=next(iter(eq.values()))["distance"],
+                                        kinds={k: v["kinds"] for k, v in eq.items()} if all("kinds" in v for v in eq.values()) else None)
         save_png(fig, fig_dir / FIGURES["heatmaps"][0])
         written["heatmaps"] = FIGURES["heatmaps"][0]
     for key in ("toy_example", "zone_plate", "photo", "frequency_response"):

@@ -113,6 +113,7 @@ class EquivarianceResult:
     shifts_w: list[int]
     distance: str
     num_images: int
+    kinds: list[str]  # what each layer is: the module's class name, or "dense max"
 
     @property
     def means(self) -> dict[str, float]:
@@ -121,7 +122,7 @@ class EquivarianceResult:
     def to_dict(self) -> dict:
         return {
             "layers": self.layers, "maps": self.maps.tolist(), "shifts_h": self.shifts_h, "shifts_w": self.shifts_w,
-            "distance": self.distance, "num_images": self.num_images, "means": self.means,
+            "distance": self.distance, "num_images": self.num_images, "means": self.means, "kinds": self.kinds,
         }
 
 
@@ -168,6 +169,8 @@ def feature_distance_maps(
 
     store: dict[str, Tensor] = {}
     order: list[str] = []
+    kinds = {name + ".densemax": "dense max" for name in names}
+    kinds.update({name: type(modules[name]).__name__ for name in names})
 
     def hook_for(name: str):
         def hook(module, inputs, output):
@@ -205,4 +208,4 @@ def feature_distance_maps(
             handle.remove()
     grid_h, grid_w = list(range(0, h, step)), list(range(0, w, step))
     maps = totals.view(len(order), len(grid_h), len(grid_w))
-    return EquivarianceResult(order, maps, grid_h, grid_w, distance, images.shape[0])
+    return EquivarianceResult(order, maps, grid_h, grid_w, distance, images.shape[0], [kinds[n] for n in order])

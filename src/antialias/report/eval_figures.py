@@ -25,7 +25,8 @@ def feature_distance_heatmaps(
     layers: Mapping[str, Sequence[str]],
     *,
     distance: str = "cosine",
-    columns: int = 12,
+    kinds: Mapping[str, Sequence[str]] | None = None,
+    columns: int = 10,
 ) -> Figure:
     """One row of heatmaps per model (the paper's figure): a map per layer, shared colour scale.
 
@@ -33,6 +34,7 @@ def feature_distance_heatmaps(
         maps: Model label -> array ``(L, Sh, Sw)`` of distances per layer and shift.
         layers: Model label -> the L layer names.
         distance: Name of the distance, for the colour-bar label.
+        kinds: Model label -> what each layer is (e.g. "Conv2d", "dense max"), shown under its name.
         columns: Heatmaps per row before wrapping.
     """
     arrays = {label: np.asarray(m, dtype=float) for label, m in maps.items()}
@@ -40,7 +42,7 @@ def feature_distance_heatmaps(
     rows_per_model = {label: math.ceil(len(a) / columns) for label, a in arrays.items()}
     total_rows = sum(rows_per_model.values())
     ncols = min(columns, max(len(a) for a in arrays.values()))
-    fig, axes = _figure(total_rows, ncols, (1.6 * ncols + 1.2, 1.9 * total_rows + 0.6))
+    fig, axes = _figure(total_rows, ncols, (1.9 * ncols + 1.4, 2.25 * total_rows + 0.8))
     row = 0
     image = None
     for label, array in arrays.items():
@@ -53,14 +55,19 @@ def feature_distance_heatmaps(
                 ax.axis("off")
                 continue
             image = ax.imshow(array[i], cmap="viridis", vmin=0.0, vmax=vmax)
-            ax.set_title(f"{names[i]}\nmean {array[i].mean():.3f}", fontsize=7)
+            kind = f" {kinds[label][i]}" if kinds is not None else ""
+            ax.set_title(f"{names[i]}\n{kind.strip()} {array[i].mean():.3f}".strip(), fontsize=9)
             if i % ncols == 0:
-                ax.set_ylabel(label, fontsize=9)
+                ax.set_ylabel(label, fontsize=11)
         row += rows_per_model[label]
     if image is not None:
         cbar = fig.colorbar(image, ax=axes, fraction=0.02, pad=0.01)
-        cbar.set_label(f"{distance} distance: Shift(F(x)) vs F(Shift(x))", fontsize=8)
-    fig.suptitle("Internal shift-equivariance: one pixel per circular shift (dh, dw); dark = equivariant", fontsize=10)
+        cbar.set_label(f"{distance} distance: Shift(F(x)) vs F(Shift(x))", fontsize=11)
+    fig.suptitle(
+        "Internal shift-equivariance: one pixel per circular shift (dh, dw), dark = equivariant; "
+        "titles: layer, kind, mean distance",
+        fontsize=13,
+    )
     return fig
 
 
