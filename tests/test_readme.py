@@ -16,8 +16,16 @@ def _blocks(lang: str, text: str = README) -> list[str]:
     return re.findall(rf"^```{lang}\n(.*?)^```", text, flags=re.S | re.M)
 
 
+def test_every_python_block_runs():
+    blocks = _blocks("python")
+    assert len(blocks) >= 3
+    for code in blocks[1:]:  # the first is checked line by line below
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+
+
 def test_python_example_runs_and_prints_its_comments():
-    (code,) = _blocks("python")
+    code = _blocks("python")[0]
     # Each `print(...)  # expected` line promises the printed text.
     expected = [m.group(1).strip() for m in re.finditer(r"^print\(.*\)[ \t]+#[ \t]*(.+)$", code, flags=re.M)]
     assert expected, "the example should show its output"
@@ -33,7 +41,7 @@ def test_exactly_two_setup_commands_and_ci_runs_the_test_one():
     commands = [block.strip() for block in _blocks("bash", setup)]
     assert len(commands) == 2 and all("\n" not in c for c in commands)
     main_job, tests = commands
-    assert main_job.startswith("bash scripts/setup.sh && ") and "antialias figures" in main_job
+    assert main_job.startswith("bash scripts/setup.sh && ") and "antialias reproduce --quick" in main_job
     assert tests == "bash scripts/setup.sh && bash scripts/test.sh"
     ci = ROOT / ".ci" / "run"
     assert os.access(ci, os.X_OK)

@@ -188,7 +188,7 @@ def _add_eval(subparsers) -> None:
     p = subparsers.add_parser(
         "eval", help="measure shift-invariance: consistency, stability, equivariance",
         description="Evaluate a model's shift-invariance. Writes a results JSON (configuration, seed, versions, "
-        "model identity, data, every proportion with its 95%% Wilson interval), plus figures and arrays. "
+        "model identity, data, every proportion with its 95% Wilson interval), plus figures and arrays. "
         "Runs sharded under `torchrun --nproc_per_node=N` with the same results as one process.",
     )
     metrics = p.add_subparsers(title="metrics", dest="metric", metavar="METRIC", required=True)
@@ -239,7 +239,7 @@ def _add_eval(subparsers) -> None:
     e.set_defaults(handler=_run_eval)
 
     k = metrics.add_parser("corruption", help=_EVAL_METRICS["corruption"], description=(
-        "Corrupt every image on the fly (imagecorruptions) with each corruption and severity; errors with 95%% "
+        "Corrupt every image on the fly (imagecorruptions) with each corruption and severity; errors with 95% "
         "intervals, CE/mCE against --normaliser (alexnet on ImageNet, or a reference model's results JSON)."))
     k.add_argument("--corruptions", nargs="+", metavar="NAME", help="(default: the 15 test corruptions)")
     k.add_argument("--severities", nargs="+", type=_positive_int, default=[1, 2, 3, 4, 5], metavar="S")

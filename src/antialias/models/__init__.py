@@ -14,6 +14,7 @@ Examples:
     torch.Size([2, 10])
 """
 
+from antialias.models import _weights
 from antialias.models import alexnet as _alexnet_module
 from antialias.models import cifar, densenet, mobilenet, resnet, vgg
 from antialias.models._registry import get_model, get_model_builder, list_models, register_model
@@ -23,12 +24,17 @@ from antialias.models.densenet import *  # noqa: F403
 from antialias.models.mobilenet import *  # noqa: F403
 from antialias.models.resnet import *  # noqa: F403
 from antialias.models.vgg import *  # noqa: F403
+from antialias.models._weights import *  # noqa: F403  (the published weights: enums, list_weights, ...)
+from antialias.models.transfer import TransferReport, transfer_baseline
 
 __all__ = [
     "get_model",
     "get_model_builder",
     "list_models",
     "register_model",
+    "TransferReport",
+    "transfer_baseline",
+    *(name for name in _weights.__all__ if name != "resolve"),
     *_alexnet_module.__all__,
     *cifar.__all__,
     *densenet.__all__,
