@@ -22,3 +22,22 @@ def test_stability_and_headline_plots_carry_the_numbers():
     fig = accuracy_vs_consistency({"bin5": {"accuracy": point, "consistency": point}})
     x, y = fig.axes[0].lines[0].get_data()
     assert (float(x[0]), float(y[0])) == (90.0, 90.0)
+
+
+def test_corruption_heatmap_shows_each_error():
+    p = {"value": 0.25, "low": 0.2, "high": 0.3}
+    result = {"corruptions": ["fog", "contrast"], "severities": [1, 2],
+              "errors": {"fog": {"1": p, "2": {**p, "value": 0.5}}, "contrast": {"1": p, "2": p}},
+              "clean_error": {"value": 0.1}, "unnormalised_mce": None}
+    from antialias.report.eval_figures import corruption_errors
+
+    fig = corruption_errors(result)
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), [[25, 50], [25, 25]])
+
+
+def test_perturbation_bars_carry_flip_probabilities():
+    from antialias.report.eval_figures import perturbation_flips
+
+    fp = {"translate": {"value": 0.1, "low": 0.05, "high": 0.2}, "rotate": {"value": 0.3, "low": 0.2, "high": 0.4}}
+    fig = perturbation_flips({"perturbations": ["translate", "rotate"], "flip_probability": fp, "unnormalised_mfr": None})
+    assert [round(b.get_height(), 6) for b in fig.axes[0].patches] == [10.0, 30.0]

@@ -601,7 +601,7 @@ def run_corruption(model: Any = None, data: Any = "fashion-mnist", *, corruption
     from antialias.eval.corruption import CORRUPTIONS, evaluate_corruptions
 
     kw = _common_kwargs(kwargs)
-    setup = _setup("corruption", model, data, outputs=(), **kw)
+    setup = _setup("corruption", model, data, outputs=("png",), **kw)
     _unsharded(setup, "corruption")
     start = time.perf_counter()
     with _autocast(setup.device, setup.amp):
@@ -614,7 +614,13 @@ def run_corruption(model: Any = None, data: Any = "fashion-mnist", *, corruption
               "batch_size": setup.batch_size}
     record = {**setup.record, "seed": seed, "config": config, "results": result.to_dict(),
               "seconds": time.perf_counter() - start}
-    return _finish(setup, record, kw["out"], kw["overwrite"])
+
+    def figure():
+        from antialias.report.eval_figures import corruption_errors
+
+        return corruption_errors(record["results"])
+
+    return _finish(setup, record, kw["out"], kw["overwrite"], figure=figure)
 
 
 def run_perturbation(model: Any = None, data: Any = "fashion-mnist", *, perturbations: Sequence[str] | None = None,
@@ -634,7 +640,7 @@ def run_perturbation(model: Any = None, data: Any = "fashion-mnist", *, perturba
     from antialias.eval.perturbation import GENERATED_PERTURBATIONS, evaluate_perturbations
 
     kw = _common_kwargs(kwargs)
-    setup = _setup("perturbation", model, data, outputs=(), **kw)
+    setup = _setup("perturbation", model, data, outputs=("png",), **kw)
     _unsharded(setup, "perturbation")
     names = tuple(perturbations or GENERATED_PERTURBATIONS)
     start = time.perf_counter()
@@ -646,7 +652,13 @@ def run_perturbation(model: Any = None, data: Any = "fashion-mnist", *, perturba
               "normaliser": str(normaliser) if normaliser is not None else None, "batch_size": setup.batch_size}
     record = {**setup.record, "seed": seed, "config": config, "results": result.to_dict(),
               "seconds": time.perf_counter() - start}
-    return _finish(setup, record, kw["out"], kw["overwrite"])
+
+    def figure():
+        from antialias.report.eval_figures import perturbation_flips
+
+        return perturbation_flips(record["results"])
+
+    return _finish(setup, record, kw["out"], kw["overwrite"], figure=figure)
 
 
 run_corruption.__doc__ += _COMMON_DOC  # type: ignore[operator]

@@ -10,7 +10,13 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["accuracy_vs_consistency", "feature_distance_heatmaps", "stability_curves"]
+__all__ = [
+    "accuracy_vs_consistency",
+    "corruption_errors",
+    "feature_distance_heatmaps",
+    "perturbation_flips",
+    "stability_curves",
+]
 
 
 def _figure(nrows: int, ncols: int, figsize: tuple[float, float]):
@@ -112,5 +118,48 @@ def accuracy_vs_consistency(points: Mapping[str, Mapping[str, Mapping[str, float
         ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
     ax.set(xlabel="accuracy (%)", ylabel="consistency (%)", title=title or "Accuracy vs. shift consistency (95% CI)")
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def corruption_errors(result: Mapping) -> Figure:
+    """Error per corruption and severity (heatmap, percent) from a corruption result's ``to_dict()``."""
+    names = list(result["corruptions"])
+    severities = [str(s) for s in result["severities"]]
+    grid = np.array([[100 * result["errors"][c][s]["value"] for s in severities] for c in names])
+    fig, axes = _figure(1, 1, (1.0 * len(severities) + 4.0, 0.36 * len(names) + 1.6))
+    ax = axes[0, 0]
+    image = ax.imshow(grid, cmap="magma_r", vmin=0, vmax=100, aspect="auto")
+    ax.set_xticks(range(len(severities)), severities)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xlabel("severity")
+    for i in range(len(names)):
+        for j in range(len(severities)):
+            ax.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                    color="white" if grid[i, j] > 55 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02).set_label("top-1 error (%)")
+    clean = result.get("clean_error")
+    mce = result.get("unnormalised_mce")
+    bits = [f"clean {100 * clean['value']:.1f}%" if clean else "", f"unnormalised mCE {mce['value']:.1f}" if mce else ""]
+    ax.set_title("Error under corruptions" + (f" ({', '.join(b for b in bits if b)})" if any(bits) else ""), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def perturbation_flips(result: Mapping) -> Figure:
+    """Flip probability per perturbation (bars with intervals, percent) from a perturbation result's ``to_dict()``."""
+    names = list(result["perturbations"])
+    fp = [result["flip_probability"][n] for n in names]
+    values = np.array([100 * f["value"] for f in fp])
+    err = np.array([[100 * (f["value"] - f["low"]) for f in fp], [100 * (f["high"] - f["value"]) for f in fp]])
+    fig, axes = _figure(1, 1, (0.7 * len(names) + 3.0, 4.0))
+    ax = axes[0, 0]
+    ax.bar(range(len(names)), values, yerr=err, capsize=3, color="#4c72b0")
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("flip probability (%)")
+    mfr = result.get("unnormalised_mfr")
+    ax.set_title("Top-1 flips between consecutive frames" + (f" (unnormalised mFR {mfr['value']:.2f})" if mfr else ""),
+                 fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
