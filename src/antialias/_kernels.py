@@ -174,23 +174,30 @@ def blur_axis(x: Tensor, row: Tensor, dim: int, stride: int) -> Tensor:
     return _CONV[nd](x, weight, stride=strides, groups=channels)
 
 
-def _pad_axis_traceable(x: Tensor, dim: int, before: int, after: int, mode: str) -> Tensor:
+def pad_axis(x: Tensor, dim: int, before: int, after: int, mode: str, value: float = 0.0) -> Tensor:
+    """Pad one spatial ``dim`` with ``mode`` (a padding mode, or ``"constant"`` with ``value``).
+
+    Circular padding wraps any number of times, unlike ``F.pad``'s circular mode.
+    """
     if before == 0 and after == 0:
         return x
     if mode == "circular":
         index = pad_index(x.shape[dim], before, after, mode, x.device)
         return x.index_select(dim, index)
+    # F.pad takes pairs from the last axis backwards; its reflect/replicate modes want one per spatial axis.
     pad = [0, 0] * (x.ndim - 2)
     pad[2 * (x.ndim - 1 - dim)] = before
     pad[2 * (x.ndim - 1 - dim) + 1] = after
-    return F.pad(x, pad, mode="constant" if mode == "zeros" else mode)
+    if mode in ("zeros", "constant"):
+        return F.pad(x, pad, mode="constant", value=value)
+    return F.pad(x, pad, mode=mode)
 
 
 def blur_pool_traceable(x: Tensor, rows, strides, pads, modes) -> Tensor:
     """Pad + depthwise convolution per axis (plain ATen ops; see the module docstring)."""
     out = x
     for axis, (row, stride, (before, after), mode) in enumerate(zip(rows, strides, pads, modes)):
-        out = _pad_axis_traceable(out, 2 + axis, before, after, mode)
+        out = pad_axis(out, 2 + axis, before, after, mode)
         out = blur_axis(out, row, 2 + axis, stride)
     return out
 

@@ -20,7 +20,6 @@ import warnings
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from antialias import filters as _filters
@@ -121,21 +120,6 @@ def _axis_mode(length: int, before: int, after: int, mode: str) -> str:
     return mode
 
 
-def _pad_axis(x: Tensor, dim: int, before: int, after: int, mode: str) -> Tensor:
-    """Pad one spatial axis of ``x`` (``dim`` counted from the front); circular wraps any number of
-    times, unlike F.pad's circular mode."""
-    return _kernels._pad_axis_traceable(x, dim, before, after, mode)
-
-
-def _pad_list(x: Tensor, dim: int, before: int, after: int) -> list[int]:
-    """``F.pad``'s argument for padding one spatial dim: pairs from the last axis backwards, one
-    pair per spatial axis (its reflect/replicate modes want all of them)."""
-    pad = [0, 0] * (x.ndim - 2)
-    pad[2 * (x.ndim - 1 - dim)] = before
-    pad[2 * (x.ndim - 1 - dim) + 1] = after
-    return pad
-
-
 # --------------------------------------------------------------------------- generic ops
 
 
@@ -208,7 +192,7 @@ def _max_blur_pool(
         if padding_mode == "circular":
             # A periodic signal has a periodic dense max: wrap instead of -inf padding, so the whole
             # op commutes with circular shifts by multiples of the stride (length stays L).
-            dense = _pad_axis(dense, dim, 0, span, "circular")
+            dense = _kernels.pad_axis(dense, dim, 0, span, "circular")
             continue
         extra = 0
         if ceil_mode:
@@ -219,7 +203,7 @@ def _max_blur_pool(
                 out_len -= 1
             extra = max(0, s * (out_len - 1) + 1 - dense_len)
         if p or extra:
-            dense = F.pad(dense, _pad_list(dense, dim, p, p + extra), mode="constant", value=float("-inf"))
+            dense = _kernels.pad_axis(dense, dim, p, p + extra, "constant", value=float("-inf"))
     # The blur runs on the dense max, whose length per axis is the padded length minus the window.
     dense_lengths = [dense.shape[2 + axis] - dilations[axis] * (kernels[axis] - 1) for axis in range(nd)]
     rows = tuple(row.to(device=x.device) for row in _rows(filter_size, filter, nd, where))
