@@ -63,7 +63,7 @@ def tiny_run(tmp_path_factory, one_thread):
                                                           'install it with `pip install "antialias[corruptions]"`'))
     stream = io.StringIO()
     try:
-        results = reproduce(ReproduceConfig.preset("tiny", out=str(out), **TINY), stream=stream, progress="log")
+        results = reproduce(ReproduceConfig.from_preset("tiny", out=str(out), **TINY), stream=stream, progress="log")
     finally:
         mp.undo()
     return out, results, stream.getvalue()
@@ -137,7 +137,7 @@ def test_second_invocation_reuses_runs_and_evaluations(tiny_run, monkeypatch):
     monkeypatch.setattr(E, "_consistency", boom)
     monkeypatch.setattr(E, "_accuracy", boom)
     monkeypatch.setattr(R, "corruption_available", lambda: (False, "missing"))
-    second = reproduce(ReproduceConfig.preset("tiny", out=str(out), **TINY), stream=io.StringIO(), progress="none")
+    second = reproduce(ReproduceConfig.from_preset("tiny", out=str(out), **TINY), stream=io.StringIO(), progress="none")
     assert {r["status"] for r in second["runs"].values()} == {"reused"}
     for name in first["runs"]:
         assert second["runs"][name]["eval"]["consistency"] == first["runs"][name]["eval"]["consistency"]
@@ -146,7 +146,7 @@ def test_second_invocation_reuses_runs_and_evaluations(tiny_run, monkeypatch):
 @needs_fashion
 def test_other_settings_in_the_same_folder_are_refused(tiny_run):
     out, _, _ = tiny_run
-    cfg = ReproduceConfig.preset("tiny", out=str(out), **TINY, epochs=2)
+    cfg = ReproduceConfig.from_preset("tiny", out=str(out), **TINY, epochs=2)
     with pytest.raises(ValueError, match=r"`reproduce`: `out` must hold runs of this configuration.*epochs: 1 -> 2"):
         reproduce(cfg, stream=io.StringIO(), progress="none")
 
@@ -158,7 +158,7 @@ def test_kill_9_then_rerun_loses_nothing(tiny_run, tmp_path, monkeypatch):
     ref_out, _, _ = tiny_run
     out = tmp_path / "out"
     code = ("import sys; from antialias.reproduce import ReproduceConfig, reproduce; "
-            "reproduce(ReproduceConfig.preset('tiny', out=sys.argv[1], filters=('bin5',), augment=(False, True)), "
+            "reproduce(ReproduceConfig.from_preset('tiny', out=sys.argv[1], filters=('bin5',), augment=(False, True)), "
             "progress='log')")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", code, str(out)], env=env, stdout=subprocess.DEVNULL,
@@ -176,7 +176,7 @@ def test_kill_9_then_rerun_loses_nothing(tiny_run, tmp_path, monkeypatch):
         proc.wait(timeout=60)
     assert not (out / "results.json").exists()
     monkeypatch.setattr(R, "corruption_available", lambda: (False, "skipped in this test"))
-    results = reproduce(ReproduceConfig.preset("tiny", out=str(out), **TINY), stream=io.StringIO(), progress="none")
+    results = reproduce(ReproduceConfig.from_preset("tiny", out=str(out), **TINY), stream=io.StringIO(), progress="none")
     status = {n: r["status"] for n, r in results["runs"].items()}
     assert status["baseline-noaug"] == "reused"
     assert status["bin5-noaug"] in ("resumed", "reused")  # "reused" only if the kill came after its last save
@@ -298,11 +298,11 @@ def test_cli_arguments_and_bad_input(tmp_path, capsys):
 def test_config_validation():
     with pytest.raises(ValueError, match=r"`ReproduceConfig`: `filters` must include 'bin5'"):
         ReproduceConfig(filters=("rect2",))
-    with pytest.raises(ValueError, match=r"`ReproduceConfig.preset`: `name` must be one of"):
-        ReproduceConfig.preset("huge")
+    with pytest.raises(ValueError, match=r"`ReproduceConfig.from_preset`: `name` must be one of"):
+        ReproduceConfig.from_preset("huge")
     with pytest.raises(ValueError, match=r"`threads` must be a positive int"):
         ReproduceConfig(threads=0)
-    assert ReproduceConfig.preset("quick", eval={"num_images": 7}).eval.num_images == 7
+    assert ReproduceConfig.from_preset("quick", eval={"num_images": 7}).eval.num_images == 7
 
 
 def test_imagenet_folders_are_interleaved_over_classes(tmp_path):

@@ -19,7 +19,7 @@ Zhang, *Making Convolutional Networks Shift-Invariant Again* (ICML 2019), tested
 Python::
 
     from antialias.reproduce import ReproduceConfig, reproduce
-    results = reproduce(ReproduceConfig.preset("quick", out="reproduction"))
+    results = reproduce(ReproduceConfig.from_preset("quick", out="reproduction"))
 
 Deviations from the paper, all deliberate and stated in the report: a narrow VGG13-bn, a subset of
 the training set and a few epochs (CPU budgets), Fashion-MNIST padded to 32x32 by default instead of
@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -121,15 +120,15 @@ class ReproduceConfig:
             raise ValueError(f"`{w}`: `width` must be a positive number, got {self.width!r}.")
 
     @classmethod
-    def preset(cls, name: str, **changes: Any) -> ReproduceConfig:
+    def from_preset(cls, name: str, **changes: Any) -> ReproduceConfig:
         """The named preset (``"default"``, ``"quick"``, ``"tiny"``) with ``changes`` applied.
 
         Examples:
-            >>> ReproduceConfig.preset("quick").train_subset
+            >>> ReproduceConfig.from_preset("quick").train_subset
             2000
         """
         if name not in PRESETS:
-            raise ValueError(f"`ReproduceConfig.preset`: `name` must be one of {sorted(PRESETS)}, got {name!r}.")
+            raise ValueError(f"`ReproduceConfig.from_preset`: `name` must be one of {sorted(PRESETS)}, got {name!r}.")
         values = dict(PRESETS[name])
         ev = values.pop("eval", {})
         if "eval" in changes:
@@ -328,7 +327,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     from antialias.data import DatasetNotFoundError
 
     try:
-        cfg = ReproduceConfig.preset(args.preset, data=args.data, out=args.out, device=args.device,
+        cfg = ReproduceConfig.from_preset(args.preset, data=args.data, out=args.out, device=args.device,
                                      threads=args.threads)
         if args.download:
             _download(cfg.data)
