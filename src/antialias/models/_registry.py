@@ -8,6 +8,7 @@ the registry.
 from __future__ import annotations
 
 import difflib
+import textwrap
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ from antialias.functional import PADDING_MODES
 __all__ = ["get_model", "get_model_builder", "list_models", "register_model"]
 
 BuilderT = TypeVar("BuilderT", bound=Callable[..., nn.Module])
+ModelT = TypeVar("ModelT", bound=nn.Module)
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -212,3 +214,99 @@ def _load_weights(model: nn.Module, w: Any, progress: bool) -> nn.Module:
     if w is not None:
         model.load_state_dict(w.get_state_dict(progress=progress))
     return model
+
+
+def _build(
+    arch: str,
+    make: Callable[..., ModelT],
+    filter_size: FilterSpec | None,
+    weights: Any,
+    progress: bool,
+    num_classes: int,
+    padding_mode: str,
+) -> ModelT:
+    """The sequence every builder runs: let ``weights`` fix the config, check it, build, load.
+
+    ``make`` is called as ``make(num_classes=..., filter_size=..., padding_mode=...)`` with the
+    resolved values (a class, or a ``functools.partial`` holding the architecture's own arguments).
+    """
+    w, filter_size, num_classes = _resolve_weights(arch, weights, filter_size, num_classes, arch)
+    _check_padding_mode(padding_mode, arch)
+    model = make(num_classes=num_classes, filter_size=filter_size, padding_mode=padding_mode)
+    return _load_weights(model, w, progress)  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- builder docstrings
+
+_BUILDER_DOC = """{title}
+
+Args:
+    filter_size: Blur filter (int taps or ``"rect2"``, ``"tri3"``, ``"tri4"``, ``"bin5"``;
+        default 4, or that of ``weights``); None builds {baseline}.
+    weights: None, a weights object or its name{weights_hint};
+        fixes ``filter_size`` and ``num_classes``, and an explicitly conflicting value raises.
+    progress: Show a download progress bar.
+    num_classes: Outputs (default {num_classes}).
+    padding_mode: Padding of the blur.
+{args}
+Returns:
+    The model, in training mode.
+
+Raises:
+    ValueError: a bad {checked},
+        or a value that conflicts with ``weights``; weights of another architecture.
+
+Examples:
+{examples}
+"""
+
+
+def _builder_doc(
+    title: str,
+    *,
+    args: str,
+    examples: str,
+    checked: tuple[str, ...] = (),
+    baseline: str = "the torchvision baseline",
+    num_classes: int = 1000,
+    published: bool = True,
+) -> Callable[[BuilderT], BuilderT]:
+    """Give a builder the shared Google-style docstring, filled with its own parts.
+
+    Args:
+        title: The summary line.
+        args: Docstring lines for the builder's own arguments (``**kwargs`` or the extras),
+            without indentation.
+        examples: Doctest lines, without indentation.
+        checked: Extra arguments whose bad values raise, besides the common three.
+        baseline: What ``filter_size=None`` builds.
+        num_classes: The default of ``num_classes``.
+        published: Whether weight names like ``"<arch>.imagenet1k_tri4_ft"`` exist to cite.
+    """
+
+    def decorator(fn: BuilderT) -> BuilderT:
+        names = [f"``{n}``" for n in ("filter_size", "num_classes", "padding_mode", *checked)]
+        hint = f' (``"{fn.__name__}.imagenet1k_tri4_ft"``)' if published else ""
+        fn.__doc__ = _BUILDER_DOC.format(
+            title=title,
+            baseline=baseline,
+            weights_hint=hint,
+            num_classes=num_classes,
+            args=textwrap.indent(textwrap.dedent(args).strip("\n"), "    ") + "\n",
+            checked=", ".join(names[:-1]) + " or " + names[-1],
+            examples=textwrap.indent(textwrap.dedent(examples).strip("\n"), "    "),
+        )
+        return fn
+
+    return decorator
+
+
+def _count_example(call: str, count: int) -> str:
+    """Doctest lines that build ``call`` on the meta device (shapes only: instant, no memory) and
+    show its parameter count."""
+    return (
+        '>>> with torch.device("meta"):  # shapes only: instant, no memory\n'
+        f"...     net = {call}\n"
+        ">>> sum(p.numel() for p in net.parameters())  # the blur adds no parameters\n"
+        f"{count}\n"
+    )

@@ -9,6 +9,7 @@ runs at stride 2 (not 4), followed by ReLU and a ``BlurPool2d``; every ``MaxPool
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -19,9 +20,9 @@ from antialias.layers import BlurPool2d
 from antialias.models._registry import (
     DEFAULT_FILTER_SIZE,
     DEFAULT_NUM_CLASSES,
+    _build,
+    _builder_doc,
     _check_padding_mode,
-    _load_weights,
-    _resolve_weights,
     register_model,
 )
 
@@ -98,30 +99,24 @@ class AlexNet(nn.Module):
 
 
 @register_model
+@_builder_doc(
+    "AlexNet, anti-aliased with ``filter_size`` (None: baseline).",
+    args="**kwargs: Passed to :class:`AlexNet` (``dropout``).",
+    examples="""
+        >>> with torch.device("meta"):  # shapes only: no memory, no init cost
+        ...     net = alexnet()
+        >>> sum(p.numel() for p in net.parameters())  # the blur adds no parameters
+        61100840
+        >>> net.features[:3]
+        Sequential(
+          (0): Conv2d(3, 64, kernel_size=(11, 11), stride=(2, 2), padding=(2, 2))
+          (1): ReLU(inplace=True)
+          (2): BlurPool2d(64, filter_size=4, stride=(2, 2), padding_mode='reflect')
+        )
+    """,
+)
 def alexnet(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> AlexNet:
-    """AlexNet, anti-aliased with ``filter_size`` (None: baseline).
-
-    Args:
-        filter_size: Blur filter (int taps or ``"rect2"``, ``"tri3"``, ``"tri4"``, ``"bin5"``;
-            default 4, or that of ``weights``); None builds the torchvision baseline.
-        weights: None, a weights object or its name (``"alexnet.imagenet1k_tri4_ft"``); fixes
-            ``filter_size`` and ``num_classes``, and an explicitly conflicting value raises.
-        progress: Show a download progress bar.
-        num_classes: Outputs (default 1000).
-        padding_mode: Padding of the blur.
-        **kwargs: Passed to :class:`AlexNet` (``dropout``).
-
-    Returns:
-        The model, in training mode.
-
-    Raises:
-        ValueError: a bad ``filter_size``, ``num_classes`` or ``padding_mode``, or one that
-            conflicts with ``weights``.
-    """
-    w, filter_size, num_classes = _resolve_weights("alexnet", weights, filter_size, num_classes, "alexnet")
-    _check_padding_mode(padding_mode, "alexnet")
-    model = AlexNet(num_classes, filter_size=filter_size, padding_mode=padding_mode, **kwargs)
-    return _load_weights(model, w, progress)
+    return _build("alexnet", partial(AlexNet, **kwargs), filter_size, weights, progress, num_classes, padding_mode)

@@ -30,6 +30,7 @@ ImageNet ResNet's, :func:`antialias.models.transfer.transfer_baseline` maps them
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Literal
 
 import torch
@@ -40,10 +41,11 @@ from antialias.filters import FilterSpec
 from antialias.layers import BlurPool2d, MaxBlurPool2d
 from antialias.models._registry import (
     DEFAULT_FILTER_SIZE,
+    _build,
+    _builder_doc,
     _check_padding_mode,
+    _count_example,
     _Default,
-    _load_weights,
-    _resolve_weights,
     register_model,
 )
 
@@ -283,66 +285,71 @@ class CifarResNet(nn.Module):
 _VGG13 = [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
 
 
-def _cifar(arch: str, cls: type[nn.Module], args: tuple, filter_size: Any, weights: Any, progress: bool,
-           num_classes: int, padding_mode: str, **kwargs: Any) -> nn.Module:
-    w, filter_size, num_classes = _resolve_weights(arch, weights, filter_size, num_classes, arch)
-    _check_padding_mode(padding_mode, arch)
-    model = cls(*args, num_classes, filter_size=filter_size, padding_mode=padding_mode, **kwargs)
-    return _load_weights(model, w, progress)
+_cifar_doc = partial(
+    _builder_doc,
+    baseline="the baseline",
+    num_classes=10,
+    published=False,
+    args="""
+        in_channels: Input channels (1 for Fashion-MNIST).
+        width: Channel multiplier (0.25 gives a net the CPU trains in minutes).
+    """,
+    checked=("in_channels", "width"),
+)
+_cifar_resnet_doc = partial(
+    _cifar_doc,
+    args="""
+        in_channels: Input channels (1 for Fashion-MNIST).
+        width: Channel multiplier on 16, 32, 64 (0.25 gives a net the CPU trains in minutes).
+        shortcut: ``"A"`` (zero-pad, parameter-free) or ``"B"`` (1x1 projection) where the shape changes.
+    """,
+    checked=("in_channels", "width", "shortcut"),
+)
 
 
 @register_model
+@_cifar_doc(
+    "VGG-13-bn for 32x32 (and 28x28) images, anti-aliased with ``filter_size`` (None: baseline).",
+    examples="""
+        >>> vgg13_bn_cifar(width=0.25, in_channels=1)(torch.randn(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
+    """,
+)
 def vgg13_bn_cifar(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_CIFAR_CLASSES, in_channels: int = 3, width: float = 1.0,
     padding_mode: str = "reflect",
 ) -> CifarVGG:
-    """VGG-13-bn for 32x32 (and 28x28) images, anti-aliased with ``filter_size`` (None: baseline).
-
-    Args:
-        filter_size: Blur filter (default 4, or that of ``weights``); None: the baseline.
-        weights: None, a weights object or its name; fixes ``filter_size`` and ``num_classes``.
-        progress: Show a download progress bar.
-        num_classes: Outputs (default 10).
-        in_channels: Input channels (1 for Fashion-MNIST).
-        width: Channel multiplier (0.25 gives a net the CPU trains in minutes).
-        padding_mode: Padding of the blur.
-
-    Examples:
-        >>> vgg13_bn_cifar(width=0.25, in_channels=1)(torch.randn(2, 1, 28, 28)).shape
-        torch.Size([2, 10])
-    """
-    return _cifar("vgg13_bn_cifar", CifarVGG, (_VGG13,), filter_size, weights, progress, num_classes, padding_mode,
-                  in_channels=in_channels, width=width)
+    make = partial(CifarVGG, _VGG13, in_channels=in_channels, width=width)
+    return _build("vgg13_bn_cifar", make, filter_size, weights, progress, num_classes, padding_mode)
 
 
 @register_model
+@_cifar_resnet_doc(
+    "ResNet-20 for CIFAR (He et al., 2016), anti-aliased with ``filter_size`` (None: baseline).",
+    examples="""
+        >>> resnet20_cifar(filter_size="tri3")(torch.randn(1, 3, 32, 32)).shape
+        torch.Size([1, 10])
+    """,
+)
 def resnet20_cifar(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_CIFAR_CLASSES, in_channels: int = 3, width: float = 1.0,
     padding_mode: str = "reflect", shortcut: Literal["A", "B"] = "A",
 ) -> CifarResNet:
-    """ResNet-20 for CIFAR (He et al., 2016), anti-aliased with ``filter_size`` (None: baseline).
-
-    Args: as :func:`vgg13_bn_cifar`, plus ``shortcut`` (``"A"`` zero-pad, ``"B"`` projection).
-
-    Examples:
-        >>> resnet20_cifar(filter_size="tri3")(torch.randn(1, 3, 32, 32)).shape
-        torch.Size([1, 10])
-    """
-    return _cifar("resnet20_cifar", CifarResNet, (20,), filter_size, weights, progress, num_classes, padding_mode,
-                  in_channels=in_channels, width=width, shortcut=shortcut)
+    make = partial(CifarResNet, 20, in_channels=in_channels, width=width, shortcut=shortcut)
+    return _build("resnet20_cifar", make, filter_size, weights, progress, num_classes, padding_mode)
 
 
 @register_model
+@_cifar_resnet_doc(
+    "ResNet-56 for CIFAR (He et al., 2016), anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("resnet56_cifar()", 853018),
+)
 def resnet56_cifar(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_CIFAR_CLASSES, in_channels: int = 3, width: float = 1.0,
     padding_mode: str = "reflect", shortcut: Literal["A", "B"] = "A",
 ) -> CifarResNet:
-    """ResNet-56 for CIFAR (He et al., 2016), anti-aliased with ``filter_size`` (None: baseline).
-
-    Args: as :func:`vgg13_bn_cifar`, plus ``shortcut`` (``"A"`` zero-pad, ``"B"`` projection).
-    """
-    return _cifar("resnet56_cifar", CifarResNet, (56,), filter_size, weights, progress, num_classes, padding_mode,
-                  in_channels=in_channels, width=width, shortcut=shortcut)
+    make = partial(CifarResNet, 56, in_channels=in_channels, width=width, shortcut=shortcut)
+    return _build("resnet56_cifar", make, filter_size, weights, progress, num_classes, padding_mode)

@@ -11,6 +11,7 @@ and each transition's ``AvgPool2d(2)`` becomes ``pool`` = ``BlurPool2d`` (averag
 from __future__ import annotations
 
 from collections import OrderedDict
+from functools import partial
 from typing import Any
 
 import torch
@@ -22,9 +23,10 @@ from antialias.layers import BlurPool2d
 from antialias.models._registry import (
     DEFAULT_FILTER_SIZE,
     DEFAULT_NUM_CLASSES,
+    _build,
+    _builder_doc,
     _check_padding_mode,
-    _load_weights,
-    _resolve_weights,
+    _count_example,
     register_model,
 )
 
@@ -151,87 +153,64 @@ class DenseNet(nn.Module):
         return self.classifier(x)  # (N, num_classes)
 
 
-def _densenet(
-    arch: str,
-    growth_rate: int,
-    block_config: tuple[int, int, int, int],
-    num_init_features: int,
-    filter_size: FilterSpec | None,
-    weights: Any,
-    progress: bool,
-    num_classes: int,
-    padding_mode: str,
-    **kwargs: Any,
-) -> DenseNet:
-    w, filter_size, num_classes = _resolve_weights(arch, weights, filter_size, num_classes, arch)
-    _check_padding_mode(padding_mode, arch)
-    model = DenseNet(
-        growth_rate, block_config, num_init_features, num_classes=num_classes,
-        filter_size=filter_size, padding_mode=padding_mode, **kwargs,
-    )
-    return _load_weights(model, w, progress)
-
-
+_densenet_doc = partial(_builder_doc, args="**kwargs: Passed to :class:`DenseNet` (``bn_size``, ``drop_rate``).")
 
 
 @register_model
+@_densenet_doc(
+    "DenseNet-121 (growth 32, blocks 6-12-24-16), anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("densenet121()", 7978856),
+)
 def densenet121(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> DenseNet:
-    """DenseNet-121 (growth 32, blocks 6-12-24-16), anti-aliased with ``filter_size`` (None: baseline).
-
-    Args:
-        filter_size: Blur filter (int taps or ``"rect2"``, ``"tri3"``, ``"tri4"``, ``"bin5"``;
-            default 4, or that of ``weights``); None builds the torchvision baseline.
-        weights: None, a weights object or its name (``"densenet121.imagenet1k_tri4_ft"``); fixes
-            ``filter_size`` and ``num_classes``, and an explicitly conflicting value raises.
-        progress: Show a download progress bar.
-        num_classes: Outputs (default 1000).
-        padding_mode: Padding of the blur.
-        **kwargs: Passed to :class:`DenseNet` (``bn_size``, ``drop_rate``).
-
-    Returns:
-        The model, in training mode.
-
-    Raises:
-        ValueError: a bad ``filter_size``, ``num_classes`` or ``padding_mode``, or one that
-            conflicts with ``weights``; weights of another architecture.
-    """
-    return _densenet("densenet121", 32, (6, 12, 24, 16), 64, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
+    return _build(
+        "densenet121", partial(DenseNet, 32, (6, 12, 24, 16), 64, **kwargs),
+        filter_size, weights, progress, num_classes, padding_mode,
+    )
 
 
 @register_model
+@_densenet_doc(
+    "DenseNet-161 (growth 48, blocks 6-12-36-24), anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("densenet161()", 28681000),
+)
 def densenet161(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> DenseNet:
-    """DenseNet-161 (growth 48, blocks 6-12-36-24), anti-aliased with ``filter_size`` (None: baseline).
-
-    Arguments as :func:`densenet121`.
-    """
-    return _densenet("densenet161", 48, (6, 12, 36, 24), 96, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
+    return _build(
+        "densenet161", partial(DenseNet, 48, (6, 12, 36, 24), 96, **kwargs),
+        filter_size, weights, progress, num_classes, padding_mode,
+    )
 
 
 @register_model
+@_densenet_doc(
+    "DenseNet-169 (growth 32, blocks 6-12-32-32), anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("densenet169()", 14149480),
+)
 def densenet169(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> DenseNet:
-    """DenseNet-169 (growth 32, blocks 6-12-32-32), anti-aliased with ``filter_size`` (None: baseline).
-
-    Arguments as :func:`densenet121`.
-    """
-    return _densenet("densenet169", 32, (6, 12, 32, 32), 64, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
+    return _build(
+        "densenet169", partial(DenseNet, 32, (6, 12, 32, 32), 64, **kwargs),
+        filter_size, weights, progress, num_classes, padding_mode,
+    )
 
 
 @register_model
+@_densenet_doc(
+    "DenseNet-201 (growth 32, blocks 6-12-48-32), anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("densenet201()", 20013928),
+)
 def densenet201(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> DenseNet:
-    """DenseNet-201 (growth 32, blocks 6-12-48-32), anti-aliased with ``filter_size`` (None: baseline).
-
-    Arguments as :func:`densenet121`.
-    """
-    return _densenet("densenet201", 32, (6, 12, 48, 32), 64, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
+    return _build(
+        "densenet201", partial(DenseNet, 32, (6, 12, 48, 32), 64, **kwargs),
+        filter_size, weights, progress, num_classes, padding_mode,
+    )

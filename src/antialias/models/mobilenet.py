@@ -13,6 +13,7 @@ which changes nothing in eval mode. Pass ``dropout=0.0`` to train without it.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -23,9 +24,9 @@ from antialias.layers import BlurPool2d
 from antialias.models._registry import (
     DEFAULT_FILTER_SIZE,
     DEFAULT_NUM_CLASSES,
+    _build,
+    _builder_doc,
     _check_padding_mode,
-    _load_weights,
-    _resolve_weights,
     register_model,
 )
 
@@ -162,30 +163,22 @@ class MobileNetV2(nn.Module):
 
 
 @register_model
+@_builder_doc(
+    "MobileNetV2, anti-aliased with ``filter_size`` (None: baseline).",
+    args="**kwargs: Passed to :class:`MobileNetV2` (``width_mult``, ``dropout``).",
+    examples="""
+        >>> with torch.device("meta"):  # shapes only: no memory, no init cost
+        ...     net = mobilenet_v2(num_classes=10)
+        >>> sum(p.numel() for p in net.parameters())
+        2236682
+        >>> net.classifier
+        Sequential(
+          (0): Linear(in_features=1280, out_features=10, bias=True)
+        )
+    """,
+)
 def mobilenet_v2(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> MobileNetV2:
-    """MobileNetV2, anti-aliased with ``filter_size`` (None: baseline).
-
-    Args:
-        filter_size: Blur filter (int taps or ``"rect2"``, ``"tri3"``, ``"tri4"``, ``"bin5"``;
-            default 4, or that of ``weights``); None builds the torchvision baseline.
-        weights: None, a weights object or its name (``"mobilenet_v2.imagenet1k_tri4_ft"``); fixes
-            ``filter_size`` and ``num_classes``, and an explicitly conflicting value raises.
-        progress: Show a download progress bar.
-        num_classes: Outputs (default 1000).
-        padding_mode: Padding of the blur.
-        **kwargs: Passed to :class:`MobileNetV2` (``width_mult``, ``dropout``).
-
-    Returns:
-        The model, in training mode.
-
-    Raises:
-        ValueError: a bad ``filter_size``, ``num_classes`` or ``padding_mode``, or one that
-            conflicts with ``weights``.
-    """
-    w, filter_size, num_classes = _resolve_weights("mobilenet_v2", weights, filter_size, num_classes, "mobilenet_v2")
-    _check_padding_mode(padding_mode, "mobilenet_v2")
-    model = MobileNetV2(num_classes, filter_size=filter_size, padding_mode=padding_mode, **kwargs)
-    return _load_weights(model, w, progress)
+    return _build("mobilenet_v2", partial(MobileNetV2, **kwargs), filter_size, weights, progress, num_classes, padding_mode)

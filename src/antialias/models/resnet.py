@@ -22,6 +22,7 @@ Every builder here takes the keyword-only arguments documented in :func:`resnet1
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -32,9 +33,10 @@ from antialias.layers import BlurPool2d
 from antialias.models._registry import (
     DEFAULT_FILTER_SIZE,
     DEFAULT_NUM_CLASSES,
+    _build,
+    _builder_doc,
     _check_padding_mode,
-    _load_weights,
-    _resolve_weights,
+    _count_example,
     register_model,
 )
 
@@ -262,163 +264,146 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))  # (N, num_classes)
 
 
-def _resnet(
-    arch: str,
-    block: type[BasicBlock] | type[Bottleneck],
-    layers: tuple[int, int, int, int],
-    filter_size: FilterSpec | None,
-    weights: Any,
-    progress: bool,
-    num_classes: int,
-    padding_mode: str,
-    **kwargs: Any,
-) -> ResNet:
-    w, filter_size, num_classes = _resolve_weights(arch, weights, filter_size, num_classes, arch)
-    _check_padding_mode(padding_mode, arch)
-    model = ResNet(block, layers, num_classes, filter_size=filter_size, padding_mode=padding_mode, **kwargs)
-    return _load_weights(model, w, progress)
-
-
+_resnet_doc = partial(_builder_doc, args="**kwargs: Passed to :class:`ResNet` (``zero_init_residual``).")
 
 
 @register_model
+@_resnet_doc(
+    "ResNet-18 (He et al., 2016), anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("resnet18()", 11689512) + """
+>>> net = resnet18(filter_size="tri3", num_classes=10)
+>>> net.layer2[0].conv2
+Sequential(
+  (0): BlurPool2d(128, filter_size='tri3', stride=(2, 2), padding_mode='reflect')
+  (1): Conv2d(128, 128, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)
+)
+""",
+)
 def resnet18(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> ResNet:
-    """ResNet-18 (He et al., 2016), anti-aliased with ``filter_size`` (None: baseline).
-
-    Args:
-        filter_size: Blur filter (int taps or ``"rect2"``, ``"tri3"``, ``"tri4"``, ``"bin5"``;
-            default 4, or that of ``weights``); None builds the torchvision baseline.
-        weights: None, a weights object or its name (``"resnet18.imagenet1k_tri4_ft"``); fixes
-            ``filter_size`` and ``num_classes``, and an explicitly conflicting value raises.
-        progress: Show a download progress bar.
-        num_classes: Outputs (default 1000).
-        padding_mode: Padding of the blur.
-        **kwargs: Passed to :class:`ResNet` (``zero_init_residual``).
-
-    Returns:
-        The model, in training mode.
-
-    Raises:
-        ValueError: a bad ``filter_size``, ``num_classes`` or ``padding_mode``, or one that
-            conflicts with ``weights``; weights of another architecture.
-
-    Examples:
-        >>> net = resnet18(filter_size="tri3", num_classes=10)
-        >>> net.layer2[0].conv2
-        Sequential(
-          (0): BlurPool2d(128, filter_size='tri3', stride=(2, 2), padding_mode='reflect')
-          (1): Conv2d(128, 128, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)
-        )
-    """
-    return _resnet("resnet18", BasicBlock, (2, 2, 2, 2), filter_size, weights, progress, num_classes, padding_mode, **kwargs)
+    return _build(
+        "resnet18", partial(ResNet, BasicBlock, (2, 2, 2, 2), **kwargs),
+        filter_size, weights, progress, num_classes, padding_mode,
+    )
 
 
 @register_model
+@_resnet_doc(
+    "ResNet-34 (He et al., 2016), anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("resnet34()", 21797672),
+)
 def resnet34(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> ResNet:
-    """ResNet-34 (He et al., 2016), anti-aliased with ``filter_size`` (None: baseline).
-
-    Arguments as :func:`resnet18`.
-    """
-    return _resnet("resnet34", BasicBlock, (3, 4, 6, 3), filter_size, weights, progress, num_classes, padding_mode, **kwargs)
+    return _build(
+        "resnet34", partial(ResNet, BasicBlock, (3, 4, 6, 3), **kwargs),
+        filter_size, weights, progress, num_classes, padding_mode,
+    )
 
 
 @register_model
+@_resnet_doc(
+    "ResNet-50 (He et al., 2016; stride on the 3x3 conv), anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("resnet50()", 25557032),
+)
 def resnet50(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> ResNet:
-    """ResNet-50 (He et al., 2016; stride on the 3x3 conv), anti-aliased with ``filter_size`` (None: baseline).
-
-    Arguments as :func:`resnet18`.
-    """
-    return _resnet("resnet50", Bottleneck, (3, 4, 6, 3), filter_size, weights, progress, num_classes, padding_mode, **kwargs)
+    return _build(
+        "resnet50", partial(ResNet, Bottleneck, (3, 4, 6, 3), **kwargs),
+        filter_size, weights, progress, num_classes, padding_mode,
+    )
 
 
 @register_model
+@_resnet_doc(
+    "ResNet-101 (He et al., 2016), anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("resnet101()", 44549160),
+)
 def resnet101(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> ResNet:
-    """ResNet-101 (He et al., 2016), anti-aliased with ``filter_size`` (None: baseline).
-
-    Arguments as :func:`resnet18`.
-    """
-    return _resnet("resnet101", Bottleneck, (3, 4, 23, 3), filter_size, weights, progress, num_classes, padding_mode, **kwargs)
+    return _build(
+        "resnet101", partial(ResNet, Bottleneck, (3, 4, 23, 3), **kwargs),
+        filter_size, weights, progress, num_classes, padding_mode,
+    )
 
 
 @register_model
+@_resnet_doc(
+    "ResNet-152 (He et al., 2016), anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("resnet152()", 60192808),
+)
 def resnet152(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> ResNet:
-    """ResNet-152 (He et al., 2016), anti-aliased with ``filter_size`` (None: baseline).
-
-    Arguments as :func:`resnet18`.
-    """
-    return _resnet("resnet152", Bottleneck, (3, 8, 36, 3), filter_size, weights, progress, num_classes, padding_mode, **kwargs)
+    return _build(
+        "resnet152", partial(ResNet, Bottleneck, (3, 8, 36, 3), **kwargs),
+        filter_size, weights, progress, num_classes, padding_mode,
+    )
 
 
 @register_model
+@_resnet_doc(
+    "ResNeXt-50 32x4d (Xie et al., 2017), anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("resnext50_32x4d()", 25028904),
+)
 def resnext50_32x4d(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> ResNet:
-    """ResNeXt-50 32x4d (Xie et al., 2017), anti-aliased with ``filter_size`` (None: baseline).
-
-    Arguments as :func:`resnet18`.
-    """
-    return _resnet(
-        "resnext50_32x4d", Bottleneck, (3, 4, 6, 3), filter_size, weights, progress, num_classes, padding_mode,
-        groups=32, width_per_group=4, **kwargs,
+    return _build(
+        "resnext50_32x4d", partial(ResNet, Bottleneck, (3, 4, 6, 3), groups=32, width_per_group=4, **kwargs),
+        filter_size, weights, progress, num_classes, padding_mode,
     )
 
 
 @register_model
+@_resnet_doc(
+    "ResNeXt-101 32x8d (Xie et al., 2017), anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("resnext101_32x8d()", 88791336),
+)
 def resnext101_32x8d(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> ResNet:
-    """ResNeXt-101 32x8d (Xie et al., 2017), anti-aliased with ``filter_size`` (None: baseline).
-
-    Arguments as :func:`resnet18`.
-    """
-    return _resnet(
-        "resnext101_32x8d", Bottleneck, (3, 4, 23, 3), filter_size, weights, progress, num_classes, padding_mode,
-        groups=32, width_per_group=8, **kwargs,
+    return _build(
+        "resnext101_32x8d", partial(ResNet, Bottleneck, (3, 4, 23, 3), groups=32, width_per_group=8, **kwargs),
+        filter_size, weights, progress, num_classes, padding_mode,
     )
 
 
 @register_model
+@_resnet_doc(
+    "Wide ResNet-50-2 (Zagoruyko & Komodakis, 2016: bottlenecks twice as wide), anti-aliased with ``filter_size``.",
+    examples=_count_example("wide_resnet50_2()", 68883240),
+)
 def wide_resnet50_2(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> ResNet:
-    """Wide ResNet-50-2 (Zagoruyko & Komodakis, 2016: bottlenecks twice as wide), anti-aliased with ``filter_size``.
-
-    Arguments as :func:`resnet18`.
-    """
-    return _resnet(
-        "wide_resnet50_2", Bottleneck, (3, 4, 6, 3), filter_size, weights, progress, num_classes, padding_mode,
-        width_per_group=128, **kwargs,
+    return _build(
+        "wide_resnet50_2", partial(ResNet, Bottleneck, (3, 4, 6, 3), width_per_group=128, **kwargs),
+        filter_size, weights, progress, num_classes, padding_mode,
     )
 
 
 @register_model
+@_resnet_doc(
+    "Wide ResNet-101-2 (Zagoruyko & Komodakis, 2016), anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("wide_resnet101_2()", 126886696),
+)
 def wide_resnet101_2(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> ResNet:
-    """Wide ResNet-101-2 (Zagoruyko & Komodakis, 2016), anti-aliased with ``filter_size`` (None: baseline).
-
-    Arguments as :func:`resnet18`.
-    """
-    return _resnet(
-        "wide_resnet101_2", Bottleneck, (3, 4, 23, 3), filter_size, weights, progress, num_classes, padding_mode,
-        width_per_group=128, **kwargs,
+    return _build(
+        "wide_resnet101_2", partial(ResNet, Bottleneck, (3, 4, 23, 3), width_per_group=128, **kwargs),
+        filter_size, weights, progress, num_classes, padding_mode,
     )

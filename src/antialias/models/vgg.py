@@ -10,6 +10,8 @@ one per pool relative to the baseline; the classifier is the same.
 
 from __future__ import annotations
 
+from functools import partial
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -20,9 +22,9 @@ from antialias.layers import BlurPool2d
 from antialias.models._registry import (
     DEFAULT_FILTER_SIZE,
     DEFAULT_NUM_CLASSES,
-    _check_padding_mode,
-    _load_weights,
-    _resolve_weights,
+    _build,
+    _builder_doc,
+    _count_example,
     register_model,
 )
 
@@ -149,132 +151,110 @@ class VGG(nn.Module):
         return self.classifier(torch.flatten(x, 1))  # (N, num_classes)
 
 
-def _vgg(
-    arch: str,
-    cfg: str,
-    batch_norm: bool,
-    filter_size: FilterSpec | None,
-    weights: Any,
-    progress: bool,
-    num_classes: int,
-    padding_mode: str,
-    **kwargs: Any,
-) -> VGG:
-    w, filter_size, num_classes = _resolve_weights(arch, weights, filter_size, num_classes, arch)
-    _check_padding_mode(padding_mode, arch)
-    features = make_vgg_features(CONFIGS[cfg], batch_norm, filter_size=filter_size, padding_mode=padding_mode)
-    model = VGG(features, num_classes, **kwargs)
-    return _load_weights(model, w, progress)
+def _vgg(cfg: str, batch_norm: bool, **kwargs: Any) -> Callable[..., VGG]:
+    """The constructor :func:`~antialias.models._registry._build` calls for a VGG configuration."""
+
+    def make(*, num_classes: int, filter_size: FilterSpec | None, padding_mode: str) -> VGG:
+        features = make_vgg_features(CONFIGS[cfg], batch_norm, filter_size=filter_size, padding_mode=padding_mode)
+        return VGG(features, num_classes, **kwargs)
+
+    return make
 
 
+_vgg_doc = partial(_builder_doc, args="**kwargs: Passed to :class:`VGG` (``dropout``, ``init_weights``).")
 
 
 @register_model
+@_vgg_doc(
+    "VGG-11 (configuration A), anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("vgg11()", 132863336),
+)
 def vgg11(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> VGG:
-    """VGG-11 (configuration A), anti-aliased with ``filter_size`` (None: baseline).
-
-    Args:
-        filter_size: Blur filter (int taps or ``"rect2"``, ``"tri3"``, ``"tri4"``, ``"bin5"``;
-            default 4, or that of ``weights``); None builds the torchvision baseline.
-        weights: None, a weights object or its name (``"vgg11.imagenet1k_tri4_ft"``); fixes
-            ``filter_size`` and ``num_classes``, and an explicitly conflicting value raises.
-        progress: Show a download progress bar.
-        num_classes: Outputs (default 1000).
-        padding_mode: Padding of the blur.
-        **kwargs: Passed to :class:`VGG` (``dropout``, ``init_weights``).
-
-    Returns:
-        The model, in training mode.
-
-    Raises:
-        ValueError: a bad ``filter_size``, ``num_classes`` or ``padding_mode``, or one that
-            conflicts with ``weights``; weights of another architecture.
-    """
-    return _vgg("vgg11", "A", False, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
+    return _build("vgg11", _vgg("A", False, **kwargs), filter_size, weights, progress, num_classes, padding_mode)
 
 
 @register_model
+@_vgg_doc(
+    "VGG-11 with batch norm, anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("vgg11_bn()", 132868840),
+)
 def vgg11_bn(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> VGG:
-    """VGG-11 with batch norm, anti-aliased with ``filter_size`` (None: baseline).
-
-    Arguments as :func:`vgg11`.
-    """
-    return _vgg("vgg11_bn", "A", True, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
+    return _build("vgg11_bn", _vgg("A", True, **kwargs), filter_size, weights, progress, num_classes, padding_mode)
 
 
 @register_model
+@_vgg_doc(
+    "VGG-13 (configuration B), anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("vgg13()", 133047848),
+)
 def vgg13(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> VGG:
-    """VGG-13 (configuration B), anti-aliased with ``filter_size`` (None: baseline).
-
-    Arguments as :func:`vgg11`.
-    """
-    return _vgg("vgg13", "B", False, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
+    return _build("vgg13", _vgg("B", False, **kwargs), filter_size, weights, progress, num_classes, padding_mode)
 
 
 @register_model
+@_vgg_doc(
+    "VGG-13 with batch norm, anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("vgg13_bn()", 133053736),
+)
 def vgg13_bn(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> VGG:
-    """VGG-13 with batch norm, anti-aliased with ``filter_size`` (None: baseline).
-
-    Arguments as :func:`vgg11`.
-    """
-    return _vgg("vgg13_bn", "B", True, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
+    return _build("vgg13_bn", _vgg("B", True, **kwargs), filter_size, weights, progress, num_classes, padding_mode)
 
 
 @register_model
+@_vgg_doc(
+    "VGG-16 (configuration D), anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("vgg16()", 138357544),
+)
 def vgg16(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> VGG:
-    """VGG-16 (configuration D), anti-aliased with ``filter_size`` (None: baseline).
-
-    Arguments as :func:`vgg11`.
-    """
-    return _vgg("vgg16", "D", False, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
+    return _build("vgg16", _vgg("D", False, **kwargs), filter_size, weights, progress, num_classes, padding_mode)
 
 
 @register_model
+@_vgg_doc(
+    "VGG-16 with batch norm, anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("vgg16_bn()", 138365992),
+)
 def vgg16_bn(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> VGG:
-    """VGG-16 with batch norm, anti-aliased with ``filter_size`` (None: baseline).
-
-    Arguments as :func:`vgg11`.
-    """
-    return _vgg("vgg16_bn", "D", True, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
+    return _build("vgg16_bn", _vgg("D", True, **kwargs), filter_size, weights, progress, num_classes, padding_mode)
 
 
 @register_model
+@_vgg_doc(
+    "VGG-19 (configuration E), anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("vgg19()", 143667240),
+)
 def vgg19(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> VGG:
-    """VGG-19 (configuration E), anti-aliased with ``filter_size`` (None: baseline).
-
-    Arguments as :func:`vgg11`.
-    """
-    return _vgg("vgg19", "E", False, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
+    return _build("vgg19", _vgg("E", False, **kwargs), filter_size, weights, progress, num_classes, padding_mode)
 
 
 @register_model
+@_vgg_doc(
+    "VGG-19 with batch norm, anti-aliased with ``filter_size`` (None: baseline).",
+    examples=_count_example("vgg19_bn()", 143678248),
+)
 def vgg19_bn(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> VGG:
-    """VGG-19 with batch norm, anti-aliased with ``filter_size`` (None: baseline).
-
-    Arguments as :func:`vgg11`.
-    """
-    return _vgg("vgg19_bn", "E", True, filter_size, weights, progress, num_classes, padding_mode, **kwargs)
+    return _build("vgg19_bn", _vgg("E", True, **kwargs), filter_size, weights, progress, num_classes, padding_mode)
