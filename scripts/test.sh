@@ -12,4 +12,5 @@ if [ ! -x .venv/bin/python ]; then
     echo "test: no .venv here; run 'bash scripts/setup.sh' first." >&2
     exit 1
 fi
-exec .venv/bin/python -m pytest -q -n "${PYTEST_WORKERS:-2}" "$@"
+# --dist loadgroup: tests marked xdist_group("subprocesses") (torchrun, SIGKILL/SIGINT) share one worker.
+exec .venv/bin/python -m pytest -q -n "${PYTEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -9,9 +9,11 @@ forbids function-scoped ones).
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
-import os
 import math
+import os
+import socket
 from collections.abc import Sequence
 
 import pytest
@@ -31,18 +33,43 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
-@pytest.fixture(scope="module")
-def single_thread():
-    """One intra-op thread for a module of tiny-tensor tests, restored afterwards.
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """One intra-op thread for every test, restored afterwards.
 
-    On tensors of a few hundred elements ATen's thread pool is pure overhead (measured: the
-    functional and layer tests take ~3x the CPU time with 2 threads on a busy 2-core machine).
-    Use it with ``pytestmark = pytest.mark.usefixtures("single_thread")``.
+    CI runs two xdist workers on two cores; on the small tensors of these tests ATen's thread pool
+    is pure overhead, and OpenMP's spinning threads made the zoo and trainer tests several times
+    slower (measured: ~3x the CPU time). Trainer subprocesses get OMP_NUM_THREADS=1 likewise.
     """
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+# Regenerating the torchvision facts needs torchvision; pytest must not import the script.
+collect_ignore = ["models/data/make_torchvision_reference.py"]
+
+
+def _loopback(host: object) -> bool:
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+@pytest.fixture(autouse=True)
+def _no_outside_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test downloads: connecting anywhere but 127.0.0.1 / ::1 fails loudly (the download tests'
+    servers on the loopback keep working)."""
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: object) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not _loopback(address[0]):  # type: ignore[index]
+            raise AssertionError(f"a test tried to connect to {address!r}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
 
 
 def ref_row(spec) -> torch.Tensor:

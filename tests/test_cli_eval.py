@@ -14,7 +14,6 @@ from PIL import Image
 import antialias
 from antialias.cli import main
 
-pytestmark = pytest.mark.usefixtures("single_thread")
 
 FACTORIES = textwrap.dedent(
     """

@@ -21,7 +21,6 @@ from torch import nn
 
 from antialias.layers import BlurConv2d, BlurPool1d, BlurPool2d, BlurPool3d, ConvBlurPool2d, MaxBlurPool1d, MaxBlurPool2d, MaxBlurPool3d
 
-pytestmark = pytest.mark.usefixtures("single_thread")
 
 MODES = ("reflect", "replicate", "zeros", "circular")
 

@@ -12,7 +12,6 @@ import torch
 from antialias import filters
 
 
-pytestmark = pytest.mark.usefixtures("single_thread")
 
 def pascal(n: int) -> list[float]:
     taps = [math.comb(n - 1, i) for i in range(n)]

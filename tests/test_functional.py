@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 
 from antialias import functional as AF
 
-pytestmark = pytest.mark.usefixtures("single_thread")
 
 MODES = ("reflect", "replicate", "zeros", "circular")
 BLUR_POOL = {1: AF.blur_pool1d, 2: AF.blur_pool2d, 3: AF.blur_pool3d}

@@ -16,7 +16,6 @@ import antialias
 from antialias import functional as AF
 from antialias.layers import BlurConv2d, BlurPool1d, BlurPool2d, BlurPool3d, ConvBlurPool2d, MaxBlurPool1d, MaxBlurPool2d, MaxBlurPool3d
 
-pytestmark = pytest.mark.usefixtures("single_thread")
 
 BLUR_POOL = {1: (BlurPool1d, AF.blur_pool1d), 2: (BlurPool2d, AF.blur_pool2d), 3: (BlurPool3d, AF.blur_pool3d)}
 MAX_BLUR_POOL = {1: (MaxBlurPool1d, AF.max_blur_pool1d), 2: (MaxBlurPool2d, AF.max_blur_pool2d), 3: (MaxBlurPool3d, AF.max_blur_pool3d)}

@@ -47,15 +47,7 @@ TINY = dict(filters=("bin5",), augment=(False, True))
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, one_thread):
+def tiny_run(tmp_path_factory):
     """One complete tiny pipeline, corruption library reported missing (the message path)."""
     out = tmp_path_factory.mktemp("rep") / "out"
     mp = pytest.MonkeyPatch()

@@ -30,7 +30,7 @@ from antialias.eval.protocols import (
     shard_range,
 )
 
-pytestmark = [pytest.mark.usefixtures("single_thread"), pytest.mark.filterwarnings("ignore:.*randomly initialised")]
+pytestmark = pytest.mark.filterwarnings("ignore:.*randomly initialised")
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -275,6 +275,7 @@ if os.environ["RANK"] == "0":
 """
 
 
+@pytest.mark.xdist_group("subprocesses")  # never beside another torchrun/subprocess test (ports, CPU)
 def test_two_gloo_processes_give_the_results_of_one(tmp_path):
     script = tmp_path / "shard.py"
     script.write_text(_SCRIPT.format(tests=str(Path(__file__).parent), out=str(tmp_path / "two.json")))

@@ -30,7 +30,6 @@ from zoo_helpers import (
 from antialias.layers import BlurPool2d
 from antialias.models import get_model
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 CASES = reference_cases()
 TV_PATH = DATA_DIR / "torchvision_keys.json"

@@ -16,7 +16,6 @@ import antialias.models as zoo
 from antialias.layers import BlurPool2d, MaxBlurPool2d
 from antialias.models import get_model, get_model_builder, list_models, register_model
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 IMAGENET = [
     "alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",

@@ -13,12 +13,14 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from antialias.train import train
 from train_helpers import cli_args, env, tiny_config, weights
 
 
+@pytest.mark.xdist_group("subprocesses")  # never beside another torchrun/subprocess test (ports, CPU)
 def test_two_gloo_processes_match_one(tmp_path):
     cfg = tiny_config(epochs=2, batch_size=16, filter_size=3, momentum=0.9, weight_decay=1e-3,
                       warmup_epochs=0.5, label_smoothing=0.1, progress="log")

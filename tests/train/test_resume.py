@@ -21,6 +21,9 @@ from antialias.train import train
 from antialias.train import _rundir
 from train_helpers import assert_same_weights, start_cli, tiny_config, weights
 
+# Timing-sensitive subprocesses (SIGKILL/SIGINT mid-run): on one xdist worker with the other such tests.
+pytestmark = pytest.mark.xdist_group("subprocesses")
+
 EPOCHS = 4
 KW = {"batchnorm": True, "dropout": 0.25}
 
