@@ -6,6 +6,7 @@ a plain ``python``/``antialias`` process has none of them and runs alone without
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import datetime
 import os
@@ -66,7 +67,15 @@ def setup(device_type: str) -> DistInfo:
     else:
         backend = "gloo"
     dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=30))
+    # A group kept alive across calls (the eval API reuses it) must still be destroyed before the
+    # interpreter exits: gloo's threads otherwise abort the process ("terminate called ...").
+    atexit.register(_destroy_at_exit)
     return DistInfo(rank, world, local_rank, owns_group=True)
+
+
+def _destroy_at_exit() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def teardown(info: DistInfo) -> None:
