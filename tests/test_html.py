@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from antialias.report.html import render_html, write_html
-from antialias.report.verdicts import PAPER_TABLES, RULE
+from antialias.reproduce._verdicts import PAPER_TABLES, RULE
 
 CHROMIUM = "/usr/bin/chromium"
 

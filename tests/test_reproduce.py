@@ -22,10 +22,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from antialias import _reproduce_eval as E
-from antialias import _reproduce_robust as R
-from antialias.reproduce import ReproduceConfig, add_arguments, reproduce, run_from_args, run_name
-from antialias.report import verdicts as V
+from antialias.reproduce import _evaluate as E
+from antialias.reproduce import _pipeline as P
+from antialias.reproduce import _robust as R
+from antialias.reproduce import ReproduceConfig, add_arguments, reproduce, run_from_args
+from antialias.reproduce._runs import run_name
+from antialias.reproduce import _verdicts as V
 
 REFERENCE = Path(__file__).parent / "reference" / "paper_results.md"
 
@@ -51,7 +53,7 @@ def tiny_run(tmp_path_factory):
     """One complete tiny pipeline, corruption library reported missing (the message path)."""
     out = tmp_path_factory.mktemp("rep") / "out"
     mp = pytest.MonkeyPatch()
-    mp.setattr(R, "corruption_available", lambda: (False, "the optional corruption library is not installed; "
+    mp.setattr(P, "corruption_available", lambda: (False, "the optional corruption library is not installed; "
                                                           'install it with `pip install "antialias[corruptions]"`'))
     stream = io.StringIO()
     try:
@@ -76,7 +78,7 @@ def test_pipeline_writes_everything(tiny_run):
         assert (run / "model.safetensors").is_file() and (run / "config.json").is_file()
         stored = json.loads((run / "config.json").read_text())["config"]
         assert stored["augment"] == r["augment"] and stored["filter_size"] == r["filter_size"]
-        assert stored["data"] == "antialias._reproduce_data:fashion_mnist_32"
+        assert stored["data"] == "antialias.reproduce._data:fashion_mnist_32"
     for key, fig in on_disk["figures"].items():
         assert (out / fig["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", key
     assert {"accuracy_vs_consistency", "stability", "heatmaps", "toy_example"} <= set(on_disk["figures"])
@@ -95,7 +97,7 @@ def test_pipeline_writes_everything(tiny_run):
 
 @needs_fashion
 def test_images_are_padded_to_32(tiny_run):
-    from antialias._reproduce_data import fashion_mnist_32
+    from antialias.reproduce._data import fashion_mnist_32
     from antialias.data import load_dataset
 
     padded, plain = fashion_mnist_32("test"), load_dataset("fashion-mnist", split="test")
@@ -128,7 +130,7 @@ def test_second_invocation_reuses_runs_and_evaluations(tiny_run, monkeypatch):
 
     monkeypatch.setattr(E, "_consistency", boom)
     monkeypatch.setattr(E, "_accuracy", boom)
-    monkeypatch.setattr(R, "corruption_available", lambda: (False, "missing"))
+    monkeypatch.setattr(P, "corruption_available", lambda: (False, "missing"))
     second = reproduce(ReproduceConfig.from_preset("tiny", out=str(out), **TINY), stream=io.StringIO(), progress="none")
     assert {r["status"] for r in second["runs"].values()} == {"reused"}
     for name in first["runs"]:
@@ -167,7 +169,7 @@ def test_kill_9_then_rerun_loses_nothing(tiny_run, tmp_path, monkeypatch):
     finally:
         proc.wait(timeout=60)
     assert not (out / "results.json").exists()
-    monkeypatch.setattr(R, "corruption_available", lambda: (False, "skipped in this test"))
+    monkeypatch.setattr(P, "corruption_available", lambda: (False, "skipped in this test"))
     results = reproduce(ReproduceConfig.from_preset("tiny", out=str(out), **TINY), stream=io.StringIO(), progress="none")
     status = {n: r["status"] for n, r in results["runs"].items()}
     assert status["baseline-noaug"] == "reused"
@@ -300,7 +302,7 @@ def test_config_validation():
 def test_imagenet_folders_are_interleaved_over_classes(tmp_path):
     from PIL import Image as PILImage
 
-    from antialias._reproduce_data import imagenet_interleaved, resolve_data_spec
+    from antialias.reproduce._data import imagenet_interleaved, resolve_data_spec
 
     for split in ("train", "val"):
         for cls, n in (("n01", 3), ("n02", 1), ("n03", 2)):

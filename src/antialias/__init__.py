@@ -1,6 +1,7 @@
 """antialias: shift-invariant CNNs by anti-aliased downsampling (Zhang, ICML 2019), with measurements."""
 
 from antialias import filters, functional
+from antialias._version import __version__
 from antialias.convert import ConvertReport, convert
 from antialias.layers import (
     BlurConv2d,
@@ -12,8 +13,6 @@ from antialias.layers import (
     MaxBlurPool2d,
     MaxBlurPool3d,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BlurConv2d",

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from antialias._io import fsync_dir
+from antialias._version import __version__
 from antialias.models._download import CheckpointError, sha256_file
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointError", "load_checkpoint", "save_checkpoint", "sidecar_path"]
@@ -147,7 +148,6 @@ def save_checkpoint(
     reserved = [k for k in metadata if k in _RESERVED]
     if reserved:
         raise ValueError(f"`{where}`: `metadata` must not set the reserved keys {reserved!r}; they are written by save_checkpoint.")
-    from antialias import __version__
 
     record: dict[str, Any] = {
         "format": FORMAT,

@@ -14,10 +14,19 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 import antialias
+from antialias.eval import protocols
+from antialias.filters import filter_row
+from antialias.report.figures import FIGURE_FILES, PHOTOS, write_figures
+from antialias.runs.model import parse_filter_size
+from antialias.train import add_arguments, run_from_args
+from antialias.train._cli import DESCRIPTION
 
 __all__ = ["build_parser", "main"]
 
@@ -29,8 +38,6 @@ _DESCRIPTION = (
 
 def _filter_size(text: str) -> str | int:
     """argparse type: a filter name or a tap count, checked by antialias.filters."""
-    from antialias.filters import filter_row
-
     value: str | int = int(text) if text.isdigit() else text
     try:
         filter_row(value, where="--filter-size")
@@ -40,8 +47,6 @@ def _filter_size(text: str) -> str | int:
 
 
 def _add_figures(subparsers) -> None:
-    from antialias.report.figures import FIGURE_FILES, PHOTOS
-
     files = ", ".join(FIGURE_FILES.values())
     p = subparsers.add_parser(
         "figures",
@@ -64,8 +69,6 @@ def _add_figures(subparsers) -> None:
 
 
 def _run_figures(args: argparse.Namespace) -> int:
-    from antialias.report.figures import write_figures
-
     try:
         write_figures(
             args.out, filter_size=args.filter_size, photo=args.photo, overwrite=args.force,
@@ -78,9 +81,6 @@ def _run_figures(args: argparse.Namespace) -> int:
 
 
 def _add_train(subparsers) -> None:
-    from antialias.train import add_arguments
-    from antialias.train._cli import DESCRIPTION
-
     p = subparsers.add_parser("train", help="train a baseline or anti-aliased model (resumable, torchrun-ready)",
                               description=DESCRIPTION)
     add_arguments(p)
@@ -88,8 +88,6 @@ def _add_train(subparsers) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from antialias.train import run_from_args
-
     return run_from_args(args)
 
 
@@ -128,8 +126,6 @@ def _optional_int(text: str) -> int | None:
 
 
 def _eval_filter_size(text: str):
-    from antialias.train._build import parse_filter_size
-
     value = parse_filter_size(text)
     if value is not None:
         _filter_size(str(value))
@@ -137,8 +133,6 @@ def _eval_filter_size(text: str):
 
 
 def _json_object(text: str) -> dict:
-    import json
-
     try:
         value = json.loads(text)
     except ValueError:
@@ -261,14 +255,11 @@ def _add_eval(subparsers) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    import warnings
-
     prog = f"antialias eval {args.metric}"
     if args.model is None and args.checkpoint is None:
         print(f"usage: {prog} --model SPEC | --checkpoint PATH [options] --out FILE.json", file=sys.stderr)
         print(f"{prog}: error: one of --model or --checkpoint is required", file=sys.stderr)
         return 2
-    from antialias.eval import protocols
 
     common = dict(
         weights=args.weights, checkpoint=args.checkpoint, model_kwargs=args.model_kwargs, split=args.split,
@@ -348,8 +339,6 @@ def _fmt(p: dict) -> str:
 
 
 def _is_rank0() -> bool:
-    import os
-
     return os.environ.get("RANK", "0") == "0"
 
 

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from antialias import filters as _filters
 from antialias import _kernels
+from antialias import filters as _filters
 from antialias.filters import FilterSpec
 
 __all__ = [

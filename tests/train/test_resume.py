@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from antialias.train import train
-from antialias.train import _rundir
+from antialias.runs import rundir as _rundir
 from train_helpers import assert_same_weights, start_cli, tiny_config, weights
 
 # Timing-sensitive subprocesses (SIGKILL/SIGINT mid-run): on one xdist worker with the other such tests.

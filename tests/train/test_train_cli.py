@@ -186,7 +186,7 @@ def test_cli_args_helper_round_trip():
 
 def test_data_specs_are_not_mistaken_for_factories():
     from antialias.data import DATASET_NAMES
-    from antialias.train._data import is_factory_spec
+    from antialias._factory import is_factory_spec
 
     reserved = DATASET_NAMES
     assert is_factory_spec("antialias.train._demo:tiny_data", reserved)

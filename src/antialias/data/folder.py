@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -29,8 +30,6 @@ def read_image(path: str | os.PathLike, *, mode: str = "RGB") -> Tensor:
     Raises:
         CorruptDataError: the file cannot be decoded (the message names it).
     """
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as im:
             array = np.asarray(im.convert(mode), dtype=np.uint8)

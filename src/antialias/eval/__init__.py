@@ -1,7 +1,7 @@
 """Shift-invariance measurements: consistency, stability along diagonal shifts, feature equivariance."""
 
-from antialias.eval._stats import Proportion, wilson_interval
 from antialias.eval._imagenet_c import ALL_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, PERTURBATIONS
+from antialias.eval._stats import Proportion, wilson_interval
 from antialias.eval.consistency import ConsistencyConfig, ShiftConsistency, evaluate_consistency, shift_consistency
 from antialias.eval.corruption import (
     CorruptionError,
@@ -26,8 +26,8 @@ from antialias.eval.perturbation import (
     read_cifar10p,
     top5_distance,
 )
-from antialias.eval.stability import StabilityResult, diagonal_stability
 from antialias.eval.protocols import run_consistency, run_corruption, run_equivariance, run_perturbation, run_stability
+from antialias.eval.stability import StabilityResult, diagonal_stability
 
 __all__ = [
     "ALL_CORRUPTIONS",

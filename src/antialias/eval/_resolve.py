@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import re
 import warnings
 from collections.abc import Callable, Sequence
@@ -33,6 +34,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
+
+from antialias._factory import import_factory, is_factory_spec
+from antialias.data import DATASET_NAMES, load_dataset
+from antialias.data.spec import head as _head
+from antialias.data.transforms import default_transform
+from antialias.models import get_model, get_model_builder
+from antialias.models._download import sha256_file
+from antialias.runs.model import accepts, build_model
+from antialias.runs.rundir import RunDir
 
 __all__ = ["ResolvedData", "ResolvedModel", "resolve_data", "resolve_model", "Normalization"]
 
@@ -96,10 +106,6 @@ def resolve_data(
         ValueError: unknown name (close names suggested), bad ``subset``.
         DatasetNotFoundError: the files are not there (the message says how to get them).
     """
-    from antialias.data import DATASET_NAMES, load_dataset
-    from antialias.data.transforms import default_transform
-    from antialias.train._data import _head, import_factory, is_factory_spec
-
     if subset is not None and (isinstance(subset, bool) or not isinstance(subset, int) or subset < 1):
         raise ValueError(f"`eval`: `subset` must be a positive integer or None, got {subset!r}.")
     if isinstance(data, Dataset):
@@ -149,10 +155,6 @@ def resolve_data(
 
 def _find_weights(path: str) -> tuple[Path, dict[str, Any] | None]:
     """The ``.safetensors`` file of a run directory or file, and the run's config.json record."""
-    import json
-
-    from antialias.train._rundir import RunDir
-
     p = Path(path).expanduser()
     where = "eval"
     if p.is_dir():
@@ -197,8 +199,9 @@ def _recorded_normalization(record: dict[str, Any] | None, config: dict[str, Any
     if not config["normalize"]:
         return None, "run config (normalize=false)"
     try:  # the trainer's statistics: those of its (sub)set of the training split
+        from antialias.data.spec import head as _head
+        from antialias.data.spec import load_split
         from antialias.data.transforms import default_transform
-        from antialias.train._data import _head, load_split
 
         train = load_split(config["data"], "train", root=config.get("data_root"), download=False)
         n = config.get("train_subset") or len(train)
@@ -211,8 +214,6 @@ def _recorded_normalization(record: dict[str, Any] | None, config: dict[str, Any
 
 
 def _accepts(fn: Callable, name: str) -> bool:
-    from antialias.train._build import _accepts as accepts
-
     return accepts(fn, name)
 
 
@@ -241,9 +242,7 @@ def resolve_model(
             return a module, weights that do not fit the rebuilt model.
         FileNotFoundError: the checkpoint is missing.
     """
-    from antialias.models._download import sha256_file
-    from antialias.train._build import build_model
-    from antialias.train._data import is_factory_spec
+    from antialias._factory import is_factory_spec
 
     where = "eval"
     kwargs = dict(model_kwargs or {})
@@ -295,7 +294,6 @@ def resolve_model(
                           num_classes=num_classes or 1000, model_kwargs=kwargs)
         identity.update(spec=model, filter_size=filter_size if given_fs else None)
         return net.eval(), identity, None
-    from antialias.models import get_model, get_model_builder
 
     builder = get_model_builder(model)  # unknown names raise with close matches
     if weights is not None:

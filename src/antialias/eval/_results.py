@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from antialias._version import __version__
 from antialias.eval._stats import Proportion
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "check_outputs", "environment", "jsonable", "utc_now", "write_json", "write_npz"]
@@ -55,11 +56,9 @@ def utc_now() -> str:
 
 def environment(device: torch.device | str, world_size: int = 1) -> dict[str, Any]:
     """Versions and machine facts that a result depends on."""
-    import antialias
-
     device = torch.device(device)
     record: dict[str, Any] = {
-        "antialias_version": antialias.__version__,
+        "antialias_version": __version__,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "platform": platform.platform(),

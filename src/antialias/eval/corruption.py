@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import Metric
 
+from antialias.data.folder import ImageFolder
 from antialias.eval._imagenet_c import (
     ALEXNET_CLEAN_ERROR,
     ALEXNET_ERRORS,
@@ -712,8 +713,6 @@ def evaluate_imagenet_c(
     (e.g. ``antialias.data.transforms.ResizeCenterCrop(256, 224)``). ``limit`` evaluates only the
     first ``limit`` files (in sorted order). Other arguments as :func:`evaluate_corruptions`.
     """
-    from antialias.data.folder import ImageFolder
-
     where = "evaluate_imagenet_c"
     root = Path(root).expanduser()
     if not root.is_dir():

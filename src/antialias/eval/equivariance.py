@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from antialias.layers import _BlurPoolNd, _MaxBlurPoolNd
 
 __all__ = ["EquivarianceResult", "circular_upsample", "default_layers", "feature_distance_maps"]
 
@@ -69,8 +70,6 @@ def _interpolation_matrix(n: int, size: int, dtype: torch.dtype, device: torch.d
 
 def default_layers(model: nn.Module) -> list[str]:
     """Names of every conv, norm, activation and pooling module, in module order."""
-    from antialias.layers import _BlurPoolNd, _MaxBlurPoolNd
-
     kinds = (nn.Conv2d, nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, *_ACTIVATIONS,
              nn.MaxPool2d, nn.AvgPool2d, _BlurPoolNd, _MaxBlurPoolNd)
     return [name for name, module in model.named_modules() if name and isinstance(module, kinds)]

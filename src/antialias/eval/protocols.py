@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
+import json
 import math
 import os
 import time
@@ -40,10 +42,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from antialias.data import make_loader
+from antialias.data.seeding import derived_seed
+from antialias.data.spec import head as _head
 from antialias.eval._resolve import _UNSET, make_preprocess, pick_normalization, resolve_data, resolve_model
 from antialias.eval._results import FORMAT, FORMAT_VERSION, check_outputs, environment, utc_now, write_json, write_npz
 from antialias.eval._stats import Proportion
 from antialias.eval.consistency import ConsistencyConfig, ShiftConsistency, make_copies
+from antialias.eval.corruption import CORRUPTIONS, evaluate_corruptions
+from antialias.eval.equivariance import default_layers, feature_distance_maps
+from antialias.eval.perturbation import GENERATED_PERTURBATIONS, evaluate_perturbations
+from antialias.eval.stability import diagonal_stability
+from antialias.report.eval_figures import (
+    corruption_errors,
+    feature_distance_heatmaps,
+    perturbation_flips,
+    stability_curves,
+)
+from antialias.runs import distributed as D
 
 __all__ = [
     "AMP_CHOICES",
@@ -79,8 +95,6 @@ def batch_seed(seed: int, pass_index: int, batch_index: int) -> int:
         >>> batch_seed(0, 0, 1) == batch_seed(0, 0, 1) != batch_seed(0, 1, 1)
         True
     """
-    from antialias.train._data import derived_seed
-
     return derived_seed(seed, pass_index, batch_index, 0xE7A1)
 
 
@@ -178,9 +192,6 @@ class _Setup:
     num_workers: int
 
     def loader(self, lo: int, hi: int):
-        from antialias.data import make_loader
-        from antialias.train._data import _head
-
         return make_loader(_head(self.dataset, lo, hi), batch_size=self.batch_size, shuffle=False, seed=0,
                            num_workers=self.num_workers, pin_memory=self.device.type == "cuda")
 
@@ -196,8 +207,6 @@ def _check_positive(name: str, value: Any, minimum: int = 1) -> None:
 def _setup(metric: str, model, data, *, filter_size, weights, checkpoint, model_kwargs, split, subset, data_root,
            download, resize, center_crop, batch_size, device, amp, normalize, num_workers, out, overwrite,
            command, outputs: Sequence[str]) -> _Setup:
-    from antialias.train import _distributed as D
-
     _check_positive("batch_size", batch_size)
     _check_positive("num_workers", num_workers, 0)
     if amp not in AMP_CHOICES:
@@ -383,8 +392,6 @@ def run_stability(model: Any = None, data: Any = "fashion-mnist", *, max_shift: 
         the share of images whose prediction never changes, and agreement with the unshifted
         prediction per shift. The per-image arrays go to the ``.npz``, the curves to the ``.png``.
     """
-    from antialias.eval.stability import diagonal_stability
-
     kw = _common_kwargs(kwargs)
     imagenet = _is_imagenet(data)
     if crop_size is _UNSET:
@@ -404,7 +411,7 @@ def run_stability(model: Any = None, data: Any = "fashion-mnist", *, max_shift: 
     arrays = {"shifts": torch.tensor(res.shifts), "prob_correct": res.prob_correct, "top_prob": res.top_prob,
               "prediction": res.prediction, "correct": res.correct}
     if setup.dist.distributed:
-        from antialias.train import _distributed as D
+        from antialias.runs import distributed as D
 
         parts = D.gather_objects({k: v.cpu() for k, v in arrays.items()}, setup.dist)
         arrays = {k: (parts[0][k] if k == "shifts" else torch.cat([p[k] for p in parts])) for k in arrays}
@@ -427,8 +434,6 @@ def run_stability(model: Any = None, data: Any = "fashion-mnist", *, max_shift: 
     label = str(record["model"]["spec"])
 
     def figure():
-        from antialias.report.eval_figures import stability_curves
-
         acc = [a["value"] for a in results["accuracy"]]
         return stability_curves({label: {"shifts": res.shifts, "mean_prob_correct": results["mean_prob_correct"],
                                          "accuracy": acc}})
@@ -458,10 +463,6 @@ def pad_to_multiple(images: Tensor, multiple: int) -> tuple[Tensor, tuple[int, i
 
 def _check_layers(model: nn.Module, layers: Sequence[str]) -> None:
     """Unknown layer names: suggest close names, else list the layers that can be measured."""
-    import difflib
-
-    from antialias.eval.equivariance import default_layers
-
     if isinstance(layers, str):
         raise TypeError(f"`equivariance`: `layers` must be a list of names, got the string {layers!r}; use [{layers!r}].")
     names = [n for n, _ in model.named_modules() if n]
@@ -499,8 +500,6 @@ def run_equivariance(model: Any = None, data: Any = "fashion-mnist", *, layers: 
         split_max: Record each max-pool's dense max as ``"<layer>.densemax"``.
         **kwargs: The common arguments below.
     """
-    from antialias.eval.equivariance import feature_distance_maps
-
     kw = _common_kwargs(kwargs)
     _check_positive("num_images", num_images)
     if pad_to is not None:
@@ -531,7 +530,7 @@ def run_equivariance(model: Any = None, data: Any = "fashion-mnist", *, layers: 
                                            shifts_per_batch=spb, split_max=split_max, device=setup.device)
     seconds = time.perf_counter() - start
     if setup.dist.distributed:
-        from antialias.train import _distributed as D
+        from antialias.runs import distributed as D
 
         parts = [p for p in D.gather_objects(None if result is None else (result.layers, result.maps * result.num_images,
                                                                           result.num_images, result.shifts_h,
@@ -553,8 +552,6 @@ def run_equivariance(model: Any = None, data: Any = "fashion-mnist", *, layers: 
     arrays = {"maps": maps, "layers": list(layer_names), "shifts_h": shifts_h, "shifts_w": shifts_w}
 
     def figure():
-        from antialias.report.eval_figures import feature_distance_heatmaps
-
         return feature_distance_heatmaps({label: maps.numpy()}, {label: layer_names}, distance=distance)
 
     return _finish(setup, record, kw["out"], kw["overwrite"], figure=figure, arrays=arrays)
@@ -568,8 +565,6 @@ run_equivariance.__doc__ += _COMMON_DOC  # type: ignore[operator]
 
 def _reference(normaliser: Any) -> Any:
     """A results file of ours as a normaliser: its ``results`` (the metric's own ``to_dict()``)."""
-    import json
-
     if isinstance(normaliser, (str, os.PathLike)) and str(normaliser).endswith(".json") and Path(normaliser).is_file():
         data = json.loads(Path(normaliser).read_text(encoding="utf-8"))
         if isinstance(data, dict) and data.get("format") == FORMAT:
@@ -598,8 +593,6 @@ def run_corruption(model: Any = None, data: Any = "fashion-mnist", *, corruption
         seed: Corruption seed.
         **kwargs: The common arguments below.
     """
-    from antialias.eval.corruption import CORRUPTIONS, evaluate_corruptions
-
     kw = _common_kwargs(kwargs)
     setup = _setup("corruption", model, data, outputs=("png",), **kw)
     _unsharded(setup, "corruption")
@@ -616,8 +609,6 @@ def run_corruption(model: Any = None, data: Any = "fashion-mnist", *, corruption
               "seconds": time.perf_counter() - start}
 
     def figure():
-        from antialias.report.eval_figures import corruption_errors
-
         return corruption_errors(record["results"])
 
     return _finish(setup, record, kw["out"], kw["overwrite"], figure=figure)
@@ -637,8 +628,6 @@ def run_perturbation(model: Any = None, data: Any = "fashion-mnist", *, perturba
         seed: Noise seed.
         **kwargs: The common arguments below.
     """
-    from antialias.eval.perturbation import GENERATED_PERTURBATIONS, evaluate_perturbations
-
     kw = _common_kwargs(kwargs)
     setup = _setup("perturbation", model, data, outputs=("png",), **kw)
     _unsharded(setup, "perturbation")
@@ -654,8 +643,6 @@ def run_perturbation(model: Any = None, data: Any = "fashion-mnist", *, perturba
               "seconds": time.perf_counter() - start}
 
     def figure():
-        from antialias.report.eval_figures import perturbation_flips
-
         return perturbation_flips(record["results"])
 
     return _finish(setup, record, kw["out"], kw["overwrite"], figure=figure)

@@ -14,18 +14,17 @@ Examples:
     torch.Size([2, 10])
 """
 
-from antialias.models import _weights
+from antialias.models import _weights, cifar, densenet, mobilenet, resnet, vgg
 from antialias.models import alexnet as _alexnet_module
-from antialias.models import cifar, densenet, mobilenet, resnet, vgg
 from antialias.models._registry import get_model, get_model_builder, list_models, register_model
+from antialias.models._weights import *  # noqa: F403  (the published weights: enums, list_weights, ...)
 from antialias.models.alexnet import AlexNet, alexnet
 from antialias.models.cifar import *  # noqa: F403
 from antialias.models.densenet import *  # noqa: F403
 from antialias.models.mobilenet import *  # noqa: F403
 from antialias.models.resnet import *  # noqa: F403
-from antialias.models.vgg import *  # noqa: F403
-from antialias.models._weights import *  # noqa: F403  (the published weights: enums, list_weights, ...)
 from antialias.models.transfer import TransferReport, transfer_baseline
+from antialias.models.vgg import *  # noqa: F403
 
 __all__ = [
     "get_model",

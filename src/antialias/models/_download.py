@@ -31,6 +31,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import torch  # here, so that downloading needs no torch import (a fresh process starts fast)
+from torch import Tensor
+
 from antialias._io import fsync_dir
 
 if TYPE_CHECKING:
@@ -308,8 +311,6 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:
             mapping of names to tensors.
         FileNotFoundError: ``path`` does not exist.
     """
-    import torch  # here, so that downloading needs no torch import (a fresh process starts fast)
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"`load_state_dict_file`: no checkpoint file at {str(path)!r}.")
@@ -347,7 +348,6 @@ def _first_line(text: str, keyword: str | None = None) -> str:
 
 
 def _as_state_dict(obj: object, where: str) -> dict[str, Tensor]:
-    from torch import Tensor
     if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping) or not obj:

@@ -8,6 +8,7 @@ the registry.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import textwrap
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -101,7 +102,6 @@ def list_models(pattern: str | None = None) -> list[str]:
     names = sorted(_MODELS)
     if pattern is None:
         return names
-    import fnmatch
 
     return [n for n in names if fnmatch.fnmatchcase(n, pattern)]
 

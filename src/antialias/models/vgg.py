@@ -10,8 +10,8 @@ one per pool relative to the baseline; the classifier is the same.
 
 from __future__ import annotations
 
-from functools import partial
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch

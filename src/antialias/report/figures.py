@@ -24,15 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import skimage.data  # imported here: it is slow to import and only this figure needs it
 import torch
 import torch.nn.functional as F
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image, UnidentifiedImageError
 
-import antialias
-from antialias._io import atomic_open
 from antialias import filters as _filters
 from antialias import functional as _AF
+from antialias._io import atomic_open
+from antialias._version import __version__
 from antialias.filters import FilterSpec
 
 __all__ = [
@@ -253,7 +255,6 @@ def load_photo(name: str = "astronaut") -> np.ndarray:
     """
     if name not in PHOTOS:
         raise ValueError(f"load_photo: `name` must be one of {sorted(PHOTOS)}, got {name!r}.")
-    import skimage.data  # imported here: it is slow to import and only this figure needs it
 
     image = getattr(skimage.data, name)()
     top, left = PHOTOS[name]
@@ -452,7 +453,6 @@ def is_own_png(path: str | os.PathLike) -> bool:
     path = Path(path)
     if path.is_symlink() or not path.is_file():
         return False
-    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
@@ -490,7 +490,7 @@ def save_png(fig: Figure, path: str | os.PathLike, *, overwrite: bool = False) -
             "Move it away, choose another output folder, or pass overwrite=True (--force)."
         )
     with atomic_open(path, "wb") as fh:
-        fig.savefig(fh, format="png", metadata={_MARK_KEY: f"{_MARK_PREFIX} (antialias {antialias.__version__})"})
+        fig.savefig(fh, format="png", metadata={_MARK_KEY: f"{_MARK_PREFIX} (antialias {__version__})"})
     return path
 
 

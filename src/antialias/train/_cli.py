@@ -16,8 +16,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from antialias.train._build import parse_filter_size
+from antialias.runs.model import parse_filter_size
 from antialias.train.config import _AMP, _DEVICES, _PROGRESS, _SCHEDULES, TrainConfig, load_config_file
+from antialias.train.loop import train
 
 __all__ = ["add_arguments", "run_from_args", "main", "build_parser", "config_from_args"]
 
@@ -119,7 +120,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         TrainConfig.from_dict(values, where=where)  # unknown keys / bad values named with the file
     values.update(given)
     if values.get("resume") and values.get("out"):
-        from antialias.train._rundir import RunDir
+        from antialias.runs.rundir import RunDir
 
         record = RunDir(values["out"]).read_config()
         if record is not None:
@@ -135,8 +136,6 @@ def run_from_args(args: argparse.Namespace) -> int:
         0 when the run finished, 130 when Ctrl-C stopped it (a checkpoint was saved), 1 on an error
         (message on stderr).
     """
-    from antialias.train.loop import train
-
     try:
         cfg = config_from_args(args)
         result = train(cfg)

@@ -8,6 +8,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from antialias.data import ImageTensorDataset
+from antialias.layers import BlurPool2d
+
 __all__ = ["tiny_data", "tiny_model"]
 
 
@@ -18,8 +21,6 @@ def tiny_data(split: str = "train", root: str | None = None, n: int = 96):
     Returns:
         An :class:`antialias.data.ImageTensorDataset` (in memory, like Fashion-MNIST).
     """
-    from antialias.data import ImageTensorDataset
-
     g = torch.Generator().manual_seed(0 if split == "train" else 1)
     images = torch.randint(0, 256, (n, 1, 8, 8), dtype=torch.uint8, generator=g)  # (N, 1, 8, 8)
     x = images.float()
@@ -32,8 +33,6 @@ def tiny_model(in_channels: int = 1, num_classes: int = 2, filter_size: int | st
     """conv 3x3 (stride 2, or stride 1 + BlurPool2d when ``filter_size`` is set) [-> BN] -> ReLU
     [-> dropout] -> linear. BatchNorm and dropout let tests cover running statistics and RNG state.
     """
-    from antialias.layers import BlurPool2d
-
     if filter_size is None:
         layers: list[nn.Module] = [nn.Conv2d(in_channels, 4, 3, stride=2, padding=1)]
     else:

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from tqdm.auto import tqdm
+
 __all__ = ["make_reporter", "check_tensorboard", "Silent"]
 
 
@@ -71,8 +73,6 @@ class Bar(LogLines):
         self.bar = None
 
     def start_epoch(self, epoch, epochs, total_steps, done_steps):
-        from tqdm.auto import tqdm
-
         super().start_epoch(epoch, epochs, total_steps, done_steps)
         self.bar = tqdm(total=total_steps, initial=done_steps, desc=f"epoch {epoch + 1}/{epochs}",
                         file=self.stream, dynamic_ncols=True, leave=True)

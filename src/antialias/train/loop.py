@@ -36,11 +36,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from antialias.train import _distributed as D
-from antialias.train._build import build_model, load_state_dict_file
-from antialias.train._data import TrainData, derived_seed, load_split, numpy_rng_state, set_numpy_rng_state
+from antialias._version import __version__
+from antialias.data.seeding import derived_seed
+from antialias.data.spec import load_split
+from antialias.runs import distributed as D
+from antialias.runs.model import build_model, load_state_dict_file
+from antialias.runs.rundir import RunDir
+from antialias.train._data import TrainData, numpy_rng_state, set_numpy_rng_state
 from antialias.train._progress import check_tensorboard, make_reporter
-from antialias.train._rundir import RunDir
 from antialias.train.config import TrainConfig, config_differences
 
 __all__ = ["RunResult", "train"]
@@ -326,11 +329,9 @@ def _train(cfg: TrainConfig, info: D.DistInfo, device_type: str, stream: TextIO 
     if run is not None and info.is_main:
         if not cfg.resume and cfg.overwrite:
             run.clear_run_files()
-        import antialias
-
         run.write_config({
             "config": cfg.to_dict(),
-            "antialias_version": antialias.__version__,
+            "antialias_version": __version__,
             "torch_version": torch.__version__,
             "seed": cfg.seed,
             "world_size": info.world_size,

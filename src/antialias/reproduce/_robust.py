@@ -14,6 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from antialias.eval.corruption import CORRUPTIONS, SEVERITIES, corrupt_images, corruption_error
+from antialias.eval.perturbation import perturbation_sequence, perturbation_stability
+
 __all__ = ["corruption_available", "CorruptionInputs", "corruption_predictions", "perturbation_predictions",
            "summarise"]
 
@@ -39,8 +42,6 @@ class CorruptionInputs:
     """The 15 test corruptions x 5 severities of the first ``n`` images, generated once, held as uint8."""
 
     def __init__(self, images: Tensor, labels: Tensor, seed: int) -> None:
-        from antialias.eval.corruption import CORRUPTIONS, SEVERITIES, corrupt_images
-
         self.labels = labels
         self.clean = images
         self.corruptions, self.severities = list(CORRUPTIONS), list(SEVERITIES)
@@ -71,8 +72,6 @@ def corruption_predictions(model: nn.Module, inputs: CorruptionInputs, preproces
 
 def perturbation_predictions(model: nn.Module, images: Tensor, preprocess, seed: int, batch: int = 500) -> dict[str, Any]:
     """Per perturbation: predictions ``(N, T)`` and the raw result (FP and top-5 distance from logits)."""
-    from antialias.eval.perturbation import perturbation_sequence, perturbation_stability
-
     preds, logits = {}, {}
     for name in PERTURBATIONS:
         frames = perturbation_sequence(images, name, preset="auto", seed=seed)  # (N, T, C, H, W)
@@ -93,8 +92,6 @@ def _onehot(pred: Any, k: int) -> Tensor:
 
 
 def _corruption_summary(record: dict[str, Any], base: dict[str, Any], labels: Tensor, k: int) -> dict[str, Any]:
-    from antialias.eval.corruption import corruption_error
-
     def result(rec, normaliser=None):
         return corruption_error(_onehot(rec["pred"], k), labels, clean_logits=_onehot(rec["clean_pred"], k),
                                 corruptions=rec["corruptions"], severities=rec["severities"], normaliser=normaliser)

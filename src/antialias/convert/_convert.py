@@ -49,17 +49,17 @@ from typing import Any
 import torch
 import torch.fx as fx
 from torch import Tensor, nn
-from torch.utils._pytree import tree_leaves
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import flop_registry
 
-from antialias import _convert_layers as _L
 from antialias import filters as _filters
 from antialias import functional as _F
-from antialias._convert_graph import _DeepTracer, _Edit, _hint, _locate, _owner_key, _rewrite_owner, _set
-from antialias._convert_layers import PreBlurConv1d, PreBlurConv2d, PreBlurConv3d
-from antialias._convert_report import ConvertReport, ConvertSite
-from antialias._convert_sites import (
+from antialias.convert import _layers as _L
+from antialias.convert._graph import _DeepTracer, _Edit, _hint, _locate, _owner_key, _rewrite_owner, _set
+from antialias.convert._layers import PreBlurConv1d, PreBlurConv2d, PreBlurConv3d
+from antialias.convert._report import ConvertReport, ConvertSite
+from antialias.convert._sites import (
     _blur_first,
     _conv_gate,
     _conv_nd,
@@ -76,16 +76,7 @@ from antialias._convert_sites import (
 )
 from antialias.filters import FilterSpec
 
-__all__ = [
-    "KINDS",
-    "PLACEMENTS",
-    "ConvertReport",
-    "ConvertSite",
-    "PreBlurConv1d",
-    "PreBlurConv2d",
-    "PreBlurConv3d",
-    "convert",
-]
+__all__ = ["KINDS", "PLACEMENTS", "convert"]
 
 #: What ``replace=`` may name.
 KINDS = ("maxpool", "avgpool", "conv")

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from antialias.train._data import import_factory, is_factory_spec
+from antialias._factory import import_factory, is_factory_spec
 
 __all__ = ["build_model", "load_state_dict_file", "parse_filter_size"]
 
@@ -27,7 +27,7 @@ def parse_filter_size(text: str) -> int | str | None:
     return int(t) if t.isdigit() else t
 
 
-def _accepts(fn: Any, name: str) -> bool:
+def accepts(fn: Any, name: str) -> bool:
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -50,7 +50,7 @@ def build_model(spec: str, filter_size: int | str | None, *, in_channels: int, n
     if is_factory_spec(spec):
         factory = import_factory(spec, "train", "model")
         if filter_size is not None:
-            if not _accepts(factory, "filter_size"):
+            if not accepts(factory, "filter_size"):
                 raise ValueError(
                     f"`train`: `filter_size` must be None for a factory without a `filter_size` parameter, "
                     f"got {filter_size!r} for {spec!r}. Pass --filter-size none, or add `filter_size` to the factory."
@@ -62,9 +62,9 @@ def build_model(spec: str, filter_size: int | str | None, *, in_channels: int, n
 
         builder = get_model_builder(spec)  # unknown names raise with close matches
         kwargs.setdefault("filter_size", filter_size)
-    if _accepts(builder, "num_classes"):
+    if accepts(builder, "num_classes"):
         kwargs.setdefault("num_classes", num_classes)
-    if _accepts(builder, "in_channels"):
+    if accepts(builder, "in_channels"):
         kwargs.setdefault("in_channels", in_channels)
     model = builder(**kwargs)
     if not isinstance(model, nn.Module):
@@ -86,7 +86,7 @@ def load_state_dict_file(path: str) -> dict[str, torch.Tensor]:
     if not p.is_file():
         raise ValueError(f"`train`: `finetune_from` must be an existing weights file, got {path!r}.")
     if p.suffix == ".safetensors":
-        from antialias.train._rundir import load_weights
+        from antialias.runs.rundir import load_weights
 
         state, _ = load_weights(p)
         return state

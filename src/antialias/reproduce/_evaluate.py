@@ -22,52 +22,19 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from antialias._reproduce_data import EvalData
-from antialias.eval import ConsistencyConfig, Proportion, ShiftConsistency, diagonal_stability, evaluate_consistency
-from antialias.eval import feature_distance_maps
+from antialias.eval import (
+    ConsistencyConfig,
+    Proportion,
+    ShiftConsistency,
+    diagonal_stability,
+    evaluate_consistency,
+    feature_distance_maps,
+)
+from antialias.reproduce._data import EvalData
+from antialias.reproduce.config import EvalSettings
 
-__all__ = ["EvalSettings", "bits", "from_bits", "paired_difference", "paired_mean_difference", "evaluate_model",
+__all__ = ["bits", "from_bits", "paired_difference", "paired_mean_difference", "evaluate_model",
            "equivariance_part", "PartCache"]
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalSettings:
-    """What is measured on each model, and on how many images.
-
-    Attributes:
-        num_images: Test images for accuracy and both consistency protocols.
-        crop_max_shift: Crop protocol: pad by this many zeros, two crops at offsets in
-            ``[-m, m]^2`` (per image, seeded). Our small-image choice (the paper's CIFAR protocol
-            was not published).
-        circular_max_shift: Circular protocol: two ``torch.roll`` copies with shifts in ``[-m, m]^2``
-            (8 of 32: content wraps around the border, unlike the crop protocol's zeros; shifts of
-            16 would cut every object into quadrants).
-        stability_images: Images for the diagonal stability curves.
-        stability_max_shift: Diagonal shifts ``d = 0..m`` (crops of the zero-padded image).
-        equivariance_images: Images averaged in the feature-distance maps (baseline and bin5 only).
-        equivariance_step: Spacing of the circular-shift grid (1: every shift, the paper's maps). Use
-            an odd step when coarser: with an even one every shift is a multiple of 2 and the first
-            subsampling looks perfectly equivariant, hiding exactly the aliasing being measured.
-        corruption_images: Images per corruption and severity (0: skip).
-        perturbation_images: Sequences per perturbation (0: skip).
-        seed: Seed of the offsets (the same for every model: paired comparisons).
-        batch_size: Images per forward.
-    """
-
-    num_images: int = 1000
-    crop_max_shift: int = 4
-    circular_max_shift: int = 8
-    stability_images: int = 200
-    stability_max_shift: int = 8
-    equivariance_images: int = 4
-    equivariance_step: int = 1
-    corruption_images: int = 200
-    perturbation_images: int = 100
-    seed: int = 0
-    batch_size: int = 250
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 # ----------------------------------------------------------------------------------- statistics

@@ -10,7 +10,7 @@ from typing import Any
 import torch.fx as fx
 from torch import nn
 
-from antialias import _convert_layers as _L
+from antialias.convert import _layers as _L
 
 
 class _DeepTracer(fx.Tracer):

@@ -9,7 +9,7 @@ shift-equivariant, and (7, 8) improves robustness to corruptions and perturbatio
 anti-aliased model against a reference (usually the baseline trained the same way) on the same test
 images, with the same random shifts, so the test is paired: for 0/1 outcomes per image (correct,
 consistent) the 95% interval of the difference uses only the discordant images (McNemar's
-variance, :func:`antialias._reproduce_eval.paired_difference`); for per-unit numbers (error rate per
+variance, :func:`antialias.reproduce._evaluate.paired_difference`); for per-unit numbers (error rate per
 image, flip rate per sequence, feature distance per layer), a paired Student-t interval. A comparison is *up* when its interval lies above 0, *down* when below, *flat*
 otherwise. A claim with several comparisons is **confirmed** when more than half are in the claimed
 direction and none against it, **not confirmed** when more than half are against it, and
@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from statistics import NormalDist
 from typing import Any
+
+from antialias.reproduce._evaluate import paired_difference, paired_mean_difference
 
 __all__ = ["CONFIRMED", "INCONCLUSIVE", "NOT_CONFIRMED", "NOT_MEASURED", "PAPER_TABLES", "RULE", "judge"]
 
@@ -113,15 +116,11 @@ def _runs_by(results: Mapping[str, Any]) -> dict[tuple[str | None, bool], Mappin
 
 
 def _paired(a: str, b: str) -> dict[str, float]:
-    from antialias._reproduce_eval import paired_difference
-
     return paired_difference(a, b)
 
 
 def _diff_in_diff(b_no: str, b_aug: str, f_no: str, f_aug: str, confidence: float = 0.95) -> dict[str, float]:
     """Mean over images of (baseline's gain from augmentation) - (filter's gain), with a normal interval."""
-    from statistics import NormalDist
-
     vals = [(int(ba) - int(bn)) - (int(fa) - int(fn)) for bn, ba, fn, fa in zip(b_no, b_aug, f_no, f_aug)]
     n = len(vals)
     mean = sum(vals) / n
@@ -241,8 +240,6 @@ def _augmentation_claim(runs, filters, augs) -> dict[str, Any]:
 
 
 def _equivariance_claim(runs, filters, augs) -> dict[str, Any]:
-    from antialias._reproduce_eval import paired_mean_difference
-
     cid, claim = "equivariance", "Internal feature maps are more shift-equivariant"
     strong = filters[-1]
     aug = augs[-1]
@@ -268,8 +265,6 @@ def _equivariance_claim(runs, filters, augs) -> dict[str, Any]:
 
 
 def _robustness_claims(results: Mapping[str, Any], runs, filters, augs) -> list[dict[str, Any]]:
-    from antialias._reproduce_eval import paired_mean_difference
-
     out = []
     missing = {m["part"]: m for m in results.get("missing", [])}
     for part, claim, key, unit in (

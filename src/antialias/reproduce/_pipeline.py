@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -12,7 +13,22 @@ from typing import Any, TextIO
 
 import torch
 
-from antialias._reproduce_eval import PartCache, evaluate_model
+from antialias._version import __version__
+from antialias.data.spec import load_split
+from antialias.report.eval_figures import accuracy_vs_consistency, feature_distance_heatmaps, stability_curves
+from antialias.report.figures import save_png
+from antialias.report.html import write_html
+from antialias.reproduce._data import load_eval_data, resolve_data_spec
+from antialias.reproduce._evaluate import PartCache, evaluate_model
+from antialias.reproduce._robust import (
+    CorruptionInputs,
+    corruption_available,
+    corruption_predictions,
+    perturbation_predictions,
+    summarise,
+)
+from antialias.reproduce._runs import run_name
+from antialias.reproduce._verdicts import PAPER_TABLES, RULE, judge
 
 __all__ = ["run_pipeline", "write_report"]
 
@@ -45,18 +61,11 @@ def _label(filter_size: str | None, augment: bool, both: bool) -> str:
 
 
 def _runs_plan(cfg) -> list[tuple[str, str | None, bool]]:
-    from antialias.reproduce import run_name
-
     return [(run_name(f, aug), f, aug) for aug in cfg.augment for f in (None, *cfg.filters)]
 
 
 def run_pipeline(cfg, *, stream: TextIO, progress: str) -> dict[str, Any]:
-    from antialias._reproduce_data import load_eval_data, resolve_data_spec
-    from antialias._reproduce_robust import (CorruptionInputs, corruption_available, corruption_predictions,
-                                             perturbation_predictions, summarise)
-    from antialias.reproduce import _Progress, _load_model, _train_config, _train_or_reuse
-
-    from antialias.train._data import load_split
+    from antialias.reproduce._runs import Progress, load_model, run_name, train_config, train_or_reuse
 
     t_start = time.perf_counter()
     load_start = os.getloadavg()
@@ -73,7 +82,7 @@ def run_pipeline(cfg, *, stream: TextIO, progress: str) -> dict[str, Any]:
     want_perturbation = cfg.eval.perturbation_images > 0
     ok_corruption, why_corruption = corruption_available() if want_corruption else (False, "disabled in the configuration")
     total = 1 + 2 * len(plan) + (1 if ok_corruption else 0) + 1
-    bar = _Progress(total, stream, progress)
+    bar = Progress(total, stream, progress)
     trainer_progress = {"bar": "bar", "log": "log"}.get(bar.mode, "none")
     timings: dict[str, float] = {}
     results: dict[str, Any] = {"runs": {}}
@@ -93,8 +102,8 @@ def run_pipeline(cfg, *, stream: TextIO, progress: str) -> dict[str, Any]:
         for name, f, aug in plan:
             bar.start(f"training {name}")
             t1 = time.perf_counter()
-            tcfg = _train_config(cfg, f, aug, runs_dir / name, trainer_progress)
-            status, last = _train_or_reuse(tcfg, stream)
+            tcfg = train_config(cfg, f, aug, runs_dir / name, trainer_progress)
+            status, last = train_or_reuse(tcfg, stream)
             results["runs"][name] = {"filter_size": f, "augment": aug, "run_dir": str(Path("runs") / name),
                                      "status": status, "train": last, "train_seconds": time.perf_counter() - t1}
             bar.message(f"{name}: {status} ({time.perf_counter() - t1:.0f}s), val_acc {last.get('val_acc', float('nan')):.4f}")
@@ -118,7 +127,7 @@ def run_pipeline(cfg, *, stream: TextIO, progress: str) -> dict[str, Any]:
         raw_corr, raw_pert = {}, {}
         for name, f, aug in plan:
             bar.start(f"evaluating {name}")
-            model, sha = _load_model(cfg, runs_dir / name, c_in, data.num_classes)
+            model, sha = load_model(cfg, runs_dir / name, c_in, data.num_classes)
             cache = PartCache(runs_dir / name / "eval", sha)
 
             def robustness(cache: PartCache, model=model, name=name) -> dict[str, Any]:
@@ -175,8 +184,6 @@ def run_pipeline(cfg, *, stream: TextIO, progress: str) -> dict[str, Any]:
 
 def _scaled_settings(ev, size: int):
     """Shifts given for 32x32 images, scaled to larger inputs (ImageNet 224: x7), equivariance grid <= 32x32."""
-    import dataclasses
-
     f = max(1, size // 32)
     if f == 1:
         return ev
@@ -186,18 +193,14 @@ def _scaled_settings(ev, size: int):
 
 
 def _runs_name(f, aug) -> str:
-    from antialias.reproduce import run_name
-
     return run_name(f, aug)
 
 
 def _header(cfg, data_description: str, load_start) -> dict[str, Any]:
-    import antialias
-
     return {
         "format": "antialias-reproduction",
         "format_version": 1,
-        "antialias_version": antialias.__version__,
+        "antialias_version": __version__,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -216,9 +219,6 @@ def _write_json(path: Path, record: dict[str, Any]) -> None:
 
 
 def _figures(results: dict[str, Any], fig_dir: Path) -> dict[str, str]:
-    from antialias.report.eval_figures import accuracy_vs_consistency, feature_distance_heatmaps, stability_curves
-    from antialias.report.figures import save_png
-
     runs = results["runs"]
     both = len({r["augment"] for r in runs.values()}) > 1
     written = {}
@@ -253,9 +253,6 @@ def _figures(results: dict[str, Any], fig_dir: Path) -> dict[str, str]:
 
 def write_report(results: dict[str, Any], out: Path) -> None:
     """Figures, verdicts and ``report.html`` from ``results`` (which gains ``figures`` and ``claims``)."""
-    from antialias.report.html import write_html
-    from antialias.report.verdicts import PAPER_TABLES, RULE, judge
-
     names = _figures(results, out / "figures")
     results["figures"] = {k: {"path": f"figures/{v}", "caption": FIGURES[k][1]} for k, v in names.items()}
     results["claims"] = judge(results)

@@ -2,7 +2,7 @@
 
 Fashion-MNIST is 28x28; the pipeline pads it with zeros to 32x32 (2 pixels each side) for training
 and evaluation, through the data factory :func:`fashion_mnist_32` that the trainer imports by name
-(``"antialias._reproduce_data:fashion_mnist_32"``). Why 32: the feature-distance maps upsample every
+(``"antialias.reproduce._data:fashion_mnist_32"``). Why 32: the feature-distance maps upsample every
 feature map to the input size by repeated 2x circular interpolation, which needs the input to be a
 power-of-two multiple of each map (28 -> 14 -> 7 -> 4 breaks it), and 32x32 is also the size of the
 paper's CIFAR experiments. The padding is part of the data, not of the model, so every shift of the
@@ -25,15 +25,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from antialias.data import ImageTensorDataset, load_dataset
+from antialias.data.spec import load_split
+from antialias.data.transforms import default_transform
+
 __all__ = ["EvalData", "fashion_mnist_32", "imagenet_interleaved", "load_eval_data", "resolve_data_spec"]
 
-FASHION_32 = "antialias._reproduce_data:fashion_mnist_32"
+FASHION_32 = "antialias.reproduce._data:fashion_mnist_32"
 PAD = 2  # pixels of zeros on each side: 28 + 2 * 2 = 32
 
 
 def _padded(dataset: Any, pad: int, name: str):
-    from antialias.data import ImageTensorDataset
-
     images = F.pad(dataset.images, (pad, pad, pad, pad))  # (N, 1, 32, 32) uint8, zeros around
     return ImageTensorDataset(images, dataset.targets, list(dataset.classes), name=name)
 
@@ -57,8 +59,6 @@ def fashion_mnist_32(split: str = "train", root: str | None = None):
     Raises:
         antialias.data.DatasetNotFoundError: The files are missing (the message says how to get them).
     """
-    from antialias.data import load_dataset
-
     base = load_dataset("fashion-mnist", split=split, root=root)
     return _padded(base, PAD, f"fashion-mnist-32-{split}")
 
@@ -72,8 +72,6 @@ def imagenet_interleaved(split: str = "train", root: str | None = None):
     Raises:
         antialias.data.DatasetNotFoundError: The folder is missing or not in the ImageNet layout.
     """
-    from antialias.data import load_dataset
-
     ds = load_dataset("imagenet", split=split, root=root)
     rank: dict[int, int] = {}
     keyed = []
@@ -92,19 +90,19 @@ def resolve_data_spec(data: str) -> tuple[str, str | None]:
 
     Examples:
         >>> resolve_data_spec("fashion-mnist")
-        ('antialias._reproduce_data:fashion_mnist_32', None)
+        ('antialias.reproduce._data:fashion_mnist_32', None)
         >>> resolve_data_spec("fashion-mnist:/data/fm")
-        ('antialias._reproduce_data:fashion_mnist_32', '/data/fm')
+        ('antialias.reproduce._data:fashion_mnist_32', '/data/fm')
         >>> resolve_data_spec("cifar10:/data/cifar")
         ('cifar10:/data/cifar', None)
         >>> resolve_data_spec("imagenet:/data/imagenet")
-        ('antialias._reproduce_data:imagenet_interleaved', '/data/imagenet')
+        ('antialias.reproduce._data:imagenet_interleaved', '/data/imagenet')
     """
     name, _, path = data.partition(":")
     if name.lower() in ("fashion-mnist", "fashion_mnist", "fashionmnist"):
         return FASHION_32, (path or None)
     if name.lower() == "imagenet" and path:
-        return "antialias._reproduce_data:imagenet_interleaved", path
+        return "antialias.reproduce._data:imagenet_interleaved", path
     return data, None
 
 
@@ -151,10 +149,6 @@ def load_eval_data(spec: str, root: str | None, *, train_subset: int | None, num
     public :func:`antialias.data.transforms.default_transform` on the same first ``train_subset``
     training images.
     """
-    from antialias.data import ImageTensorDataset
-    from antialias.data.transforms import default_transform
-    from antialias.train._data import load_split
-
     train = load_split(spec, "train", root=root, download=False)
     test = load_split(spec, "test", root=root, download=False)
     if isinstance(getattr(train, "images", None), Tensor) and train_subset is not None:

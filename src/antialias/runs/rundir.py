@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from antialias._io import atomic_write_text, fsync_dir
+from antialias.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["RunDir"]
 
@@ -44,14 +45,10 @@ def _fsync_tree(path: Path) -> None:
 
 
 def save_weights(path: Path, state_dict: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
-    from antialias.checkpoint import save_checkpoint
-
     save_checkpoint(path, {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, metadata)
 
 
 def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    from antialias.checkpoint import load_checkpoint
-
     return load_checkpoint(path)
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import torch.fx as fx
 from torch import nn
 
-from antialias import _convert_layers as _L
-from antialias._convert_report import ConvertReport, ConvertSite
+from antialias.convert import _layers as _L
+from antialias.convert._report import ConvertReport, ConvertSite
 
 
 @dataclass

@@ -1,0 +1,21 @@
+"""Anti-alias an arbitrary network: ``convert(model) -> (model, report)``.
+
+The package holds the graph rewriting (``_graph``), the site rules (``_sites``), the replacement
+layers (``_layers``), the report (``_report``) and the driver (``_convert``). The driver's
+docstring describes every rule.
+"""
+
+from antialias.convert._convert import KINDS, PLACEMENTS, convert
+from antialias.convert._layers import PreBlurConv1d, PreBlurConv2d, PreBlurConv3d
+from antialias.convert._report import ConvertReport, ConvertSite
+
+__all__ = [
+    "KINDS",
+    "PLACEMENTS",
+    "ConvertReport",
+    "ConvertSite",
+    "PreBlurConv1d",
+    "PreBlurConv2d",
+    "PreBlurConv3d",
+    "convert",
+]

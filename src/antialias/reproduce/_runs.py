@@ -1,0 +1,114 @@
+"""The training runs of a reproduction: names, configs, train-or-reuse, loading, and progress display."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from antialias.checkpoint import load_checkpoint
+from antialias.models import get_model
+from antialias.reproduce._data import resolve_data_spec
+from antialias.reproduce.config import ReproduceConfig
+from antialias.train import TrainConfig, config_differences, train
+
+__all__ = ["Progress", "load_model", "run_name", "train_config", "train_or_reuse"]
+
+# ----------------------------------------------------------------------------------- progress
+
+
+class Progress:
+    """One display over the whole pipeline: a tqdm bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, total: int, stream: TextIO, mode: str) -> None:
+        self.stream, self.total, self.done, self.t0 = stream, total, 0, time.perf_counter()
+        if mode == "auto":
+            mode = "bar" if getattr(stream, "isatty", lambda: False)() else "log"
+        self.mode = mode
+        self.bar = None
+        if mode == "bar":
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="reproduce", file=stream, dynamic_ncols=True, unit="task")
+
+    def start(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(text)
+        elif self.mode == "log":
+            elapsed = time.perf_counter() - self.t0
+            print(f"[{self.done}/{self.total} {elapsed:6.0f}s] {text}", file=self.stream, flush=True)
+
+    def advance(self) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def message(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        elif self.mode != "none":
+            print(text, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ----------------------------------------------------------------------------------- pipeline
+
+
+def run_name(filter_size: str | None, augment: bool) -> str:
+    """Run folder name, e.g. ``"baseline-noaug"`` or ``"bin5-aug"``.
+
+    Examples:
+        >>> run_name(None, False), run_name("bin5", True)
+        ('baseline-noaug', 'bin5-aug')
+    """
+    return f"{filter_size or 'baseline'}-{'aug' if augment else 'noaug'}"
+
+
+def train_config(cfg: ReproduceConfig, filter_size: str | None, augment: bool, out: Path, progress: str):
+    data, root = resolve_data_spec(cfg.data)
+    return TrainConfig(
+        model=cfg.model, filter_size=filter_size, model_kwargs={"width": cfg.width}, data=data, data_root=root,
+        train_subset=cfg.train_subset, val_subset=cfg.eval.num_images, epochs=cfg.epochs,
+        batch_size=cfg.batch_size, lr=cfg.lr, warmup_epochs=cfg.warmup_epochs, weight_decay=cfg.weight_decay,
+        augment=augment, seed=cfg.seed, device=cfg.device, out=str(out), save_every_steps=cfg.save_every_steps,
+        keep_checkpoints=1, progress=progress, log_every_steps=10_000,
+    )
+
+
+def train_or_reuse(tcfg, stream: TextIO) -> tuple[str, dict[str, Any]]:
+    """Trains, resumes or reuses the run in ``tcfg.out``; returns (what happened, last epoch's metrics)."""
+    run = Path(tcfg.out)
+    record_path = run / "config.json"
+    if record_path.is_file():
+        stored = json.loads(record_path.read_text(encoding="utf-8")).get("config", {})
+        diffs = config_differences(stored, tcfg.to_dict())
+        if diffs:
+            raise ValueError(
+                f"`reproduce`: `out` must hold runs of this configuration, got {str(run)!r} trained with other "
+                f"settings ({'; '.join(diffs)}). Use another --out, or delete that folder to retrain."
+            )
+        if (run / "model.safetensors").is_file() and (run / "model.json").is_file():
+            metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+            return "reused", (metrics[-1] if metrics else {})
+        result = train(tcfg.replace(resume=True), stream=stream)
+        status = "resumed"
+    else:
+        result = train(tcfg.replace(overwrite=run.exists()), stream=stream)
+        status = "trained"
+    if result.interrupted:
+        raise KeyboardInterrupt
+    return status, (result.metrics[-1] if result.metrics else {})
+
+
+def load_model(cfg: ReproduceConfig, run: Path, in_channels: int, num_classes: int):
+    state, meta = load_checkpoint(run / "model.safetensors")
+    filter_size = meta.get("filter_size")
+    model = get_model(cfg.model, filter_size=filter_size, in_channels=in_channels, num_classes=num_classes,
+                      width=cfg.width)
+    model.load_state_dict(state)
+    return model.eval(), meta["tensors_sha256"]
+
