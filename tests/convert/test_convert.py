@@ -7,15 +7,13 @@ a wrong placement, a lost weight or a wrong stride makes them fail.
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from antialias import BlurPool2d, MaxBlurPool1d, MaxBlurPool2d, MaxBlurPool3d
+from antialias import BlurPool2d, MaxBlurPool1d, MaxBlurPool2d, MaxBlurPool3d, models
 from antialias.convert import ConvertReport, PreBlurConv2d, convert
 
 
@@ -497,7 +495,6 @@ def test_convert_reproduces_the_zoo_antialiased_builder(arch, monkeypatch):
     BlurPool, and its transitions' AvgPool(2) -> BlurPool is the reference's too (on even sizes:
     AvgPool floors odd sizes, BlurPool rounds up, so convert checks the size on the example input).
     """
-    models = pytest.importorskip("antialias.models")
     torch.set_default_dtype(torch.float32)  # big nets: float32 is enough (the fixture restores)
     if arch.startswith("vgg"):
         # VGG's classifier holds 123M of its 138M parameters and convert() does not touch it:
