@@ -3,10 +3,10 @@
 Determinism contract (what the trainer relies on):
 
 * Order. The epoch's order is ``torch.randperm(N, generator=Generator().manual_seed(seed +
-  epoch))``, the permutation :class:`torch.utils.data.DistributedSampler` uses, so one process
-  with a global batch ``B * W`` visits, step by step, the same samples as ``W`` ranks with batch
-  ``B`` (the distributed sampler pads ``N`` up to a multiple of ``W`` by repeating the first
-  indices, unless ``drop_last``). With ``shuffle=False`` the order is ``0..N-1``.
+  epoch))`` (:func:`~antialias.data.seeding.sampler_seed`), the permutation
+  :class:`torch.utils.data.DistributedSampler` uses, so one process with a global batch ``B * W``
+  visits, step by step, the same samples as ``W`` ranks with batch ``B`` (the distributed sampler
+  pads ``N`` up to a multiple of ``W`` by repeating the first indices, unless ``drop_last``). With ``shuffle=False`` the order is ``0..N-1``.
 * Augmentation. A :class:`~antialias.data.transforms.Transform` passed as ``transform`` is applied
   to whole batches inside the workers, with its random numbers from
   :func:`~antialias.data.transforms.keyed_uniforms` of ``(seed, epoch, sample index)``: the same
@@ -16,9 +16,9 @@ Determinism contract (what the trainer relies on):
   it skips the first ``k`` batches' indices without loading them and yields exactly the batches an
   uninterrupted run would have yielded from step ``k`` on. (Iterating and discarding ``k`` batches
   gives the same result, only slower.) Save ``(epoch, steps done in the epoch)`` in checkpoints.
-* Workers. ``torch`` seeds each worker from the loader's generator (seeded from ``seed`` and
-  ``epoch``); :func:`seed_worker` derives Python's and NumPy's seeds from it, for user transforms
-  that use the global RNGs.
+* Workers. ``torch`` seeds each worker from the loader's generator (seeded with
+  ``derived_seed(seed, LOADER, epoch)``, see :mod:`antialias.data.seeding`); :func:`seed_worker`
+  derives Python's and NumPy's seeds from it, for user transforms that use the global RNGs.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from antialias.data.seeding import LOADER, derived_seed, sampler_seed
 from antialias.data.transforms import Transform, keyed_uniforms
 
 __all__ = ["EpochLoader", "SeededSampler", "make_loader", "seed_worker"]
@@ -63,7 +64,7 @@ class SeededSampler(Sampler[int]):
     def order(self) -> list[int]:
         if not self.shuffle:
             return list(range(self.n))
-        g = torch.Generator().manual_seed(self.seed + self.epoch)  # as DistributedSampler
+        g = torch.Generator().manual_seed(sampler_seed(self.seed, self.epoch))  # as DistributedSampler
         return torch.randperm(self.n, generator=g).tolist()
 
     def __iter__(self) -> Iterator[int]:
@@ -160,7 +161,7 @@ class EpochLoader(DataLoader):
 
 
 def _loader_seed(seed: int, epoch: int) -> int:
-    return int(keyed_uniforms(seed, epoch, [-1], 1)[0, 0] * 2**53)
+    return derived_seed(seed, LOADER, epoch)
 
 
 def make_loader(

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from antialias.data.seeding import AUGMENT, derived_seed, index_uniforms
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -81,19 +82,13 @@ def _as_batch(x: Tensor, where: str) -> tuple[Tensor, bool]:
 # -------------------------------------------------------------------------------- uniform sources
 
 
-_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-def _splitmix64(z: np.ndarray) -> np.ndarray:
-    # Steele, Lea & Flood (2014) finaliser: a bijective 64-bit mix; uint64 arithmetic wraps.
-    z = z + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
 def keyed_uniforms(seed: int, epoch: int, indices: Tensor | Sequence[int], k: int) -> Tensor:
     """``k`` uniform numbers in ``[0, 1)`` per index, a pure function of ``(seed, epoch, index)``.
+
+    :func:`antialias.data.seeding.index_uniforms` keyed by ``derived_seed(seed, AUGMENT, epoch)``
+    (the augmentation stream of :mod:`antialias.data.seeding`). Runs started before this scheme
+    (which mixed ``seed`` and ``epoch`` by SplitMix64 directly) drew other numbers: a resumed run
+    must be resumed with the version that started it, and augmentations differ from older runs.
 
     Args:
         seed: run seed.
@@ -109,15 +104,7 @@ def keyed_uniforms(seed: int, epoch: int, indices: Tensor | Sequence[int], k: in
         >>> torch.equal(a[1], keyed_uniforms(0, 1, [7], 3)[0]), a.shape, bool((a < 1).all())
         (True, torch.Size([2, 3]), True)
     """
-    idx = np.asarray(indices, dtype=np.int64).astype(np.uint64).reshape(-1, 1)
-    with np.errstate(over="ignore"):
-        key = _splitmix64(np.full((1, 1), np.uint64(seed & 0xFFFFFFFFFFFFFFFF)))
-        key = _splitmix64(key ^ np.uint64(epoch & 0xFFFFFFFFFFFFFFFF))
-        z = _splitmix64(key ^ _splitmix64(idx))  # (N, 1)
-        z = _splitmix64(
-            z + np.arange(k, dtype=np.uint64).reshape(1, -1) * np.uint64(0x632BE59BD9B4E019)
-        )
-    return torch.from_numpy((z >> np.uint64(11)).astype(np.float64) * 2.0**-53)
+    return index_uniforms(derived_seed(seed, AUGMENT, epoch), indices, k)
 
 
 # -------------------------------------------------------------------------------------- transforms
