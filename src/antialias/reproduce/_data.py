@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from antialias.data import ImageTensorDataset, load_dataset
+from antialias.data import ImageFolder, ImageTensorDataset, load_dataset
 from antialias.data.spec import load_split
 from antialias.data.transforms import default_transform
 
@@ -35,13 +35,13 @@ FASHION_32 = "antialias.reproduce._data:fashion_mnist_32"
 PAD = 2  # pixels of zeros on each side: 28 + 2 * 2 = 32
 
 
-def _padded(dataset: Any, pad: int, name: str):
+def _padded(dataset: Any, pad: int, name: str) -> ImageTensorDataset:
     images = F.pad(dataset.images, (pad, pad, pad, pad))  # (N, 1, 32, 32) uint8, zeros around
     return ImageTensorDataset(images, dataset.targets, list(dataset.classes), name=name)
 
 
 @functools.lru_cache(maxsize=2)  # the 10 runs of one pipeline read the same files; the sets are never mutated
-def fashion_mnist_32(split: str = "train", root: str | None = None):
+def fashion_mnist_32(split: str = "train", root: str | None = None) -> ImageTensorDataset:
     """Fashion-MNIST with 2 pixels of zeros on each side: ``uint8`` images ``(N, 1, 32, 32)``.
 
     A data factory for :class:`antialias.train.TrainConfig` (``data=`` this module's path and
@@ -63,7 +63,7 @@ def fashion_mnist_32(split: str = "train", root: str | None = None):
     return _padded(base, PAD, f"fashion-mnist-32-{split}")
 
 
-def imagenet_interleaved(split: str = "train", root: str | None = None):
+def imagenet_interleaved(split: str = "train", root: str | None = None) -> ImageFolder:
     """An ImageNet-layout folder (``root/train``, ``root/val``) with images ordered round-robin over classes.
 
     Image ``k`` of class 0, then image ``k`` of class 1, ... for ``k = 0, 1, ...``, so any prefix is
@@ -73,6 +73,8 @@ def imagenet_interleaved(split: str = "train", root: str | None = None):
         antialias.data.DatasetNotFoundError: The folder is missing or not in the ImageNet layout.
     """
     ds = load_dataset("imagenet", split=split, root=root)
+    if not isinstance(ds, ImageFolder):  # load_dataset's contract for "imagenet"
+        raise TypeError(f"`imagenet_interleaved`: expected an ImageFolder from load_dataset, got {type(ds).__name__}.")
     rank: dict[int, int] = {}
     keyed = []
     for i, (_, label) in enumerate(ds.samples):
@@ -136,7 +138,7 @@ def _as_float_stack(dataset: Any, n: int) -> tuple[Tensor, Tensor]:
     images = getattr(dataset, "images", None)
     if isinstance(images, Tensor):
         return images[:n].to(torch.float32) / 255.0, dataset.targets[:n].to(torch.int64)
-    xs, ys = zip(*(dataset[i] for i in range(min(n, len(dataset)))))
+    xs, ys = zip(*(dataset[i] for i in range(min(n, len(dataset)))), strict=True)
     return torch.stack(xs).to(torch.float32), torch.tensor(ys, dtype=torch.int64)
 
 
@@ -151,8 +153,10 @@ def load_eval_data(spec: str, root: str | None, *, train_subset: int | None, num
     """
     train = load_split(spec, "train", root=root, download=False)
     test = load_split(spec, "test", root=root, download=False)
-    if isinstance(getattr(train, "images", None), Tensor) and train_subset is not None:
-        train = ImageTensorDataset(train.images[:train_subset], train.targets[:train_subset], list(train.classes),
+    images_in_memory = getattr(train, "images", None)  # any in-memory set (a factory's too), not only ours
+    if isinstance(images_in_memory, Tensor) and train_subset is not None:
+        targets, classes = getattr(train, "targets"), getattr(train, "classes")  # noqa: B009 (duck-typed set)
+        train = ImageTensorDataset(images_in_memory[:train_subset], targets[:train_subset], list(classes),
                                    name=str(getattr(train, "name", "images")))
     preprocess = default_transform(train, train=False, normalize=normalize)
     images, labels = _as_float_stack(test, num_images)

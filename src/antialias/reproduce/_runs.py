@@ -7,6 +7,9 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from torch import nn
+from tqdm.auto import tqdm
+
 from antialias.checkpoint import load_checkpoint
 from antialias.models import get_model
 from antialias.reproduce._data import resolve_data_spec
@@ -28,8 +31,6 @@ class Progress:
         self.mode = mode
         self.bar = None
         if mode == "bar":
-            from tqdm.auto import tqdm
-
             self.bar = tqdm(total=total, desc="reproduce", file=stream, dynamic_ncols=True, unit="task")
 
     def start(self, text: str) -> None:
@@ -68,7 +69,9 @@ def run_name(filter_size: str | None, augment: bool) -> str:
     return f"{filter_size or 'baseline'}-{'aug' if augment else 'noaug'}"
 
 
-def train_config(cfg: ReproduceConfig, filter_size: str | None, augment: bool, out: Path, progress: str):
+def train_config(cfg: ReproduceConfig, filter_size: str | None, augment: bool, out: Path,
+                 progress: str) -> TrainConfig:
+    """The trainer's configuration of one run of the reproduction."""
     data, root = resolve_data_spec(cfg.data)
     return TrainConfig(
         model=cfg.model, filter_size=filter_size, model_kwargs={"width": cfg.width}, data=data, data_root=root,
@@ -79,8 +82,10 @@ def train_config(cfg: ReproduceConfig, filter_size: str | None, augment: bool, o
     )
 
 
-def train_or_reuse(tcfg, stream: TextIO) -> tuple[str, dict[str, Any]]:
+def train_or_reuse(tcfg: TrainConfig, stream: TextIO) -> tuple[str, dict[str, Any]]:
     """Trains, resumes or reuses the run in ``tcfg.out``; returns (what happened, last epoch's metrics)."""
+    if tcfg.out is None:
+        raise ValueError("`train_or_reuse`: `tcfg.out` must be the run's folder, got None.")
     run = Path(tcfg.out)
     record_path = run / "config.json"
     if record_path.is_file():
@@ -104,7 +109,8 @@ def train_or_reuse(tcfg, stream: TextIO) -> tuple[str, dict[str, Any]]:
     return status, (result.metrics[-1] if result.metrics else {})
 
 
-def load_model(cfg: ReproduceConfig, run: Path, in_channels: int, num_classes: int):
+def load_model(cfg: ReproduceConfig, run: Path, in_channels: int, num_classes: int) -> tuple[nn.Module, str]:
+    """The trained model of ``run`` in evaluation mode, and the SHA-256 of its weights (the cache key)."""
     state, meta = load_checkpoint(run / "model.safetensors")
     filter_size = meta.get("filter_size")
     model = get_model(cfg.model, filter_size=filter_size, in_channels=in_channels, num_classes=num_classes,

@@ -8,10 +8,13 @@ shift-equivariant, and (7, 8) improves robustness to corruptions and perturbatio
 **Decision rule** (the same for every claim; written in the report). A *comparison* pits an
 anti-aliased model against a reference (usually the baseline trained the same way) on the same test
 images, with the same random shifts, so the test is paired: for 0/1 outcomes per image (correct,
-consistent) the 95% interval of the difference uses only the discordant images (McNemar's
-variance, :func:`antialias.reproduce._evaluate.paired_difference`); for per-unit numbers (error rate per
-image, flip rate per sequence, feature distance per layer), a paired Student-t interval. A comparison is *up* when its interval lies above 0, *down* when below, *flat*
-otherwise. A claim with several comparisons is **confirmed** when more than half are in the claimed
+consistent) the 95% interval of the difference is Newcombe's hybrid score interval for paired
+proportions, reported with the exact McNemar p-value
+(:func:`antialias.eval._stats.paired_proportion_difference`); for per-unit numbers (error rate per
+image, flip rate per sequence, feature distance per layer, the change of an image's consistency with
+augmentation), a paired Student-t interval (:func:`antialias.eval._stats.paired_mean_difference`).
+Every quantile comes from scipy, so a verdict never depends on what else is installed. A comparison
+is *up* when its interval lies above 0, *down* when below, *flat* otherwise. A claim with several comparisons is **confirmed** when more than half are in the claimed
 direction and none against it, **not confirmed** when more than half are against it, and
 **inconclusive** otherwise ("at this scale": small models, short training, few images). "Accuracy
 does not drop" is confirmed when no comparison is significantly down and not confirmed when more
@@ -23,12 +26,10 @@ The published numbers (:data:`PAPER_TABLES`) are ImageNet's; they are shown for 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from statistics import NormalDist
 from typing import Any
 
-from antialias.reproduce._evaluate import paired_difference, paired_mean_difference
+from antialias.eval._stats import paired_mean_difference, paired_proportion_difference
 
 __all__ = ["CONFIRMED", "INCONCLUSIVE", "NOT_CONFIRMED", "NOT_MEASURED", "PAPER_TABLES", "RULE", "judge"]
 
@@ -36,8 +37,9 @@ CONFIRMED, NOT_CONFIRMED, INCONCLUSIVE, NOT_MEASURED = "confirmed", "not confirm
 
 RULE = (
     "Each comparison pits a model against its reference on the same test images with the same random shifts; "
-    "its paired 95% interval (McNemar variance for per-image 0/1 outcomes; Student-t for per-image error rates, "
-    "per-sequence flip rates and per-layer feature distances) "
+    "its paired 95% interval (Newcombe's hybrid score interval for per-image 0/1 outcomes; Student-t for "
+    "per-image error rates, per-sequence flip rates, per-layer feature distances and per-image changes with "
+    "augmentation) "
     "makes it 'up' (interval above 0), 'down' (below 0) or 'flat'. A claim is confirmed when more than half of "
     "its comparisons go the claimed way and none the other way, not confirmed when more than half go the "
     "other way, inconclusive otherwise. 'Accuracy does not drop' is confirmed when no comparison is "
@@ -111,22 +113,27 @@ def _aug_label(augment: bool) -> str:
     return "with augmentation" if augment else "without augmentation"
 
 
+#: Runs keyed by ``(filter_size, augment)``; ``None`` is the baseline.
+Runs = Mapping[tuple[str | None, bool], Mapping[str, Any]]
+
+
 def _runs_by(results: Mapping[str, Any]) -> dict[tuple[str | None, bool], Mapping[str, Any]]:
     return {(r["filter_size"], bool(r["augment"])): r for r in results["runs"].values()}
 
 
-def _paired(a: str, b: str) -> dict[str, float]:
-    return paired_difference(a, b)
+def _per_image(runs: Runs, key: tuple[str | None, bool], proto: str) -> str:
+    """Per-image consistency outcomes (a 0/1 string) of one run under one protocol."""
+    return str(runs[key]["eval"]["consistency"][proto]["per_image"])
 
 
-def _diff_in_diff(b_no: str, b_aug: str, f_no: str, f_aug: str, confidence: float = 0.95) -> dict[str, float]:
-    """Mean over images of (baseline's gain from augmentation) - (filter's gain), with a normal interval."""
-    vals = [(int(ba) - int(bn)) - (int(fa) - int(fn)) for bn, ba, fn, fa in zip(b_no, b_aug, f_no, f_aug)]
-    n = len(vals)
-    mean = sum(vals) / n
-    var = sum((v - mean) ** 2 for v in vals) / max(1, n - 1)
-    half = NormalDist().inv_cdf(0.5 + confidence / 2) * math.sqrt(var / n)
-    return {"diff": mean, "low": mean - half, "high": mean + half, "n": n, "confidence": confidence}
+def _gain(no_aug: str, aug: str) -> list[int]:
+    """Per image: consistency with augmentation minus without (-1, 0 or 1)."""
+    return [int(y) - int(x) for x, y in zip(no_aug, aug, strict=True)]
+
+
+def _diff_in_diff(b_no: str, b_aug: str, f_no: str, f_aug: str) -> dict[str, Any]:
+    """Mean over images of (baseline's gain from augmentation) - (filter's gain), paired Student-t interval."""
+    return paired_mean_difference(_gain(f_no, f_aug), _gain(b_no, b_aug))
 
 
 def _claim(cid: str, claim: str, verdict: str, sentence: str, comparisons: list[dict[str, Any]]) -> dict[str, Any]:
@@ -141,14 +148,14 @@ def _count_text(dirs: Sequence[str], what: str) -> str:
 # ----------------------------------------------------------------------------------- claims
 
 
-def _consistency_claims(results: Mapping[str, Any], runs, filters, augs) -> list[dict[str, Any]]:
+def _consistency_claims(runs: Runs, filters: Sequence[str], augs: Sequence[bool]) -> list[dict[str, Any]]:
     comps = []
     for aug in augs:
         base = runs[(None, aug)]
         for f in filters:
             r = runs[(f, aug)]
             for proto in ("crop", "circular"):
-                d = _paired(base["eval"]["consistency"][proto]["per_image"], r["eval"]["consistency"][proto]["per_image"])
+                d = paired_proportion_difference(_per_image(runs, (None, aug), proto), _per_image(runs, (f, aug), proto))
                 comps.append({"model": f, "reference": "baseline", "augment": aug, "protocol": proto, **d,
                               "direction": _direction(d),
                               "value": r["eval"]["consistency"][proto]["consistency"],
@@ -167,13 +174,12 @@ def _consistency_claims(results: Mapping[str, Any], runs, filters, augs) -> list
     weak, strong = filters[0], filters[-1]
     if len(filters) < 2:
         claim2 = "Stronger filters give more consistency"
-        return out + [_claim("stronger_filters", claim2, NOT_MEASURED,
+        return [*out, _claim("stronger_filters", claim2, NOT_MEASURED,
                              f"{claim2}: NOT MEASURED (only one filter was trained).", [])]
     comps2 = []
     for aug in augs:
         for proto in ("crop", "circular"):
-            a, b = runs[(weak, aug)], runs[(strong, aug)]
-            d = _paired(a["eval"]["consistency"][proto]["per_image"], b["eval"]["consistency"][proto]["per_image"])
+            d = paired_proportion_difference(_per_image(runs, (weak, aug), proto), _per_image(runs, (strong, aug), proto))
             comps2.append({"model": strong, "reference": weak, "augment": aug, "protocol": proto, **d,
                            "direction": _direction(d)})
     dirs2 = [c["direction"] for c in comps2]
@@ -191,13 +197,13 @@ def _consistency_claims(results: Mapping[str, Any], runs, filters, augs) -> list
     return out
 
 
-def _accuracy_claims(runs, filters, augs) -> list[dict[str, Any]]:
+def _accuracy_claims(runs: Runs, filters: Sequence[str], augs: Sequence[bool]) -> list[dict[str, Any]]:
     comps = []
     for aug in augs:
         base = runs[(None, aug)]
         for f in filters:
             r = runs[(f, aug)]
-            d = _paired(base["eval"]["clean"]["per_image"], r["eval"]["clean"]["per_image"])
+            d = paired_proportion_difference(base["eval"]["clean"]["per_image"], r["eval"]["clean"]["per_image"])
             comps.append({"model": f, "reference": "baseline", "augment": aug, **d, "direction": _direction(d),
                           "value": r["eval"]["clean"]["accuracy"], "reference_value": base["eval"]["clean"]["accuracy"]})
     dirs = [c["direction"] for c in comps]
@@ -216,20 +222,22 @@ def _accuracy_claims(runs, filters, augs) -> list[dict[str, Any]]:
             _claim("accuracy_improves", "Accuracy improves", improve, s2, comps)]
 
 
-def _augmentation_claim(runs, filters, augs) -> dict[str, Any]:
+def _augmentation_claim(runs: Runs, filters: Sequence[str], augs: Sequence[bool]) -> dict[str, Any]:
     cid, claim = "augmentation", "Anti-aliasing reduces the need for shift augmentation"
     if set(augs) != {False, True}:
         return _claim(cid, claim, NOT_MEASURED, f"{claim}: NOT MEASURED (needs runs with and without augmentation).", [])
     comps = []
     for f in filters:
         for proto in ("crop", "circular"):
-            get = lambda key: runs[key]["eval"]["consistency"][proto]["per_image"]  # noqa: E731
-            d = _diff_in_diff(get((None, False)), get((None, True)), get((f, False)), get((f, True)))
+            d = _diff_in_diff(*(_per_image(runs, key, proto) for key in ((None, False), (None, True), (f, False), (f, True))))
             comps.append({"model": f, "reference": "baseline", "protocol": proto, **d, "direction": _direction(d)})
     dirs = [c["direction"] for c in comps]
     verdict = _majority(dirs, "up")
     strong = filters[-1]
-    c = lambda key: runs[key]["eval"]["consistency"]["crop"]["consistency"]  # noqa: E731
+
+    def c(key: tuple[str | None, bool]) -> Mapping[str, float]:
+        return runs[key]["eval"]["consistency"]["crop"]["consistency"]
+
     ex = next(x for x in comps if x["model"] == strong and x["protocol"] == "crop")
     sentence = (f"{claim}: {verdict.upper()}. The gain in consistency from augmentation was larger for the baseline "
                 f"than for the anti-aliased model in {dirs.count('up')} of {len(dirs)} comparisons (significantly; "
@@ -239,7 +247,7 @@ def _augmentation_claim(runs, filters, augs) -> dict[str, Any]:
     return _claim(cid, claim, verdict, sentence, comps)
 
 
-def _equivariance_claim(runs, filters, augs) -> dict[str, Any]:
+def _equivariance_claim(runs: Runs, filters: Sequence[str], augs: Sequence[bool]) -> dict[str, Any]:
     cid, claim = "equivariance", "Internal feature maps are more shift-equivariant"
     strong = filters[-1]
     aug = augs[-1]
@@ -254,7 +262,7 @@ def _equivariance_claim(runs, filters, augs) -> dict[str, Any]:
     d = paired_mean_difference(la, lb)
     direction = _direction(d)  # claimed: "down" (smaller distance)
     verdict = {"down": CONFIRMED, "up": NOT_CONFIRMED}.get(direction, INCONCLUSIVE)
-    layers_lower = sum(1 for x, y in zip(la, lb) if y < x)
+    layers_lower = sum(1 for x, y in zip(la, lb, strict=True) if y < x)
     sentence = (f"{claim}: {verdict.upper()}. Mean {a['distance']} distance between Shift(F(x)) and F(Shift(x)), "
                 f"per layer over {a['num_images']} image(s) and the circular shifts (grid step {a.get('step', 1)}), "
                 f"{_aug_label(aug)}: {strong} {sum(lb) / len(lb):.4f} vs baseline {sum(la) / len(la):.4f} on average "
@@ -264,7 +272,8 @@ def _equivariance_claim(runs, filters, augs) -> dict[str, Any]:
                   [{"model": strong, "reference": "baseline", "augment": aug, **d, "direction": direction}])
 
 
-def _robustness_claims(results: Mapping[str, Any], runs, filters, augs) -> list[dict[str, Any]]:
+def _robustness_claims(results: Mapping[str, Any], runs: Runs, filters: Sequence[str],
+                       augs: Sequence[bool]) -> list[dict[str, Any]]:
     out = []
     missing = {m["part"]: m for m in results.get("missing", [])}
     for part, claim, key, unit in (
@@ -289,7 +298,7 @@ def _robustness_claims(results: Mapping[str, Any], runs, filters, augs) -> list[
         s = runs[(filters[-1], aug)]["eval"][part]
         ex = comps[-1]
 
-        def est(e):
+        def est(e: Mapping[str, float] | None) -> str:
             return "n/a" if e is None else f"{e['value']:.1f} [{e['low']:.1f}, {e['high']:.1f}]"
 
         sentence = (f"{claim}: {verdict.upper()}. {_aug_label(aug).capitalize()}: unnormalised {key.replace('m', 'm', 1).upper()} "
@@ -314,8 +323,8 @@ def judge(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     """
     runs = _runs_by(results)
     augs = sorted({aug for _, aug in runs})
-    filters = [f for f in results["config"]["filters"]]
-    claims = _consistency_claims(results, runs, filters, augs)
+    filters = list(results["config"]["filters"])
+    claims = _consistency_claims(runs, filters, augs)
     claims[1:1] = _accuracy_claims(runs, filters, augs)
     claims.append(_augmentation_claim(runs, filters, augs))
     claims.append(_equivariance_claim(runs, filters, augs))

@@ -153,17 +153,16 @@ class ReproduceConfig:
 
 #: Sizes of each preset, chosen to fit the budgets on a 2-core CPU (see the README's table).
 PRESETS: dict[str, dict[str, Any]] = {
-    "default": dict(width=0.125, train_subset=8000, epochs=3, batch_size=64, lr=0.05,
-                    eval=dict(num_images=2000, stability_images=200, stability_max_shift=8,
-                              equivariance_images=2, equivariance_step=1, corruption_images=150,
-                              perturbation_images=50)),
-    "quick": dict(width=0.125, train_subset=2000, epochs=2, batch_size=50, lr=0.05,
-                  eval=dict(num_images=1000, stability_images=100, stability_max_shift=8,
-                            equivariance_images=2, equivariance_step=3, corruption_images=40,
-                            perturbation_images=20)),
+    "default": {"width": 0.125, "train_subset": 8000, "epochs": 3, "batch_size": 64, "lr": 0.05,
+                "eval": {"num_images": 2000, "stability_images": 200, "stability_max_shift": 8,
+                         "equivariance_images": 2, "equivariance_step": 1, "corruption_images": 150,
+                         "perturbation_images": 50}},
+    "quick": {"width": 0.125, "train_subset": 2000, "epochs": 2, "batch_size": 50, "lr": 0.05,
+              "eval": {"num_images": 1000, "stability_images": 100, "stability_max_shift": 8,
+                       "equivariance_images": 2, "equivariance_step": 3, "corruption_images": 40,
+                       "perturbation_images": 20}},
     # For the test suite: seconds, not meaningful.
-    "tiny": dict(width=0.0625, train_subset=128, epochs=1, batch_size=64, lr=0.05, save_every_steps=1,
-                 eval=dict(num_images=64, stability_images=8, stability_max_shift=3, equivariance_images=1,
-                           equivariance_step=15, corruption_images=2, perturbation_images=2, batch_size=64)),
+    "tiny": {"width": 0.0625, "train_subset": 128, "epochs": 1, "batch_size": 64, "lr": 0.05, "save_every_steps": 1,
+             "eval": {"num_images": 64, "stability_images": 8, "stability_max_shift": 3, "equivariance_images": 1,
+                      "equivariance_step": 15, "corruption_images": 2, "perturbation_images": 2, "batch_size": 64}},
 }
-

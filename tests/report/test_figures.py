@@ -106,7 +106,7 @@ def test_zone_plate_bad_size(size):
 
 def test_load_photo_offline_and_unknown_name():
     photo = figs.load_photo("camera")
-    assert photo.shape == (256, 256) and 0 <= photo.min() and photo.max() <= 1
+    assert photo.shape == (256, 256) and photo.min() >= 0 and photo.max() <= 1
     with pytest.raises(ValueError, match="`name` must be one of"):
         figs.load_photo("lena")
 
@@ -173,7 +173,7 @@ def test_frequency_response_figure_lines_and_nyquist():
     lin = fig.axes[0]
     curves = [line for line in lin.lines if line.get_label() and not line.get_label().startswith("_")]
     assert len(curves) == 4
-    for line, name in zip(curves, figs.PAPER_FILTERS):
+    for line, name in zip(curves, figs.PAPER_FILTERS, strict=True):
         _, mag = figs.frequency_response(name)
         np.testing.assert_allclose(line.get_ydata(), mag)
         assert line.get_label().startswith(name)
@@ -243,7 +243,7 @@ def test_save_png_refuses_directory_and_symlink(tmp_path):
 def test_write_figures_checks_all_targets_before_writing(tmp_path):
     foreign = tmp_path / figs.FIGURE_FILES["photo"]
     foreign.write_text("my notes")
-    with pytest.raises(FileExistsError, match="downsampling_photo.png"):
+    with pytest.raises(FileExistsError, match=r"downsampling_photo\.png"):
         figs.write_figures(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["downsampling_photo.png"]
     assert foreign.read_text() == "my notes"
