@@ -1,6 +1,6 @@
 """Shift-invariance measurements: consistency, stability along diagonal shifts, feature equivariance."""
 
-from antialias.eval._imagenet_c import ALL_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, PERTURBATIONS
+from antialias.eval._names import ALL_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, PERTURBATIONS
 from antialias.eval._stats import Proportion, wilson_interval
 from antialias.eval.consistency import ConsistencyConfig, ShiftConsistency, evaluate_consistency, shift_consistency
 from antialias.eval.corruption import (

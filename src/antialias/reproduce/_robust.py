@@ -14,8 +14,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from antialias.eval.corruption import CORRUPTIONS, SEVERITIES, corrupt_images, corruption_error
-from antialias.eval.perturbation import perturbation_sequence, perturbation_stability
+from antialias.eval.corruption import (
+    CORRUPTIONS,
+    INSTALL_HINT,
+    SEVERITIES,
+    corrupt_images,
+    corruption_error,
+    load_imagecorruptions,
+)
+from antialias.eval.perturbation import flip_probability, is_noise, perturbation_sequence, perturbation_stability
 
 __all__ = ["corruption_available", "CorruptionInputs", "corruption_predictions", "perturbation_predictions",
            "summarise"]
@@ -27,14 +34,10 @@ PERTURBATIONS = ("translate", "rotate", "scale", "brightness", "gaussian_noise",
 def corruption_available() -> tuple[bool, str]:
     """Whether corruptions can be generated here, and the reason when not (with the install command)."""
     try:
-        from antialias.eval import corruption
-    except ImportError as exc:  # the module itself is missing
-        return False, f"antialias.eval.corruption is not available ({exc})"
-    try:
-        corruption._library()
+        load_imagecorruptions()
     except ImportError:
         return False, (f"the optional corruption library is not installed; install it with "
-                       f"`{corruption.INSTALL_HINT}` (or `pip install imagecorruptions-imaug`) and run again")
+                       f"`{INSTALL_HINT}` (or `pip install imagecorruptions-imaug`) and run again")
     return True, ""
 
 
@@ -113,8 +116,6 @@ def _corruption_summary(record: dict[str, Any], base: dict[str, Any], labels: Te
 
 
 def _perturbation_summary(record: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
-    from antialias.eval.perturbation import flip_probability, is_noise, perturbation_stability
-
     k = record["num_classes"]
     onehot = {p: _onehot(v, k) for p, v in record["pred"].items()}
     normalised = perturbation_stability(onehot, normaliser={
