@@ -27,8 +27,7 @@ from pathlib import Path
 
 import torch
 
-from antialias.eval import ConsistencyConfig, feature_distance_maps
-from antialias.eval.protocols import consistency_pass
+from antialias.eval import ConsistencyConfig, evaluate_consistency, feature_distance_maps
 from antialias.models import get_model
 
 
@@ -86,7 +85,7 @@ def main() -> None:
 
     def consistency() -> None:
         with autocast():
-            consistency_pass(model, batches, config, preprocess=preprocess, device=device).compute()
+            evaluate_consistency(model, batches, config, preprocess=preprocess, device=device)
 
     def timed(fn) -> float:
         if device.type == "cuda":

@@ -35,12 +35,15 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from antialias._download import sha256_file
 from antialias._factory import import_factory, is_factory_spec
+from antialias.checkpoint import load_checkpoint
 from antialias.data import DATASET_NAMES, load_dataset
 from antialias.data.spec import head as _head
-from antialias.data.transforms import default_transform
+from antialias.data.spec import load_split
+from antialias.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ResizeCenterCrop, default_transform
 from antialias.models import get_model, get_model_builder
-from antialias.models._download import sha256_file
+from antialias.models._weights import resolve as resolve_weights
 from antialias.runs.model import accepts, build_model
 from antialias.runs.rundir import RunDir
 
@@ -117,8 +120,6 @@ def resolve_data(
         else:
             kwargs: dict[str, Any] = {}
             if resize is not None or center_crop is not None:
-                from antialias.data.transforms import ResizeCenterCrop
-
                 r = resize if resize is not None else center_crop
                 kwargs["transform"] = ResizeCenterCrop(r, center_crop if center_crop is not None else r)
             dataset = load_dataset(data, split=split, root=root, download=download, **kwargs)
@@ -199,10 +200,6 @@ def _recorded_normalization(record: dict[str, Any] | None, config: dict[str, Any
     if not config["normalize"]:
         return None, "run config (normalize=false)"
     try:  # the trainer's statistics: those of its (sub)set of the training split
-        from antialias.data.spec import head as _head
-        from antialias.data.spec import load_split
-        from antialias.data.transforms import default_transform
-
         train = load_split(config["data"], "train", root=config.get("data_root"), download=False)
         n = config.get("train_subset") or len(train)
         steps = default_transform(_head(train, 0, n), train=False, normalize=True).transforms
@@ -242,8 +239,6 @@ def resolve_model(
             return a module, weights that do not fit the rebuilt model.
         FileNotFoundError: the checkpoint is missing.
     """
-    from antialias._factory import is_factory_spec
-
     where = "eval"
     kwargs = dict(model_kwargs or {})
     identity: dict[str, Any] = {"spec": None, "filter_size": None, "weights": None, "checkpoint": None,
@@ -258,8 +253,6 @@ def resolve_model(
     if checkpoint is not None:
         if weights is not None:
             raise ValueError(f"`{where}`: `weights` must not be given with `checkpoint`, got {weights!r}; pick one.")
-        from antialias.checkpoint import load_checkpoint
-
         path, record = _find_weights(checkpoint)
         state, meta = load_checkpoint(path)
         config = dict(meta.get("config") or (record or {}).get("config") or {})
@@ -297,9 +290,7 @@ def resolve_model(
 
     builder = get_model_builder(model)  # unknown names raise with close matches
     if weights is not None:
-        from antialias.models._weights import resolve
-
-        w = resolve(weights, model)
+        w = resolve_weights(weights, model)
         extra = {"filter_size": filter_size} if given_fs else {}
         net = get_model(model, weights=w, **extra, **kwargs)
         pre = w.meta.get("preprocessing", {})
@@ -342,8 +333,6 @@ def pick_normalization(
     if normalize == "none":
         return None, "none"
     if normalize == "imagenet":
-        from antialias.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-
         return (IMAGENET_MEAN, IMAGENET_STD), "imagenet"
     if normalize == "auto" and recorded is not None:
         return recorded

@@ -1,4 +1,4 @@
-"""Per-image shifts of an image batch: crops at offsets, circular rolls, and their random draws."""
+"""Per-image shifts of an image batch: crops at offsets, circular rolls, padding."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["crop_at", "draw_offsets", "pad_images", "roll_by"]
+__all__ = ["crop_at", "pad_images", "roll_by"]
 
 
 def _grid(images: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
@@ -52,10 +52,3 @@ def pad_images(images: Tensor, pad: int, mode: str) -> Tensor:
     if mode == "reflect":
         return F.pad(images, (pad,) * 4, mode="reflect")
     raise ValueError(f"pad_images: `pad_mode` must be 'zeros' or 'reflect', got {mode!r}.")
-
-
-def draw_offsets(n: int, low: int, high: int, generator: torch.Generator, per_batch: bool) -> Tensor:
-    """``(n, 2)`` integer offsets uniform in ``{low..high}^2``; one shared row if ``per_batch``."""
-    rows = 1 if per_batch else n
-    draw = torch.randint(low, high + 1, (rows, 2), generator=generator)
-    return draw.expand(n, 2) if per_batch else draw

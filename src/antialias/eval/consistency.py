@@ -11,27 +11,41 @@ protocols:
 - ``"circular"`` (as in the APS/LPS/AFC papers): ``torch.roll`` by shifts uniform in
   ``{-max_shift..max_shift}^2``.
 
-Offsets are drawn per image by default, from a seeded generator (the reference draws one pair per
-mini-batch and sets no seed; ``per_batch=True`` reproduces its sharing). ``copies`` shifted copies
-per image are classified in one forward; an image counts as consistent when all copies agree.
-Accuracy is the top-1 accuracy of the first copy.
+Offsets are drawn per image, by default, as a pure function of ``(seed, pass, image index)``
+(:func:`draw_offsets`, on :func:`antialias.data.seeding.index_uniforms`): the same image gets the
+same shifts whatever the batch size, the sharding over ranks or the entry point (the CLI, the
+Python API, ``antialias reproduce``). The reference draws one pair per mini-batch and sets no seed;
+``per_batch=True`` reproduces its sharing (the offsets of a batch's first image are used for the
+whole batch, so they do depend on the batch size). ``copies`` shifted copies per image are
+classified in one forward; an image counts as consistent when all copies agree. Accuracy is the
+top-1 accuracy of the first copy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torchmetrics import Metric
 
-from antialias.eval._shifts import crop_at, draw_offsets, pad_images, roll_by
+from antialias.data.seeding import SHIFTS, derived_seed, index_uniforms
+from antialias.eval._fields import PAD_MODES, PROTOCOLS, Config, boolean, check_choice, check_integer, fail, flag, is_imagenet
+from antialias.eval._forward import autocast, check_logits
+from antialias.eval._shifts import crop_at, pad_images, roll_by
 from antialias.eval._stats import Proportion
 
-__all__ = ["ConsistencyConfig", "ShiftConsistency", "evaluate_consistency", "shift_consistency"]
-
-PROTOCOLS = ("crop", "circular")
+__all__ = [
+    "ConsistencyConfig",
+    "ShiftConsistency",
+    "draw_offsets",
+    "evaluate_consistency",
+    "make_copies",
+    "shift_consistency",
+    "update_consistency",
+]
 
 
 # --------------------------------------------------------------------------- the metric
@@ -106,60 +120,158 @@ class ShiftConsistency(Metric):
 
 
 @dataclass(frozen=True)
-class ConsistencyConfig:
-    """How shifted copies are made (see the module docstring)."""
+class ConsistencyConfig(Config):
+    """How shifted copies are made and compared (see the module docstring).
 
-    protocol: str = "crop"
-    max_shift: int = 4
-    crop_size: int | None = None
-    pad_mode: str = "zeros"
-    copies: int = 2
-    passes: int = 1
+    Args:
+        protocol: crop (pad by max_shift and crop, or with crop_size crop from larger images as the
+            paper's ImageNet protocol) or circular (torch.roll).
+        max_shift: Largest shift in pixels (default 4; 31 for imagenet data, the paper's offsets 0..31).
+        crop_size: Crop size of the crop protocol; none: pad and crop the image size (default none;
+            224 for imagenet data, crops of 256x256 centre crops).
+        pad_mode: Padding of the crop protocol without crop_size: zeros or reflect.
+        copies: Shifted copies per image that must agree (at least 2).
+        passes: Passes over the data, each with other offsets.
+        per_batch: Share one offset per batch (the reference's behaviour) instead of one per image.
+        only_correct: Consistency over the correctly classified images (first copy) only.
+        seed: Seed of the offsets.
+        confidence: Level of the Wilson intervals.
+    """
+
+    protocol: str = field(default="crop", metadata=flag(choices=PROTOCOLS))
+    max_shift: int = field(default=4, metadata=flag(min=0))
+    crop_size: int | None = field(default=None, metadata=flag(min=1, metavar="N|none"))
+    pad_mode: str = field(default="zeros", metadata=flag(choices=PAD_MODES))
+    copies: int = field(default=2, metadata=flag(min=1, metavar="K"))
+    passes: int = field(default=1, metadata=flag(min=1))
     per_batch: bool = False
     only_correct: bool = False
-    seed: int = 0
+    seed: int = field(default=0, metadata=flag(min=0))
     confidence: float = 0.95
 
     def __post_init__(self) -> None:
-        where = "ConsistencyConfig"
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"{where}: `protocol` must be one of {PROTOCOLS}, got {self.protocol!r}.")
-        if self.max_shift < 0:
-            raise ValueError(f"{where}: `max_shift` must be >= 0, got {self.max_shift!r}.")
-        if self.copies < 2:
-            raise ValueError(f"{where}: `copies` must be >= 2, got {self.copies!r}.")
-        if self.passes < 1:
-            raise ValueError(f"{where}: `passes` must be >= 1, got {self.passes!r}.")
-        if self.pad_mode not in ("zeros", "reflect"):
-            raise ValueError(f"{where}: `pad_mode` must be 'zeros' or 'reflect', got {self.pad_mode!r}.")
+        w = "ConsistencyConfig"
+        check_choice(w, "protocol", self.protocol, PROTOCOLS)
+        check_integer(w, "max_shift", self.max_shift, 0)
+        check_integer(w, "crop_size", self.crop_size, 1, optional=True)
+        check_choice(w, "pad_mode", self.pad_mode, PAD_MODES)
+        check_integer(w, "copies", self.copies, 2)
+        check_integer(w, "passes", self.passes, 1)
+        boolean(w, "per_batch", self.per_batch)
+        boolean(w, "only_correct", self.only_correct)
+        check_integer(w, "seed", self.seed, 0)
+        if isinstance(self.confidence, bool) or not isinstance(self.confidence, (int, float)) or not 0 < self.confidence < 1:
+            raise fail(w, "confidence", "a number in (0, 1)", self.confidence)
+
+    @classmethod
+    def for_data(cls, data: Any, **given: Any) -> ConsistencyConfig:
+        """``imagenet`` data: the paper's protocol (crops of 224, offsets 0..31) for fields not given.
+
+        Examples:
+            >>> c = ConsistencyConfig.for_data("imagenet:/data")
+            >>> c.crop_size, c.max_shift
+            (224, 31)
+        """
+        given = {k: v for k, v in given.items() if not (k == "max_shift" and v is None)}
+        if is_imagenet(data):
+            given.setdefault("crop_size", 224)
+            given.setdefault("max_shift", 31 if given["crop_size"] else 4)
+        return cls.from_dict(given)
 
 
-def make_copies(images: Tensor, config: ConsistencyConfig, generator: torch.Generator) -> Tensor:
-    """``(K, N, C, h, w)`` shifted copies of ``images`` ``(N, C, H, W)`` under ``config``."""
-    n, _, h, w = images.shape
+def offset_range(config: ConsistencyConfig) -> tuple[int, int]:
+    """The inclusive range ``(low, high)`` of each offset coordinate under ``config``.
+
+    Examples:
+        >>> offset_range(ConsistencyConfig(max_shift=3)), offset_range(ConsistencyConfig(protocol="circular", max_shift=3))
+        ((0, 6), (-3, 3))
+    """
+    m = config.max_shift
+    if config.protocol == "circular":
+        return -m, m
+    return (0, 2 * m) if config.crop_size is None else (0, m)
+
+
+def draw_offsets(indices: Tensor, config: ConsistencyConfig, pass_index: int = 0) -> Tensor:
+    """``(copies, N, 2)`` integer offsets of the images with data set positions ``indices`` ``(N,)``.
+
+    Copy ``k`` of image ``i`` in pass ``p`` takes uniforms ``2k, 2k+1`` of
+    ``index_uniforms(derived_seed(config.seed, SHIFTS, p), [i], 2 * copies)`` (see
+    :mod:`antialias.data.seeding`) scaled to :func:`offset_range`: a pure function of ``(seed, p, i)``.
+    With ``config.per_batch`` every image gets the offsets of ``indices[0]``.
+
+    Examples:
+        >>> cfg = ConsistencyConfig(max_shift=2, seed=1)
+        >>> torch.equal(draw_offsets(torch.arange(4), cfg)[:, 3], draw_offsets(torch.tensor([3]), cfg)[:, 0])
+        True
+    """
+    low, high = offset_range(config)
+    keyed = indices[:1] if config.per_batch else indices
+    u = index_uniforms(derived_seed(config.seed, SHIFTS, pass_index), keyed, 2 * config.copies)  # (n, 2K)
+    span = high - low + 1
+    offsets = (u * span).floor().long().clamp_(max=span - 1) + low  # (n, 2K) in {low..high}
+    offsets = offsets.view(-1, config.copies, 2).transpose(0, 1)  # (K, n, 2)
+    return offsets.expand(-1, len(indices), 2) if config.per_batch else offsets
+
+
+def make_copies(images: Tensor, config: ConsistencyConfig, offsets: Tensor) -> Tensor:
+    """``(K, N, C, h, w)`` shifted copies of ``images`` ``(N, C, H, W)`` at ``offsets`` ``(K, N, 2)``.
+
+    ``offsets`` are shifts (circular) or crop corners (crop) in :func:`offset_range`, e.g. from
+    :func:`draw_offsets`.
+    """
+    _, _, h, w = images.shape
     m = config.max_shift
     if config.protocol == "circular":
         if m >= min(h, w):
-            raise ValueError(f"consistency: `max_shift` {m} must be smaller than the image ({h}x{w}).")
-        return torch.stack(
-            [roll_by(images, draw_offsets(n, -m, m, generator, config.per_batch)) for _ in range(config.copies)]
-        )
+            raise ValueError(f"`consistency`: `max_shift` must be smaller than the images ({h}x{w}), got {m}.")
+        return torch.stack([roll_by(images, shift) for shift in offsets])
     if config.crop_size is None:
         if config.pad_mode == "reflect" and m >= min(h, w):
-            raise ValueError(f"consistency: reflect padding by `max_shift` {m} needs images larger than {m}, got {h}x{w}.")
-        source, size, high = pad_images(images, m, config.pad_mode), (h, w), 2 * m
+            raise ValueError(
+                f"`consistency`: `max_shift` must be smaller than the images ({h}x{w}) for reflect padding, got {m}."
+            )
+        source, size = pad_images(images, m, config.pad_mode), (h, w)
     else:
         size = (config.crop_size, config.crop_size)
         if config.crop_size + m > min(h, w):
             raise ValueError(
-                f"consistency: crops of {config.crop_size} at offsets up to {m} need images of at least "
+                f"`consistency`: crops of {config.crop_size} at offsets up to {m} need images of at least "
                 f"{config.crop_size + m}x{config.crop_size + m}, got {h}x{w}. Resize the data first "
                 "(ImageNet: resize 256, centre crop 256) or lower `crop_size`/`max_shift`."
             )
-        source, high = images, m
-    return torch.stack(
-        [crop_at(source, draw_offsets(n, 0, high, generator, config.per_batch), size) for _ in range(config.copies)]
-    )
+        source = images
+    return torch.stack([crop_at(source, corner, size) for corner in offsets])
+
+
+def update_consistency(
+    metric: ShiftConsistency,
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor | None,
+    indices: Tensor,
+    config: ConsistencyConfig,
+    *,
+    pass_index: int = 0,
+    preprocess: Callable[[Tensor], Tensor] | None = None,
+    device: torch.device | str = "cpu",
+    amp: str = "none",
+) -> None:
+    """One batch of the protocol: shifted copies of ``images`` (data set positions ``indices``), one
+    forward of all copies, then ``metric.update``. Call under ``torch.inference_mode()``.
+
+    Shape:
+        images ``(N, C, H, W)`` in [0, 1], labels and indices ``(N,)``.
+    """
+    copies = make_copies(images, config, draw_offsets(indices, config, pass_index))  # (K, N, C, h, w)
+    k, n = copies.shape[:2]
+    flat = copies.flatten(0, 1).to(device, non_blocking=True)  # (K*N, C, h, w)
+    if preprocess is not None:
+        flat = preprocess(flat)
+    with autocast(device, amp):
+        logits = model(flat)
+    check_logits(logits, k * n, "consistency")
+    metric.update(logits.float().view(k, n, -1), None if labels is None else labels.to(device))
 
 
 def evaluate_consistency(
@@ -169,36 +281,45 @@ def evaluate_consistency(
     *,
     preprocess: Callable[[Tensor], Tensor] | None = None,
     device: torch.device | str = "cpu",
+    amp: str = "none",
     metric: ShiftConsistency | None = None,
+    first_index: int = 0,
 ) -> dict[str, Proportion]:
     """Run the consistency protocol over ``(images, labels)`` batches (images in [0, 1], unnormalised).
 
-    All copies of a batch go through the model in one forward, in inference mode. ``preprocess``
-    (e.g. normalisation) is applied after shifting, so padding happens in pixel space. Iterating
-    ``batches`` must give the same order every time for the result to be reproducible.
+    The one implementation behind ``antialias eval consistency``, :func:`antialias.eval.run_consistency`
+    and ``antialias reproduce``. Images are numbered from ``first_index`` in iteration order (a shard
+    of a larger set passes the position of its first image), and each image's offsets depend only on
+    ``(config.seed, pass, number)``: results do not depend on the batch size or the sharding (unless
+    ``config.per_batch``). All copies of a batch go through the model in one forward, in inference
+    mode, under ``amp`` autocast. ``preprocess`` (e.g. normalisation) is applied after shifting, so
+    padding happens in pixel space. ``batches`` is iterated ``config.passes`` times.
+
+    Args:
+        model: Returns ``(N, classes)`` logits.
+        batches: ``(images (N, C, H, W), labels (N,))`` pairs, the same order every time.
+        config: The protocol.
+        preprocess: Applied to the shifted images before the model.
+        device: Where the model runs.
+        amp: ``"none"``, ``"bf16"`` or ``"fp16"`` (CUDA).
+        metric: A :class:`ShiftConsistency` to update (e.g. one that also keeps per-image outcomes);
+            under a process group its ``compute`` sums every rank's counts.
+        first_index: Number of the first image.
 
     Returns:
-        ``{"consistency": Proportion, "accuracy": Proportion}``.
+        ``metric.compute()``: ``{"consistency": Proportion, "accuracy": Proportion}``.
     """
     metric = metric if metric is not None else ShiftConsistency(only_correct=config.only_correct, confidence=config.confidence)
     metric = metric.to(device)
     model = model.to(device).eval()
-    batches = list(batches) if config.passes > 1 and not isinstance(batches, (list, tuple)) else batches
+    if config.passes > 1 and not isinstance(batches, (list, tuple)):
+        batches = list(batches)
     with torch.inference_mode():
         for pass_index in range(config.passes):
-            generator = torch.Generator().manual_seed(config.seed + 1_000_003 * pass_index)
+            start = first_index
             for images, labels in batches:
-                copies = make_copies(images, config, generator)  # (K, N, C, h, w)
-                k, n = copies.shape[:2]
-                flat = copies.flatten(0, 1).to(device)
-                if preprocess is not None:
-                    flat = preprocess(flat)
-                logits = model(flat)
-                if not isinstance(logits, Tensor) or logits.ndim != 2 or logits.shape[0] != k * n:
-                    shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-                    raise ValueError(
-                        f"consistency: the model must return logits of shape (N, classes), got {shape} "
-                        f"for a batch of {k * n}."
-                    )
-                metric.update(logits.view(k, n, -1), labels.to(device))
+                indices = torch.arange(start, start + images.shape[0])
+                update_consistency(metric, model, images, labels, indices, config, pass_index=pass_index,
+                                   preprocess=preprocess, device=device, amp=amp)
+                start += images.shape[0]
     return metric.compute()

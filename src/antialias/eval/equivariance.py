@@ -77,8 +77,6 @@ def default_layers(model: nn.Module) -> list[str]:
 
 def _dense_max(module: nn.Module, x: Tensor) -> Tensor | None:
     """The stride-1 circular max of a max-pool's input (the first half of the paper's split)."""
-    from antialias.layers import _MaxBlurPoolNd
-
     if not isinstance(module, (nn.MaxPool2d, _MaxBlurPoolNd)):
         return None
     k = module.kernel_size

@@ -1,0 +1,111 @@
+"""``antialias eval corruption|perturbation`` as functions: :func:`run_corruption`, :func:`run_perturbation`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from antialias.eval._results import FORMAT
+from antialias.eval.config import CorruptionConfig, PerturbationConfig
+from antialias.eval.corruption import CORRUPTIONS, evaluate_corruptions
+from antialias.eval.perturbation import GENERATED_PERTURBATIONS, evaluate_perturbations
+from antialias.eval.protocols._setup import COMMON_DOC, Setup, finish, options_from, setup, split_kwargs
+
+__all__ = ["run_corruption", "run_perturbation"]
+
+
+def _reference(normaliser: Any) -> Any:
+    """A results file of ours as a normaliser: its ``results`` (the metric's own ``to_dict()``)."""
+    if isinstance(normaliser, (str, os.PathLike)) and str(normaliser).endswith(".json") and Path(normaliser).is_file():
+        data = json.loads(Path(normaliser).read_text(encoding="utf-8"))
+        if isinstance(data, dict) and data.get("format") == FORMAT:
+            return data["results"]
+    return normaliser
+
+
+def _unsharded(run: Setup, where: str) -> None:
+    if run.dist.distributed:
+        raise ValueError(f"`{where}`: runs in one process only for now, got {run.dist.world_size} under torchrun. "
+                         "Run it without torchrun (batches still go through the model as one forward per item).")
+
+
+def _config(cls: type, config: Any, given: dict[str, Any], data: Any, where: str) -> Any:
+    if config is not None and given:
+        raise TypeError(f"`{where}`: `config` must not be combined with its fields, got both and {sorted(given)}.")
+    return config if config is not None else cls.for_data(data, **given)
+
+
+def run_corruption(model: Any = None, data: Any = "fashion-mnist", *, config: CorruptionConfig | None = None,
+                   **kwargs: Any) -> dict[str, Any]:
+    """ImageNet-C style corruption errors, CE and mCE, generated on the fly
+    (:func:`~antialias.eval.corruption.evaluate_corruptions`; needs the ``corruptions`` extra).
+
+    Args:
+        config: Corruptions, severities, normaliser (``"alexnet"`` on ImageNet, or a reference
+            model's results JSON path of ours, e.g. the baseline's), clean error, seed
+            (:class:`~antialias.eval.config.CorruptionConfig`). Its fields may be given as keywords
+            instead (``corruptions=["contrast"], severities=[1, 4]``).
+        **kwargs: The common arguments below.
+
+    Returns:
+        The record; ``results`` is the :class:`~antialias.eval.corruption.CorruptionResult` as a dict
+        (the command line also draws the errors, ``.png``).
+    """
+    given, common = split_kwargs(kwargs, CorruptionConfig)
+    cfg: CorruptionConfig = _config(CorruptionConfig, config, given, data, "run_corruption")
+    options, command = options_from(model, data, common)
+    run = setup("corruption", options, command=command, outputs=())
+    _unsharded(run, "corruption")
+    names = tuple(cfg.corruptions or CORRUPTIONS)
+    start = time.perf_counter()
+    with run.autocast():
+        result = evaluate_corruptions(run.model, run.loader(0, len(run.dataset)), corruptions=names,
+                                      severities=cfg.severities, normaliser=_reference(cfg.normaliser), clean=cfg.clean,
+                                      seed=cfg.seed, preprocess=run.preprocess, device=run.device)
+    recorded = {**dataclasses.asdict(cfg), "corruptions": list(names), "severities": list(cfg.severities),
+                "normaliser": str(cfg.normaliser) if cfg.normaliser is not None else None, "batch_size": run.batch_size}
+    record = {**run.record, "seed": cfg.seed, "config": recorded, "results": result.to_dict(),
+              "seconds": time.perf_counter() - start}
+    return finish(run, record, options)
+
+
+def run_perturbation(model: Any = None, data: Any = "fashion-mnist", *, config: PerturbationConfig | None = None,
+                     **kwargs: Any) -> dict[str, Any]:
+    """ImageNet-P style flip probabilities, FR/mFR and T5D on sequences generated on the fly
+    (:func:`~antialias.eval.perturbation.evaluate_perturbations`).
+
+    Args:
+        config: Perturbations, preset (``"auto"``, ``"imagenet"`` or ``"cifar"`` frame counts and
+            ranges), frame step, normaliser (a reference model's results JSON path of ours), noise
+            seed (:class:`~antialias.eval.config.PerturbationConfig`). Its fields may be given as
+            keywords instead.
+        **kwargs: The common arguments below.
+
+    Returns:
+        The record; ``results`` is the :class:`~antialias.eval.perturbation.PerturbationResult` as a
+        dict (the command line also draws the flip probabilities, ``.png``).
+    """
+    given, common = split_kwargs(kwargs, PerturbationConfig)
+    cfg: PerturbationConfig = _config(PerturbationConfig, config, given, data, "run_perturbation")
+    options, command = options_from(model, data, common)
+    run = setup("perturbation", options, command=command, outputs=())
+    _unsharded(run, "perturbation")
+    names = tuple(cfg.perturbations or GENERATED_PERTURBATIONS)
+    start = time.perf_counter()
+    with run.autocast():
+        result = evaluate_perturbations(run.model, run.loader(0, len(run.dataset)), perturbations=names,
+                                        preset=cfg.preset, step=cfg.step, normaliser=_reference(cfg.normaliser),
+                                        seed=cfg.seed, preprocess=run.preprocess, device=run.device)
+    recorded = {**dataclasses.asdict(cfg), "perturbations": list(names),
+                "normaliser": str(cfg.normaliser) if cfg.normaliser is not None else None, "batch_size": run.batch_size}
+    record = {**run.record, "seed": cfg.seed, "config": recorded, "results": result.to_dict(),
+              "seconds": time.perf_counter() - start}
+    return finish(run, record, options)
+
+
+run_corruption.__doc__ += COMMON_DOC  # type: ignore[operator]
+run_perturbation.__doc__ += COMMON_DOC  # type: ignore[operator]
