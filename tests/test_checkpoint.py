@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import antialias
+from antialias import _io
 from antialias import checkpoint as ckpt
 from antialias.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, sidecar_path
 
@@ -117,7 +118,7 @@ def test_failure_before_any_rename_keeps_the_old_pair(tmp_path: Path, monkeypatc
     def boom(*args, **kwargs):
         raise OSError("killed while writing")
 
-    monkeypatch.setattr(ckpt, "_fsync_file", boom)
+    monkeypatch.setattr(_io, "_fsync_file", boom)  # the first step of publishing the tensors
     with pytest.raises(OSError, match="killed while writing"):
         save_checkpoint(path, {"w": torch.ones(2)}, {"metrics": {"epoch": 2}})
     monkeypatch.undo()
@@ -201,3 +202,22 @@ def test_save_errors(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="`metadata` must be a mapping with str keys"):
         save_checkpoint(tmp_path / "c.safetensors", good, {1: "x"})
     assert _files(tmp_path) == []  # nothing written by any refused call
+
+
+def test_checkpoint_error_lives_in_the_base_layer() -> None:
+    """checkpoint.py imports nothing from antialias.models (tests/test_architecture.py checks the
+    layers); the models' loaders raise the same class."""
+    from antialias.models import _download
+
+    assert _download.CheckpointError is CheckpointError and CheckpointError.__module__ == "antialias.checkpoint"
+    assert issubclass(_download.UnsafeCheckpointError, CheckpointError)
+
+
+def test_saved_files_are_0644_and_no_temp_is_left(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "c.safetensors", {"w": torch.zeros(2)})
+    finally:
+        os.umask(old)
+    assert _files(tmp_path) == ["c.json", "c.safetensors"]
+    assert {oct(p.stat().st_mode & 0o777) for p in (path, sidecar_path(path))} == {"0o644"}

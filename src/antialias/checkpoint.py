@@ -4,8 +4,8 @@
 holds everything else: the resolved config, the filter, metrics, any extra user data, plus what
 :func:`save_checkpoint` adds itself (library and torch versions, UTC time, and the SHA-256 of the
 tensors file, which ties the pair together). Both files are written to temporary files in the same
-directory, ``fsync``-ed, and renamed into place (tensors first, then the sidecar), so an interrupted
-save never leaves a pair that loads: the sidecar's hash would not match.
+directory, ``fsync``-ed, and renamed into place by :mod:`antialias._io` (tensors first, then the
+sidecar), so an interrupted save never leaves a pair that loads: the sidecar's hash would not match.
 
 Examples:
     >>> import tempfile, pathlib, torch
@@ -22,7 +22,6 @@ import dataclasses
 import datetime
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,9 +29,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from antialias._io import fsync_dir
+from antialias._download import sha256_file
+from antialias._io import atomic_path
 from antialias._version import __version__
-from antialias.models._download import CheckpointError, sha256_file
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointError", "load_checkpoint", "save_checkpoint", "sidecar_path"]
 
@@ -43,6 +42,15 @@ FORMAT_VERSION = 1
 # Fields save_checkpoint writes itself; user metadata may not set them.
 _RESERVED = ("format", "format_version", "antialias_version", "torch_version", "created_utc", "tensors_file", "tensors_sha256", "tensor_names")  # fmt: skip
 _SUFFIX = ".safetensors"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is corrupt, truncated, or not what it claims to be.
+
+    Raised for files already on disk (ours, and the published ``.pth`` files, see
+    :func:`antialias.models.load_state_dict_file`); a failure to *obtain* a file is an
+    :class:`antialias.DownloadError` (an :class:`OSError`) instead.
+    """
 
 
 def _check_path(path: str | os.PathLike, where: str) -> Path:
@@ -109,11 +117,6 @@ def _tensors_for_saving(state_dict: Mapping[str, Tensor], where: str) -> dict[st
     return tensors
 
 
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-
-
 def save_checkpoint(
     path: str | os.PathLike,
     state_dict: Mapping[str, Tensor],
@@ -166,30 +169,13 @@ def save_checkpoint(
 
     path.parent.mkdir(parents=True, exist_ok=True)
     sidecar = path.with_suffix(".json")
-    temps: list[Path] = []
-    try:
-        fd, tmp_tensors = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        temps.append(Path(tmp_tensors))
-        _safetensors().torch.save_file(tensors, tmp_tensors, metadata={"format": FORMAT, "sidecar": sidecar.name})
-        _fsync_file(Path(tmp_tensors))
+    # Both files are complete before either is published; the inner block publishes the tensors
+    # first: a crash between the two renames leaves a new tensors file with an old sidecar, whose
+    # hash no longer matches, so load_checkpoint refuses the pair. Any error removes both temps.
+    with atomic_path(sidecar) as tmp_json, atomic_path(path) as tmp_tensors:
+        _safetensors().torch.save_file(tensors, str(tmp_tensors), metadata={"format": FORMAT, "sidecar": sidecar.name})
         record["tensors_sha256"] = sha256_file(tmp_tensors)
-        fd, tmp_json = tempfile.mkstemp(prefix=f".{sidecar.name}.", suffix=".tmp", dir=path.parent)
-        temps.append(Path(tmp_json))
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=2, default=_json_default)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        # Tensors first: a crash between the two renames leaves a new tensors file with an old
-        # sidecar, whose hash no longer matches, so load_checkpoint refuses the pair.
-        os.replace(tmp_tensors, path)
-        os.replace(tmp_json, sidecar)
-        fsync_dir(path.parent)
-    finally:
-        for tmp in temps:
-            if tmp.exists():
-                tmp.unlink()
+        tmp_json.write_text(json.dumps(record, indent=2, default=_json_default) + "\n", encoding="utf-8")
     return path
 
 

@@ -12,10 +12,18 @@ import numpy as np
 import pytest
 
 import antialias.data.idx as idx_mod
-from antialias.data import CorruptDataError, RemoteFile, RemoteSource, fetch, load_dataset
+from antialias import DownloadError
+from antialias import _download as core
+from antialias.data import RemoteFile, RemoteSource, default_data_dir, fetch, load_dataset
 from antialias.data.idx import IDX_SETS
 
-pytest.importorskip("pooch")
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(monkeypatch, tmp_path_factory):
+    """The cache root in a fresh folder; no waiting between retries."""
+    monkeypatch.delenv(core.DATA_ENV, raising=False)
+    monkeypatch.setenv(core.HOME_ENV, str(tmp_path_factory.mktemp("home")))
+    monkeypatch.setattr(core, "_wait", lambda seconds: None)
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
@@ -59,10 +67,16 @@ def test_fetch_good_and_bad_hash(server, tmp_path):
     )  # the "md5:" form pooch supports
 
     bad = RemoteSource((base,), (RemoteFile("a.bin", sha256(b"other")),))
-    with pytest.raises(CorruptDataError, match="failed its hash check") as info:
+    with pytest.raises(core.ChecksumError, match="SHA-256 mismatch: expected") as info:
         fetch(bad, tmp_path / "bad")
-    assert "a.bin" in str(info.value)
-    assert not (tmp_path / "bad" / "a.bin").exists()  # nothing unverified is kept
+    assert "a.bin" in str(info.value) and "pass the folder that holds the files as `root=`" in str(info.value)
+    assert sorted((tmp_path / "bad").iterdir()) == []  # nothing unverified is kept, no temp left
+
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "a.bin").write_bytes(b"hellO")
+    with pytest.raises(core.ChecksumError, match="cached file .*a.bin.* delete it and retry"):
+        fetch(good, tmp_path / "damaged")
+    assert (tmp_path / "damaged" / "a.bin").read_bytes() == b"hellO"  # the user's file is left alone
 
 
 def test_fetch_falls_back_to_next_mirror(server, tmp_path):
@@ -71,8 +85,9 @@ def test_fetch_falls_back_to_next_mirror(server, tmp_path):
     src = RemoteSource(("http://127.0.0.1:9/", base), (RemoteFile("a.bin", sha256(b"x")),))
     assert fetch(src, tmp_path)[0].read_bytes() == b"x"
     dead = RemoteSource(("http://127.0.0.1:9/",), (RemoteFile("a.bin", sha256(b"x")),))
-    with pytest.raises(ConnectionError, match="could not download 'a.bin'"):
+    with pytest.raises(DownloadError, match="could not download 'a.bin'") as info:
         fetch(dead, tmp_path / "d")
+    assert isinstance(info.value, OSError) and not isinstance(info.value, core.ChecksumError)
 
 
 def test_load_dataset_download(server, tmp_path, monkeypatch):
@@ -102,14 +117,24 @@ def test_load_dataset_download(server, tmp_path, monkeypatch):
     assert len(load_dataset("mnist", root=root, split="test", download=True)) == 5
 
 
-def test_default_has_no_network(monkeypatch, tmp_path):
-    import pooch
+def test_default_folder_is_under_the_cache_root(monkeypatch, tmp_path):
+    monkeypatch.setenv(core.HOME_ENV, str(tmp_path))
+    assert default_data_dir() == tmp_path / "data"
 
+
+def test_progress_bar_on_request(server, tmp_path, capsys):
+    served, base = server
+    (served / "p.bin").write_bytes(b"z" * 5000)
+    fetch(RemoteSource((base,), (RemoteFile("p.bin", sha256(b"z" * 5000)),)), tmp_path, progress=True)
+    assert "p.bin" in capsys.readouterr().err
+
+
+def test_default_has_no_network(monkeypatch, tmp_path):
     def boom(*a, **k):
         raise AssertionError("network used without download=True")
 
-    monkeypatch.setattr(pooch, "retrieve", boom)
-    monkeypatch.setenv("ANTIALIAS_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(core, "_transfer", boom)
+    monkeypatch.setenv(core.HOME_ENV, str(tmp_path))
     with pytest.raises(FileNotFoundError):
         load_dataset("mnist")
     with pytest.raises(FileNotFoundError):

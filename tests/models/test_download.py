@@ -23,14 +23,15 @@ from pathlib import Path
 import pytest
 import torch
 
+import antialias
+from antialias import _download as core
+from antialias.checkpoint import CheckpointError
 from antialias.models import _download, _weights
 from antialias.models._download import (
-    CheckpointError,
     ChecksumError,
     DownloadError,
     UnsafeCheckpointError,
     candidate_urls,
-    default_cache_dir,
     download_file,
     load_state_dict_file,
 )
@@ -51,8 +52,9 @@ def _is_loopback(host: object) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Refuse connections and DNS lookups to anything but loopback."""
+def no_network(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Refuse connections and DNS lookups to anything but loopback; caches in a fresh folder; no
+    waiting between retries."""
     real_connect = socket.socket.connect
     real_getaddrinfo = socket.getaddrinfo
 
@@ -68,8 +70,12 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    for var in (_download.MIRROR_ENV, _download.CACHE_ENV):
+    for var in (_download.MIRROR_ENV, core.WEIGHTS_ENV, core.DATA_ENV, "XDG_CACHE_HOME"):
         monkeypatch.delenv(var, raising=False)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv(core.HOME_ENV, str(home / "antialias"))
+    monkeypatch.setenv("TORCH_HOME", str(home / "torch"))
+    monkeypatch.setattr(core, "_wait", lambda seconds: None)
 
 
 # --------------------------------------------------------------------------- the local server
@@ -218,20 +224,27 @@ def test_cut_connection_leaves_nothing(server, checkpoint, tmp_path) -> None:
     name, prefix, _ = checkpoint
     cache = tmp_path / "cache"
     size = len(server.files[name])
-    with pytest.raises(DownloadError, match=f"received {size // 2} of {size} bytes"):
+    with pytest.raises(DownloadError, match=rf"IncompleteRead\({size // 2} bytes read, {size - size // 2} more expected\)"):
         download_file(f"{server.base}/cut/{name}", prefix, cache_dir=cache, progress=False)
     assert _files(cache) == []
+    assert server.log == [f"/cut/{name}"] * (1 + core.RETRIES)  # a cut connection is retried
 
 
 def test_interrupted_download_cleans_its_temp_file(server, checkpoint, tmp_path, monkeypatch) -> None:
     name, prefix, _ = checkpoint
     cache = tmp_path / "cache"
 
-    def interrupt(*args: object) -> None:
-        assert len(_files(cache)) == 1 and _files(cache)[0].endswith(".part")  # mid-download
-        raise KeyboardInterrupt
+    class Interrupt:
+        total = None
 
-    monkeypatch.setattr(_download, "_report_progress", interrupt)
+        def update(self, n: int) -> None:
+            assert len(_files(cache)) == 1 and _files(cache)[0].endswith(".part")  # mid-download
+            raise KeyboardInterrupt
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(core, "_progress_bar", lambda name: Interrupt())
     with pytest.raises(KeyboardInterrupt):
         download_file(f"{server.base}/good/{name}", prefix, cache_dir=cache, progress=True)
     assert _files(cache) == []
@@ -252,13 +265,11 @@ def test_killed_process_never_leaves_the_final_name(server, checkpoint, tmp_path
         pytest.skip("needs SIGKILL")
     name, prefix, _ = checkpoint
     cache = tmp_path / "cache"
-    # Run the module file alone (it imports no torch for downloading), so the process starts fast.
     code = (
-        "import sys, importlib.util as u; s = u.spec_from_file_location('d', sys.argv[4]); "
-        "m = u.module_from_spec(s); s.loader.exec_module(m); "
-        "m.download_file(sys.argv[1], sys.argv[2], cache_dir=sys.argv[3], progress=False, timeout=60)"
+        "import sys; from antialias.models._download import download_file; "
+        "download_file(sys.argv[1], sys.argv[2], cache_dir=sys.argv[3], progress=False, timeout=60)"
     )
-    args = [f"{server.base}/stall/{name}", prefix, str(cache), _download.__file__]
+    args = [f"{server.base}/stall/{name}", prefix, str(cache)]
     proc = subprocess.Popen([sys.executable, "-c", code, *args])
     try:
         deadline = time.monotonic() + 60
@@ -281,9 +292,34 @@ def test_killed_process_never_leaves_the_final_name(server, checkpoint, tmp_path
 def test_mirrors_are_tried_in_order_then_the_original(server, checkpoint, tmp_path) -> None:
     name, prefix, _ = checkpoint
     mirrors = [f"{server.base}/forbidden", f"{server.base}/cut/"]
-    path = download_file(f"{server.base}/good/{name}", prefix, cache_dir=tmp_path, mirrors=mirrors, progress=False)
+    path = download_file(
+        f"{server.base}/good/{name}", prefix, cache_dir=tmp_path, mirrors=mirrors, progress=False, retries=1
+    )
     assert path.exists()
-    assert server.log == [f"/forbidden/{name}", f"/cut/{name}", f"/good/{name}"]
+    # 403 is final (not retried); the cut connection is retried once; then the original.
+    assert server.log == [f"/forbidden/{name}", f"/cut/{name}", f"/cut/{name}", f"/good/{name}"]
+
+
+def test_a_transient_failure_is_retried_after_a_growing_wait(server, checkpoint, tmp_path, monkeypatch) -> None:
+    name, prefix, _ = checkpoint
+    waits: list[float] = []
+    monkeypatch.setattr(core, "_wait", waits.append)
+    real = server.files[name]
+    server.files[name] = b"garbage"  # a corrupted transfer: pooch retries those too
+    with pytest.raises(ChecksumError):
+        download_file(f"{server.base}/good/{name}", prefix, cache_dir=tmp_path, progress=False, retries=3)
+    assert waits == [1, 2, 3] and len(server.log) == 4
+    server.files[name] = real
+    server.log.clear()
+    assert download_file(f"{server.base}/good/{name}", prefix, cache_dir=tmp_path, progress=False).exists()
+    assert server.log == [f"/good/{name}"]
+
+
+def test_http_404_is_not_retried(server, checkpoint, tmp_path) -> None:
+    name, prefix, _ = checkpoint
+    with pytest.raises(DownloadError, match="404"):
+        download_file(f"{server.base}/good/missing-{name}", prefix, cache_dir=tmp_path, progress=False)
+    assert server.log == [f"/good/missing-{name}"]
 
 
 def test_mirror_from_environment_and_local_directory(server, checkpoint, tmp_path, monkeypatch) -> None:
@@ -316,7 +352,7 @@ def test_offline_error_says_what_to_download_and_where(tmp_path) -> None:
     with pytest.raises(DownloadError) as info:
         download_file(url, "8c77af40", cache_dir=cache, progress=False)
     message = str(info.value)
-    assert f"download\n  {url}\nand put it at\n  {cache / 'resnet18_lpf4-8c77af40.pth'}\n" in message
+    assert f"download it from\n  {url}\nand put it at\n  {cache / 'resnet18_lpf4-8c77af40.pth'}\n" in message
     assert BLOCKED in message  # the attempt really failed on the (blocked) network
     assert _download.MIRROR_ENV in message
     assert _files(cache) == []
@@ -348,18 +384,64 @@ def test_malformed_arguments(prefix, url, match, tmp_path) -> None:
         download_file(url, prefix, cache_dir=tmp_path, progress=False)
 
 
-def test_cache_dir_conventions(monkeypatch, tmp_path) -> None:
-    for var in ("TORCH_HOME", "XDG_CACHE_HOME"):
+def test_cache_folders(monkeypatch, tmp_path) -> None:
+    for var in ("TORCH_HOME", "XDG_CACHE_HOME", core.HOME_ENV):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert default_cache_dir() == tmp_path / "home" / ".cache" / "torch" / "hub" / "checkpoints"
+    assert core.cache_root() == tmp_path / "home" / ".cache" / "antialias"
+    assert core.torch_hub_dir() == tmp_path / "home" / ".cache" / "torch" / "hub" / "checkpoints"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert default_cache_dir() == tmp_path / "xdg" / "torch" / "hub" / "checkpoints"
+    assert core.cache_root() == tmp_path / "xdg" / "antialias"
+    assert core.torch_hub_dir() == tmp_path / "xdg" / "torch" / "hub" / "checkpoints"
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
-    assert default_cache_dir() == tmp_path / "th" / "hub" / "checkpoints"
-    monkeypatch.setenv(_download.CACHE_ENV, str(tmp_path / "ours"))
-    assert default_cache_dir() == tmp_path / "ours"
-    assert default_cache_dir(tmp_path / "arg") == tmp_path / "arg"
+    assert core.torch_hub_dir() == tmp_path / "th" / "hub" / "checkpoints"
+    monkeypatch.setenv(core.HOME_ENV, str(tmp_path / "root"))
+    assert core.weights_dir() == tmp_path / "root" / "weights"
+    assert core.data_dir() == tmp_path / "root" / "data"
+    assert core.weights_dir(tmp_path / "arg") == tmp_path / "arg"
+    assert ResNet50_Weights.DEFAULT.cache_path() == tmp_path / "root" / "weights" / ResNet50_Weights.DEFAULT.file_name
+
+
+@pytest.mark.parametrize("var", ["ANTIALIAS_CACHE", "ANTIALIAS_DATA_DIR"])
+def test_old_variables_still_work_with_a_deprecation_warning(var, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv(var, str(tmp_path / "old"))
+    folder = core.weights_dir if var == "ANTIALIAS_CACHE" else core.data_dir
+    with pytest.warns(DeprecationWarning, match=f"\\${var} is deprecated; set \\$ANTIALIAS_HOME"):
+        assert folder() == tmp_path / "old"
+
+
+def test_a_verified_copy_in_torch_hub_is_used_in_place(server, checkpoint, tmp_path) -> None:
+    name, prefix, _ = checkpoint
+    hub = core.torch_hub_dir()
+    hub.mkdir(parents=True)
+    (hub / name).write_bytes(server.files[name])
+    assert download_file(f"{server.base}/good/{name}", prefix, progress=False) == hub / name
+    assert server.log == [] and not core.weights_dir().exists()
+
+
+def test_a_different_file_in_torch_hub_is_ignored(server, checkpoint, tmp_path) -> None:
+    name, prefix, _ = checkpoint
+    hub = core.torch_hub_dir()
+    hub.mkdir(parents=True)
+    (hub / name).write_bytes(b"another file")
+    path = download_file(f"{server.base}/good/{name}", prefix, progress=False)
+    assert path == core.weights_dir() / name and path.read_bytes() == server.files[name]
+    assert (hub / name).read_bytes() == b"another file"  # not ours: left alone
+
+
+def test_one_error_type_for_every_download_failure() -> None:
+    assert antialias.DownloadError is core.DownloadError is DownloadError
+    assert issubclass(DownloadError, OSError) and issubclass(ChecksumError, DownloadError)
+    assert issubclass(UnsafeCheckpointError, CheckpointError) and not issubclass(CheckpointError, OSError)
+
+
+@pytest.mark.parametrize(
+    ("known_hash", "match"),
+    [("sha256:xyz", "got 'sha256:xyz'"), ("md5:" + "0" * 40, "at most the digest's length"), ("nope:12345678", "nope")],
+)
+def test_malformed_hashes(known_hash, match, tmp_path) -> None:
+    with pytest.raises(ValueError, match=match):
+        core.fetch(["http://127.0.0.1:9/f"], tmp_path / "f", known_hash)
 
 
 # --------------------------------------------------------------------------- loading files
@@ -465,7 +547,7 @@ def test_registered_weights_offline_error_names_the_cache_path(tmp_path) -> None
 
 def test_get_model_loads_a_reference_layout_checkpoint_through_the_cache(server, tmp_path, monkeypatch) -> None:
     """End to end: a synthetic checkpoint in the reference's layout (``.filt`` buffers, the
-    ``{"state_dict": ...}`` wrapper), served by the local server, fetched into $ANTIALIAS_CACHE,
+    ``{"state_dict": ...}`` wrapper), served by the local server, fetched into $ANTIALIAS_HOME/weights,
     verified, and loaded strictly by the builder."""
     from antialias.models import get_model
 
@@ -483,10 +565,10 @@ def test_get_model_loads_a_reference_layout_checkpoint_through_the_cache(server,
     name = f"resnet18_synthetic-{prefix}.pth"
     server.add(name, body)
     weights = Weights(f"{server.base}/good/{name}", prefix, "resnet18", 4, False, dict(ResNet50_Weights.DEFAULT.meta))
-    monkeypatch.setenv(_download.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(core.HOME_ENV, str(tmp_path))
     monkeypatch.setattr(_weights, "_LICENSE_SHOWN", {weights.meta["license"]})
     model = get_model("resnet18", weights=weights).eval()
-    assert _files(tmp_path) == [name]
+    assert _files(tmp_path / "weights") == [name]
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(model(x), source(x))

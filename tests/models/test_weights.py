@@ -209,3 +209,14 @@ def test_every_enum_is_exported() -> None:
     exported = set(_weights.__all__)
     assert {cls.__name__ for cls in _weights._ENUMS.values()} <= exported
     assert {"Weights", "WeightsEnum", "resolve", "list_weights", "get_weights", "get_model_weights"} <= exported
+
+
+def test_table_rows_and_enum_members_match_one_to_one() -> None:
+    """The data (models/_weights_table.py) and the API (enum members) name the same 59 files."""
+    from antialias.models import _weights_table
+
+    used = sorted(m.meta["checkpoint"] for m in ALL)
+    assert used == sorted(_weights_table.SHA256_PREFIXES) and len(used) == 59
+    for m in ALL:
+        assert m.url == f"{_weights_table.BASE_URL}{m.meta['checkpoint']}-{_weights_table.SHA256_PREFIXES[m.meta['checkpoint']]}.pth"
+    assert set(_weights_table.NUM_PARAMS) == {m.arch for m in ALL}

@@ -1,9 +1,11 @@
-"""Verified downloads into a local cache, through pooch (only when a caller passes ``download=True``).
+"""Verified downloads of data set files (only when a caller passes ``download=True``).
 
 Nothing here runs at import time and nothing touches the network unless :func:`fetch` is called.
-Every file carries a known hash, checked by pooch before the file is moved into place: SHA-256
-where the publisher or a checked mirror states one (MNIST), otherwise the publisher's MD5 with
-pooch's ``"md5:"`` prefix (Fashion-MNIST's README, the CIFAR page list only MD5s).
+Files come through the one download stack of :mod:`antialias._download` (pooch; retried, published
+atomically), into ``<root>/data/<name>`` by default (``<root>`` = ``$ANTIALIAS_HOME``, default
+``~/.cache/antialias``). Every file carries a known hash, checked before the file is moved into
+place: SHA-256 where the publisher or a checked mirror states one (MNIST), otherwise the
+publisher's MD5 (``"md5:"``; Fashion-MNIST's README, the CIFAR page list only MD5s).
 """
 
 from __future__ import annotations
@@ -13,11 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from antialias.data._errors import CorruptDataError
+from antialias import _download
 
 __all__ = ["RemoteFile", "RemoteSource", "default_data_dir", "fetch"]
-
-_ENV_DIR = "ANTIALIAS_DATA_DIR"
 
 
 @dataclass(frozen=True)
@@ -45,77 +45,55 @@ class RemoteSource:
 def default_data_dir() -> Path:
     """Where downloads go and where data sets are looked for by default.
 
-    ``$ANTIALIAS_DATA_DIR`` if set, else ``$XDG_CACHE_HOME/antialias`` (``~/.cache/antialias``).
+    ``<root>/data`` (``$ANTIALIAS_HOME/data``, default ``~/.cache/antialias/data``); the deprecated
+    ``$ANTIALIAS_DATA_DIR`` still names the folder itself. See :func:`antialias._download.data_dir`.
 
     Examples:
-        >>> default_data_dir().name in {"antialias"} or "ANTIALIAS_DATA_DIR" in os.environ
+        >>> default_data_dir().name == "data" or "ANTIALIAS_DATA_DIR" in os.environ
         True
     """
-    env = os.environ.get(_ENV_DIR)
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache).expanduser() / "antialias"
+    return _download.data_dir()
 
 
 def fetch(
-    source: RemoteSource, dest: str | os.PathLike, names: Sequence[str] | None = None
+    source: RemoteSource,
+    dest: str | os.PathLike[str],
+    names: Sequence[str] | None = None,
+    *,
+    progress: bool = False,
 ) -> list[Path]:
     """Download ``names`` (default: all files of ``source``) into ``dest``, verifying each hash.
 
-    A file already in ``dest`` with the right hash is not downloaded again (pooch checks it).
+    A file already in ``dest`` with the right hash is not downloaded again.
 
     Args:
         source: mirrors and files with their known hashes.
         dest: folder to write into (created if needed).
         names: which files of ``source`` to fetch.
+        progress: show a progress bar on stderr.
 
     Returns:
         The local paths, in the order of ``names``.
 
     Raises:
-        ImportError: pooch is not installed.
-        CorruptDataError: a mirror served a file whose hash does not match (the file is not kept).
-        ConnectionError: no mirror could serve a file.
+        antialias.DownloadError: no mirror could serve a file (an :class:`OSError`); its subclass
+            ``ChecksumError`` when the mirrors served a file with another hash (nothing is kept) or
+            the file already in ``dest`` has another hash (it is left for you to inspect).
     """
-    try:
-        import pooch
-    except ImportError as exc:  # pragma: no cover - pooch is a declared dependency
-        raise ImportError(
-            "`antialias.data`: downloading needs pooch; install it with `pip install pooch`, or "
-            "put the files in place yourself and pass `root=`."
-        ) from exc
     dest = Path(dest).expanduser()
-    dest.mkdir(parents=True, exist_ok=True)
     wanted = [f.name for f in source.files] if names is None else list(names)
     paths: list[Path] = []
     for name in wanted:
         remote = source.file(name)
-        errors: list[str] = []
-        mismatch = False
-        for base in source.base_urls:
-            url = base.rstrip("/") + "/" + name
-            try:
-                local = pooch.retrieve(
-                    url, known_hash=remote.known_hash, fname=name, path=dest, progressbar=False
-                )
-            except ValueError as exc:  # pooch: hash mismatch (the download is discarded)
-                mismatch = True
-                errors.append(f"{url}: {exc}")
-            except Exception as exc:  # requests/HTTP errors vary by transport; report them all
-                errors.append(f"{url}: {type(exc).__name__}: {exc}")
-            else:
-                paths.append(Path(local))
-                break
-        else:
-            tried = "\n  ".join(errors)
-            if mismatch:
-                raise CorruptDataError(
-                    f"`antialias.data`: download of {name!r} failed its hash check "
-                    f"(expected {remote.known_hash}); nothing was kept in {dest}. Tried:\n  {tried}"
-                )
-            raise ConnectionError(
-                f"`antialias.data`: could not download {name!r} into {dest}. Tried:\n  {tried}\n"
-                "Download the file by other means and pass its folder as `root=`."
+        urls = [base.rstrip("/") + "/" + name for base in source.base_urls]
+        paths.append(
+            _download.fetch(
+                urls,
+                dest / name,
+                remote.known_hash,
+                progress=progress,
+                where="antialias.data",
+                hint="Or pass the folder that holds the files as `root=`.",
             )
+        )
     return paths

@@ -30,7 +30,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from antialias._io import atomic_open
 from antialias._version import __version__
 from antialias.eval._stats import Proportion
 
@@ -133,26 +133,12 @@ def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], None], *, ove
             f"`{where}`: `path` must not exist already, got {str(path)!r}. Choose another name, or pass "
             "overwrite=True (--force) to replace it."
         )
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        # exclusive: fails if another process created `path` meanwhile (no silent replace).
+        with atomic_open(path, "wb", exclusive=not overwrite) as fh:
             write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            # Link, not rename: fails if another process created `path` meanwhile (no silent replace).
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise FileExistsError(f"`{where}`: `path` appeared while writing, got {str(path)!r}; not replaced.") from None
-            except OSError:  # file systems without hard links
-                os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    except FileExistsError:
+        raise FileExistsError(f"`{where}`: `path` appeared while writing, got {str(path)!r}; not replaced.") from None
     return path
 
 

@@ -1,13 +1,9 @@
-"""Verified, atomic downloads of checkpoint files, and loading them without unpickling code.
+"""Published checkpoint files: where to fetch them (mirrors, caches) and loading them without unpickling code.
 
-The cache follows torch.hub's conventions, so checkpoints already fetched by other PyTorch code are
-found: ``$TORCH_HOME/hub/checkpoints``, else ``$XDG_CACHE_HOME/torch/hub/checkpoints``, else
-``~/.cache/torch/hub/checkpoints``. ``$ANTIALIAS_CACHE`` or the ``cache_dir`` argument override it.
-
-A download goes to a temporary file in the cache directory, is hashed while it streams, is
-``fsync``-ed and only then renamed to its final name with :func:`os.replace` (atomic on POSIX and
-Windows). A killed process or a cut connection can therefore leave only a ``.part`` file, never a file
-under the final name; a failed hash check or any error removes the temporary file.
+Downloading goes through the one stack of :mod:`antialias._download` (pooch; hash-checked, retried,
+published atomically; cache ``<root>/weights`` with ``<root>`` = ``$ANTIALIAS_HOME``, default
+``~/.cache/antialias``). A checkpoint already in torch.hub's folder (``$TORCH_HOME/hub/checkpoints``,
+default ``~/.cache/torch/hub/checkpoints``) with the right name and hash is used where it is.
 
 Mirrors: the published files have been unreachable (HTTP 403) at times, so every download first tries
 the base URLs given by the ``mirrors`` argument, then those in ``$ANTIALIAS_WEIGHTS_MIRROR``
@@ -17,91 +13,37 @@ the base URLs given by the ``mirrors`` argument, then those in ``$ANTIALIAS_WEIG
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import os
 import pickle
 import re
-import sys
-import tempfile
 import urllib.parse
-import urllib.request
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import torch  # here, so that downloading needs no torch import (a fresh process starts fast)
+import torch
 from torch import Tensor
 
-from antialias._io import fsync_dir
-
-if TYPE_CHECKING:
-    from torch import Tensor
+from antialias._download import RETRIES, ChecksumError, DownloadError, fetch, file_matches, torch_hub_dir, weights_dir
+from antialias.checkpoint import CheckpointError
 
 __all__ = [
-    "CACHE_ENV",
     "MIRROR_ENV",
     "CheckpointError",
     "ChecksumError",
     "DownloadError",
     "UnsafeCheckpointError",
     "candidate_urls",
-    "default_cache_dir",
     "download_file",
     "load_state_dict_file",
-    "sha256_file",
 ]
 
-#: Environment variable naming the directory that holds downloaded checkpoints.
-CACHE_ENV = "ANTIALIAS_CACHE"
 #: Environment variable listing mirror base URLs (whitespace or comma separated), tried in order.
 MIRROR_ENV = "ANTIALIAS_WEIGHTS_MIRROR"
-
-_CHUNK = 1 << 20  # 1 MiB per read: bounded memory whatever the file size
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is corrupt, truncated, or not a plain state_dict."""
-
-
-class ChecksumError(CheckpointError):
-    """A file's SHA-256 does not start with the expected prefix."""
 
 
 class UnsafeCheckpointError(CheckpointError):
     """A pickle that ``torch.load(weights_only=True)`` refuses: it would import or call code."""
-
-
-class DownloadError(OSError):
-    """No source could deliver a verified file (offline, HTTP errors, bad hashes from every source)."""
-
-
-def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The directory where checkpoints are downloaded and looked up.
-
-    Args:
-        cache_dir: Explicit directory; wins over everything else.
-
-    Returns:
-        ``cache_dir``, else ``$ANTIALIAS_CACHE``, else ``$TORCH_HOME/hub/checkpoints``, else
-        ``$XDG_CACHE_HOME/torch/hub/checkpoints``, else ``~/.cache/torch/hub/checkpoints``
-        (torch.hub's layout). The directory is not created here.
-
-    Examples:
-        >>> default_cache_dir("/data/weights")
-        PosixPath('/data/weights')
-    """
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    if os.environ.get("TORCH_HOME"):
-        torch_home = Path(os.environ["TORCH_HOME"]).expanduser()
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
-        torch_home = Path(xdg).expanduser() / "torch"
-    return torch_home / "hub" / "checkpoints"
 
 
 def _mirror_url(base: str, file_name: str) -> str:
@@ -148,23 +90,6 @@ def _file_name(url: str) -> str:
     return name
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 digest of a file, read in 1 MiB chunks.
-
-    Examples:
-        >>> import tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"
-        >>> _ = p.write_bytes(b"abc")
-        >>> sha256_file(p)[:8]
-        'ba7816bf'
-    """
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _check_prefix(sha256_prefix: str) -> str:
     if not isinstance(sha256_prefix, str) or not re.fullmatch(r"[0-9a-fA-F]{8,64}", sha256_prefix):
         raise ValueError(
@@ -173,56 +98,15 @@ def _check_prefix(sha256_prefix: str) -> str:
     return sha256_prefix.lower()
 
 
-def _fetch(url: str, dest: Path, prefix: str, progress: bool, timeout: float) -> None:
-    """Stream ``url`` into a temporary file next to ``dest``, verify, then rename. Raises on failure."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        request = urllib.request.Request(url, headers={"User-Agent": "antialias"})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            digest = hashlib.sha256()
-            received = 0
-            read = getattr(response, "read1", response.read)  # read1: return what has arrived
-            while chunk := read(_CHUNK):
-                out.write(chunk)
-                digest.update(chunk)
-                received += len(chunk)
-                if progress:
-                    _report_progress(dest.name, received, total)
-            if progress:
-                sys.stderr.write("\n")
-            if total is not None and received != total:
-                raise DownloadError(f"connection cut: received {received} of {total} bytes")
-            out.flush()
-            os.fsync(out.fileno())
-        actual = digest.hexdigest()
-        if not actual.startswith(prefix):
-            raise ChecksumError(f"SHA-256 mismatch: expected a digest starting with {prefix}, got {actual}")
-        os.replace(tmp, dest)
-        fsync_dir(dest.parent)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _report_progress(name: str, received: int, total: int | None) -> None:
-    if total:
-        sys.stderr.write(f"\r{name}: {received / 2**20:.1f} / {total / 2**20:.1f} MiB ({100 * received / total:.0f}%)")
-    else:
-        sys.stderr.write(f"\r{name}: {received / 2**20:.1f} MiB")
-    sys.stderr.flush()
-
-
 def download_file(
     url: str,
     sha256_prefix: str,
     *,
-    cache_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     mirrors: str | Iterable[str] | None = None,
     progress: bool = True,
     timeout: float = 30.0,
+    retries: int = RETRIES,
 ) -> Path:
     """Return the path of a verified local copy of ``url``, downloading it if needed.
 
@@ -233,62 +117,44 @@ def download_file(
         url: Original URL; its last path component is the file name in the cache.
         sha256_prefix: Leading hex digits of the file's SHA-256 (torch.hub's convention: the hex
             suffix of the published file names).
-        cache_dir: Directory for the file (see :func:`default_cache_dir`).
+        cache_dir: Folder for the file. Default: a matching file in torch.hub's folder if there is
+            one, else :func:`antialias._download.weights_dir` (``<root>/weights``).
         mirrors: Base URLs or directories tried before ``$ANTIALIAS_WEIGHTS_MIRROR`` and ``url``
             (see :func:`candidate_urls`).
-        progress: Print download progress to stderr.
+        progress: Show a progress bar on stderr.
         timeout: Seconds to wait for each connection or read.
+        retries: Extra attempts per source after a transient failure (a cut connection, a timeout).
 
     Returns:
-        The path of the verified file in the cache.
+        The path of the verified file.
 
     Raises:
-        ChecksumError: The cached file does not match the hash (it is left for you to inspect).
+        ChecksumError: The cached file does not match the hash (it is left for you to inspect), or
+            every source served another file.
         DownloadError: No source delivered a file with the right hash; the message lists each
             attempt and says which file to fetch by hand and where to put it. No file is left behind.
         ValueError: ``url`` or ``sha256_prefix`` is malformed.
     """
     prefix = _check_prefix(sha256_prefix)
     file_name = _file_name(url)
-    directory = default_cache_dir(cache_dir)
-    dest = directory / file_name
-    if dest.exists():
-        actual = sha256_file(dest)
-        if not actual.startswith(prefix):
-            raise ChecksumError(
-                f"`download_file`: the cached file {str(dest)!r} has SHA-256 {actual}, expected a digest "
-                f"starting with {prefix}. It is corrupt or a different file: delete it and retry."
-            )
-        return dest
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DownloadError(
-            f"`download_file`: cannot create the cache directory {str(directory)!r} ({exc}). "
-            f"Pass `cache_dir=` or set ${CACHE_ENV} to a writable directory."
-        ) from exc
-    failures: list[str] = []
-    checksum_only = True
-    for candidate in candidate_urls(url, mirrors):
-        try:
-            _fetch(candidate, dest, prefix, progress, timeout)
-            return dest
-        except ChecksumError as exc:
-            failures.append(f"  {candidate}: {exc}")
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            # URLError/HTTPError (403, 404, DNS, refused, blocked network), timeouts, disk errors,
-            # IncompleteRead from a cut connection, a malformed mirror URL: this source failed,
-            # try the next one.
-            checksum_only = False
-            failures.append(f"  {candidate}: {type(exc).__name__}: {exc}")
-    message = (
-        f"`download_file`: could not download {file_name!r} (SHA-256 starting with {prefix}).\n"
-        "Attempts:\n" + "\n".join(failures) + "\n"
-        f"To install it by hand, download\n  {url}\nand put it at\n  {dest}\n"
-        f"(or set ${MIRROR_ENV} to a base URL or directory that serves {file_name!r}, "
-        f"or ${CACHE_ENV} to the directory that holds it)."
+    if cache_dir is None:
+        hub = torch_hub_dir() / file_name
+        if hub.is_file() and file_matches(hub, prefix):
+            return hub
+    hint = (
+        f"(or set ${MIRROR_ENV} to a base URL or folder that serves {file_name!r}, or pass `cache_dir=` "
+        "naming the folder that holds it)."
     )
-    raise (ChecksumError if checksum_only else DownloadError)(message)
+    return fetch(
+        candidate_urls(url, mirrors),
+        weights_dir(cache_dir) / file_name,
+        prefix,
+        progress=progress,
+        timeout=timeout,
+        retries=retries,
+        where="download_file",
+        hint=hint,
+    )
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:

@@ -14,7 +14,8 @@ The 59 checkpoints come from Zhang, *Making Convolutional Networks Shift-Invaria
 and its reference code adobe/antialiased-cnns (release ``weights_v0.1``); they are licensed
 CC BY-NC-SA 4.0 by Adobe (non-commercial), which is shown once per process when one is loaded.
 Published numbers: the paper's per-filter table for models trained from scratch, the reference's
-README for six fine-tuned models; ``None`` where no number was published.
+README for six fine-tuned models; ``None`` where no number was published. The rows (hashes and
+figures) live in :mod:`antialias.models._weights_table`; this module is the API over them.
 
 Examples:
     >>> w = resolve("resnet50.imagenet1k_tri4_ft", "resnet50")
@@ -39,7 +40,10 @@ from typing import Any
 
 from torch import Tensor
 
-from antialias.models._download import default_cache_dir, download_file, load_state_dict_file
+from antialias._download import weights_dir
+from antialias.models import _weights_table as _table
+from antialias.models._download import download_file, load_state_dict_file
+from antialias.models._weights_table import LICENSE
 
 __all__ = [
     "AlexNet_Weights",
@@ -74,52 +78,7 @@ __all__ = [
     "resolve",
 ]
 
-_BASE_URL = "https://antialiased-cnns.s3.us-east-2.amazonaws.com/weights_v0.1/"
-LICENSE = "CC BY-NC-SA 4.0 (Adobe)"
-_LICENSE_URL = "https://creativecommons.org/licenses/by-nc-sa/4.0/"
 _FILTER_NAMES = {2: "rect2", 3: "tri3", 4: "tri4", 5: "bin5"}
-
-# The reference's evaluation transform (torchvision's ImageNet convention).
-_PREPROCESSING = {
-    "resize": 256,
-    "center_crop": 224,
-    "interpolation": "bilinear",
-    "mean": (0.485, 0.456, 0.406),
-    "std": (0.229, 0.224, 0.225),
-}
-
-# Trainable parameters (weights and biases, no buffers), counted from the reference key lists.
-_NUM_PARAMS = {
-    "alexnet": 61100840, "vgg11": 132863336, "vgg11_bn": 132868840, "vgg13": 133047848,
-    "vgg13_bn": 133053736, "vgg16": 138357544, "vgg16_bn": 138365992, "vgg19": 143667240,
-    "vgg19_bn": 143678248, "resnet18": 11689512, "resnet34": 21797672, "resnet50": 25557032,
-    "resnet101": 44549160, "resnet152": 60192808, "resnext50_32x4d": 25028904,
-    "resnext101_32x8d": 88791336, "wide_resnet50_2": 68883240, "wide_resnet101_2": 126886696,
-    "densenet121": 7978856, "densenet161": 28681000, "densenet169": 14149480,
-    "densenet201": 20013928, "mobilenet_v2": 3504872,
-}  # fmt: skip
-
-# ImageNet val top-1 / consistency (%), trained from scratch, per filter size (the paper's table).
-_FROM_SCRATCH = {
-    "alexnet": {2: (57.24, 81.33), 3: (56.90, 82.15), 4: (56.72, 82.54), 5: (56.58, 82.51)},
-    "vgg16": {2: (72.15, 89.24), 3: (72.20, 89.60), 4: (72.43, 89.92), 5: (72.33, 90.19)},
-    "vgg16_bn": {2: (74.01, 90.72), 3: (73.91, 91.10), 4: (74.12, 91.22), 5: (74.05, 91.35)},
-    "resnet18": {2: (71.39, 86.90), 3: (71.69, 87.51), 4: (71.48, 88.07), 5: (71.38, 88.25)},
-    "resnet34": {2: (74.46, 89.14), 3: (74.33, 89.32), 4: (74.38, 89.53), 5: (74.20, 89.49)},
-    "resnet50": {2: (76.81, 89.96), 3: (76.83, 90.91), 4: (77.23, 91.29), 5: (77.04, 91.31)},
-    "resnet101": {2: (77.82, 91.04), 3: (78.13, 91.62), 4: (78.22, 91.85), 5: (77.92, 91.74)},
-    "densenet121": {2: (75.04, 89.53), 3: (75.14, 89.78), 4: (75.29, 90.29), 5: (75.03, 90.39)},
-    "mobilenet_v2": {2: (72.63, 87.33), 3: (72.59, 87.46), 4: (72.72, 87.72), 5: (72.50, 87.79)},
-}
-# Fine-tuned Tri-4 (the reference's README); the other 17 fine-tuned models have no number here.
-_FINETUNED = {
-    "resnet18": (71.67, 88.36),
-    "resnet50": (77.41, 91.32),
-    "vgg16_bn": (75.13, 91.58),
-    "densenet121": (75.79, 90.35),
-    "mobilenet_v2": (72.72, 87.73),
-    "alexnet": (56.94, 83.31),
-}
 
 _LICENSE_SHOWN: set[str] = set()  # licences already shown in this process
 
@@ -164,8 +123,11 @@ class Weights:
         return self.url.rsplit("/", 1)[-1]
 
     def cache_path(self, cache_dir: str | os.PathLike | None = None) -> Path:
-        """Where the file is (or will be) cached; put a hand-downloaded copy here."""
-        return default_cache_dir(cache_dir) / self.file_name
+        """Where the file is (or will be) downloaded; put a hand-downloaded copy here.
+
+        (A copy in torch.hub's folder with the right hash is used too, see :meth:`get_state_dict`.)
+        """
+        return weights_dir(cache_dir) / self.file_name
 
     def get_state_dict(
         self,
@@ -180,9 +142,10 @@ class Weights:
         anti-aliased models of :mod:`antialias.models` check and drop those when loading.
 
         Args:
-            progress: Print download progress to stderr.
-            cache_dir: Cache directory (default: ``$ANTIALIAS_CACHE``, else torch.hub's
-                ``checkpoints`` directory).
+            progress: Show a progress bar on stderr.
+            cache_dir: Folder for the file (default: a copy with the right hash in torch.hub's
+                ``checkpoints`` folder if there is one, else ``$ANTIALIAS_HOME/weights``, see
+                :mod:`antialias._download`).
             mirrors: Base URLs or directories tried before ``$ANTIALIAS_WEIGHTS_MIRROR`` and the
                 original URL.
 
@@ -191,8 +154,7 @@ class Weights:
 
         Raises:
             DownloadError: Offline or every source failed; the message says which file to fetch by
-                hand and where to put it.
-            ChecksumError: The file's hash is wrong.
+                hand and where to put it. ``ChecksumError`` (a subclass): the file's hash is wrong.
             CheckpointError: The file is corrupt, or (``UnsafeCheckpointError``) its pickle would
                 run code.
         """
@@ -209,28 +171,30 @@ def _show_license(weights: Weights) -> None:
     _LICENSE_SHOWN.add(license_)
     warnings.warn(
         f"The published anti-aliased weights ({weights.full_name} and the others) are licensed "
-        f"{license_} ({_LICENSE_URL}): non-commercial use, attribution, share-alike.",
+        f"{license_} ({_table.LICENSE_URL}): non-commercial use, attribution, share-alike.",
         UserWarning,
         stacklevel=3,
     )
 
 
-def _w(arch: str, filter_size: int, sha256_prefix: str, *, finetuned: bool = False) -> Weights:
+def _w(arch: str, filter_size: int, *, finetuned: bool = False) -> Weights:
+    """The :class:`Weights` of one row of :mod:`antialias.models._weights_table`."""
     checkpoint = f"{arch}_lpf{filter_size}" + ("_finetune" if finetuned else "")
-    published = _FINETUNED.get(arch) if finetuned else _FROM_SCRATCH.get(arch, {}).get(filter_size)
+    sha256_prefix = _table.SHA256_PREFIXES[checkpoint]
+    published = _table.FINETUNED.get(arch) if finetuned else _table.FROM_SCRATCH.get(arch, {}).get(filter_size)
     top1, consistency = published if published else (None, None)
     meta = {
         "num_classes": 1000,
         "top1": top1,
         "consistency": consistency,
-        "num_params": _NUM_PARAMS[arch],
+        "num_params": _table.NUM_PARAMS[arch],
         "filter": _FILTER_NAMES[filter_size],
-        "preprocessing": dict(_PREPROCESSING),
+        "preprocessing": dict(_table.PREPROCESSING),
         "license": LICENSE,
         "checkpoint": checkpoint,
-        "paper": "Zhang, Making Convolutional Networks Shift-Invariant Again, ICML 2019",
+        "paper": _table.PAPER,
     }
-    url = f"{_BASE_URL}{checkpoint}-{sha256_prefix}.pth"
+    url = f"{_table.BASE_URL}{checkpoint}-{sha256_prefix}.pth"
     return Weights(url, sha256_prefix, arch, filter_size, finetuned, meta)
 
 
@@ -290,197 +254,197 @@ class WeightsEnum(Enum):
 class AlexNet_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``alexnet``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_RECT2 = _w("alexnet", 2, "da8aca74")
-    IMAGENET1K_TRI3 = _w("alexnet", 3, "f9bbc410")
-    IMAGENET1K_TRI4 = _w("alexnet", 4, "0114fe25")
-    IMAGENET1K_BIN5 = _w("alexnet", 5, "4fa3706a")
-    IMAGENET1K_TRI4_FT = _w("alexnet", 4, "20598a7a", finetuned=True)
+    IMAGENET1K_RECT2 = _w("alexnet", 2)
+    IMAGENET1K_TRI3 = _w("alexnet", 3)
+    IMAGENET1K_TRI4 = _w("alexnet", 4)
+    IMAGENET1K_BIN5 = _w("alexnet", 5)
+    IMAGENET1K_TRI4_FT = _w("alexnet", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class VGG11_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``vgg11``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_TRI4_FT = _w("vgg11", 4, "35eab449", finetuned=True)
+    IMAGENET1K_TRI4_FT = _w("vgg11", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class VGG11_BN_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``vgg11_bn``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_TRI4_FT = _w("vgg11_bn", 4, "5d60b5e4", finetuned=True)
+    IMAGENET1K_TRI4_FT = _w("vgg11_bn", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class VGG13_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``vgg13``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_TRI4_FT = _w("vgg13", 4, "d8ff02c4", finetuned=True)
+    IMAGENET1K_TRI4_FT = _w("vgg13", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class VGG13_BN_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``vgg13_bn``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_TRI4_FT = _w("vgg13_bn", 4, "45e2a72f", finetuned=True)
+    IMAGENET1K_TRI4_FT = _w("vgg13_bn", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class VGG16_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``vgg16``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_RECT2 = _w("vgg16", 2, "60268e0c")
-    IMAGENET1K_TRI3 = _w("vgg16", 3, "e9b0ce42")
-    IMAGENET1K_TRI4 = _w("vgg16", 4, "de9267ac")
-    IMAGENET1K_BIN5 = _w("vgg16", 5, "1391f70c")
-    IMAGENET1K_TRI4_FT = _w("vgg16", 4, "79c9dff7", finetuned=True)
+    IMAGENET1K_RECT2 = _w("vgg16", 2)
+    IMAGENET1K_TRI3 = _w("vgg16", 3)
+    IMAGENET1K_TRI4 = _w("vgg16", 4)
+    IMAGENET1K_BIN5 = _w("vgg16", 5)
+    IMAGENET1K_TRI4_FT = _w("vgg16", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class VGG16_BN_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``vgg16_bn``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_RECT2 = _w("vgg16_bn", 2, "2c2052a8")
-    IMAGENET1K_TRI3 = _w("vgg16_bn", 3, "1782878a")
-    IMAGENET1K_TRI4 = _w("vgg16_bn", 4, "a1c3559b")
-    IMAGENET1K_BIN5 = _w("vgg16_bn", 5, "c500b52f")
-    IMAGENET1K_TRI4_FT = _w("vgg16_bn", 4, "1dd798d1", finetuned=True)
+    IMAGENET1K_RECT2 = _w("vgg16_bn", 2)
+    IMAGENET1K_TRI3 = _w("vgg16_bn", 3)
+    IMAGENET1K_TRI4 = _w("vgg16_bn", 4)
+    IMAGENET1K_BIN5 = _w("vgg16_bn", 5)
+    IMAGENET1K_TRI4_FT = _w("vgg16_bn", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class VGG19_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``vgg19``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_TRI4_FT = _w("vgg19", 4, "7ab2cf45", finetuned=True)
+    IMAGENET1K_TRI4_FT = _w("vgg19", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class VGG19_BN_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``vgg19_bn``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_TRI4_FT = _w("vgg19_bn", 4, "d0114293", finetuned=True)
+    IMAGENET1K_TRI4_FT = _w("vgg19_bn", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class ResNet18_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``resnet18``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_RECT2 = _w("resnet18", 2, "6e2ee76f")
-    IMAGENET1K_TRI3 = _w("resnet18", 3, "449351b9")
-    IMAGENET1K_TRI4 = _w("resnet18", 4, "8c77af40")
-    IMAGENET1K_BIN5 = _w("resnet18", 5, "c1eed0a1")
-    IMAGENET1K_TRI4_FT = _w("resnet18", 4, "8cc58f59", finetuned=True)
+    IMAGENET1K_RECT2 = _w("resnet18", 2)
+    IMAGENET1K_TRI3 = _w("resnet18", 3)
+    IMAGENET1K_TRI4 = _w("resnet18", 4)
+    IMAGENET1K_BIN5 = _w("resnet18", 5)
+    IMAGENET1K_TRI4_FT = _w("resnet18", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class ResNet34_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``resnet34``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_RECT2 = _w("resnet34", 2, "4707aed9")
-    IMAGENET1K_TRI3 = _w("resnet34", 3, "16aa6c48")
-    IMAGENET1K_TRI4 = _w("resnet34", 4, "55747267")
-    IMAGENET1K_BIN5 = _w("resnet34", 5, "85283561")
-    IMAGENET1K_TRI4_FT = _w("resnet34", 4, "db622952", finetuned=True)
+    IMAGENET1K_RECT2 = _w("resnet34", 2)
+    IMAGENET1K_TRI3 = _w("resnet34", 3)
+    IMAGENET1K_TRI4 = _w("resnet34", 4)
+    IMAGENET1K_BIN5 = _w("resnet34", 5)
+    IMAGENET1K_TRI4_FT = _w("resnet34", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class ResNet50_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``resnet50``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_RECT2 = _w("resnet50", 2, "f0f7589d")
-    IMAGENET1K_TRI3 = _w("resnet50", 3, "a4e868d2")
-    IMAGENET1K_TRI4 = _w("resnet50", 4, "994b528f")
-    IMAGENET1K_BIN5 = _w("resnet50", 5, "9953c9ad")
-    IMAGENET1K_TRI4_FT = _w("resnet50", 4, "cad66808", finetuned=True)
+    IMAGENET1K_RECT2 = _w("resnet50", 2)
+    IMAGENET1K_TRI3 = _w("resnet50", 3)
+    IMAGENET1K_TRI4 = _w("resnet50", 4)
+    IMAGENET1K_BIN5 = _w("resnet50", 5)
+    IMAGENET1K_TRI4_FT = _w("resnet50", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class ResNet101_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``resnet101``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_RECT2 = _w("resnet101", 2, "3d00941d")
-    IMAGENET1K_TRI3 = _w("resnet101", 3, "928f1444")
-    IMAGENET1K_TRI4 = _w("resnet101", 4, "f8a116ff")
-    IMAGENET1K_BIN5 = _w("resnet101", 5, "1f3745af")
-    IMAGENET1K_TRI4_FT = _w("resnet101", 4, "9280acb0", finetuned=True)
+    IMAGENET1K_RECT2 = _w("resnet101", 2)
+    IMAGENET1K_TRI3 = _w("resnet101", 3)
+    IMAGENET1K_TRI4 = _w("resnet101", 4)
+    IMAGENET1K_BIN5 = _w("resnet101", 5)
+    IMAGENET1K_TRI4_FT = _w("resnet101", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class ResNet152_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``resnet152``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_TRI4_FT = _w("resnet152", 4, "7f67d9ae", finetuned=True)
+    IMAGENET1K_TRI4_FT = _w("resnet152", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class ResNeXt50_32X4D_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``resnext50_32x4d``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_TRI4_FT = _w("resnext50_32x4d", 4, "9106e549", finetuned=True)
+    IMAGENET1K_TRI4_FT = _w("resnext50_32x4d", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class ResNeXt101_32X8D_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``resnext101_32x8d``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_TRI4_FT = _w("resnext101_32x8d", 4, "8f13a25d", finetuned=True)
+    IMAGENET1K_TRI4_FT = _w("resnext101_32x8d", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class Wide_ResNet50_2_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``wide_resnet50_2``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_TRI4_FT = _w("wide_resnet50_2", 4, "02a183f7", finetuned=True)
+    IMAGENET1K_TRI4_FT = _w("wide_resnet50_2", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class Wide_ResNet101_2_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``wide_resnet101_2``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_TRI4_FT = _w("wide_resnet101_2", 4, "da4eae04", finetuned=True)
+    IMAGENET1K_TRI4_FT = _w("wide_resnet101_2", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class DenseNet121_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``densenet121``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_RECT2 = _w("densenet121", 2, "7da7d4cd")
-    IMAGENET1K_TRI3 = _w("densenet121", 3, "0f267ad8")
-    IMAGENET1K_TRI4 = _w("densenet121", 4, "edeaab00")
-    IMAGENET1K_BIN5 = _w("densenet121", 5, "ebc7880c")
-    IMAGENET1K_TRI4_FT = _w("densenet121", 4, "eceaa619", finetuned=True)
+    IMAGENET1K_RECT2 = _w("densenet121", 2)
+    IMAGENET1K_TRI3 = _w("densenet121", 3)
+    IMAGENET1K_TRI4 = _w("densenet121", 4)
+    IMAGENET1K_BIN5 = _w("densenet121", 5)
+    IMAGENET1K_TRI4_FT = _w("densenet121", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class DenseNet161_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``densenet161``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_TRI4_FT = _w("densenet161", 4, "a5e0f328", finetuned=True)
+    IMAGENET1K_TRI4_FT = _w("densenet161", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class DenseNet169_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``densenet169``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_TRI4_FT = _w("densenet169", 4, "992131e6", finetuned=True)
+    IMAGENET1K_TRI4_FT = _w("densenet169", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class DenseNet201_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``densenet201``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_TRI4_FT = _w("densenet201", 4, "736979b2", finetuned=True)
+    IMAGENET1K_TRI4_FT = _w("densenet201", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 
 class MobileNet_V2_Weights(WeightsEnum):
     """Published anti-aliased ImageNet weights for ``mobilenet_v2``; ``DEFAULT`` is the fine-tuned Tri-4."""
 
-    IMAGENET1K_RECT2 = _w("mobilenet_v2", 2, "f4379012")
-    IMAGENET1K_TRI3 = _w("mobilenet_v2", 3, "23b2e2ee")
-    IMAGENET1K_TRI4 = _w("mobilenet_v2", 4, "2e0b9cb9")
-    IMAGENET1K_BIN5 = _w("mobilenet_v2", 5, "ab8fe968")
-    IMAGENET1K_TRI4_FT = _w("mobilenet_v2", 4, "7eed94b1", finetuned=True)
+    IMAGENET1K_RECT2 = _w("mobilenet_v2", 2)
+    IMAGENET1K_TRI3 = _w("mobilenet_v2", 3)
+    IMAGENET1K_TRI4 = _w("mobilenet_v2", 4)
+    IMAGENET1K_BIN5 = _w("mobilenet_v2", 5)
+    IMAGENET1K_TRI4_FT = _w("mobilenet_v2", 4, finetuned=True)
     DEFAULT = IMAGENET1K_TRI4_FT
 
 _ENUMS: dict[str, type[WeightsEnum]] = {

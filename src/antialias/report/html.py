@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from antialias._io import atomic_write_text
+
 __all__ = ["render_html", "write_html"]
 
 _CSS = """
@@ -230,8 +232,4 @@ def write_html(results: Mapping[str, Any], out_dir: str | os.PathLike, name: str
         if path.is_file():
             images[key] = path.read_bytes()
     text = render_html(results, images)
-    target = out / name
-    tmp = target.with_name(f".{name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    return atomic_write_text(out / name, text)

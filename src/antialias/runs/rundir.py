@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from antialias._io import atomic_write_text, fsync_dir
+from antialias._io import atomic_write_text, fsync_dir, publish
 from antialias.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["RunDir"]
@@ -129,8 +129,7 @@ class RunDir:
             save_weights(tmp / "model.safetensors", weights, weights_meta)
             torch.save(state, tmp / "state.pt")
             _fsync_tree(tmp)
-            os.rename(tmp, final)
-            fsync_dir(self.ckpt_dir)
+            publish(tmp, final)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             previous = self.checkpoints()
