@@ -38,9 +38,10 @@ class Estimate:
 def bounded_mean_interval(mean: float, n: int, low: float, high: float, confidence: float) -> tuple[float, float]:
     """Conservative interval for the mean of ``n`` independent per-image values bounded in ``[low, high]``.
 
-    Rescales to ``[0, 1]`` and applies the Wilson score interval with a fractional success rate: a
-    variable in ``[0, 1]`` with mean ``p`` has variance at most ``p (1 - p)``, so this is at least
-    as wide as the normal interval over images (it is exact Wilson for 0/1 values).
+    Rescales to ``[0, 1]`` and applies :func:`~antialias.eval._stats.wilson_interval` with the
+    fractional success count ``p n``: a variable in ``[0, 1]`` with mean ``p`` has variance at most
+    ``p (1 - p)``, so this is at least as wide as the normal interval over images (it is exact
+    Wilson for 0/1 values).
 
     Examples:
         >>> tuple(round(v, 4) for v in bounded_mean_interval(0.9, 100, 0.0, 1.0, 0.95))
@@ -49,7 +50,7 @@ def bounded_mean_interval(mean: float, n: int, low: float, high: float, confiden
     if n <= 0 or not math.isfinite(mean) or high <= low:
         return float("nan"), float("nan")
     p = min(1.0, max(0.0, (mean - low) / (high - low)))
-    lo, hi = wilson_interval(p * n, n, confidence)  # the one Wilson implementation, with fractional successes
+    lo, hi = wilson_interval(p * n, n, confidence)  # fractional successes: see its docstring
     return low + lo * (high - low), low + hi * (high - low)
 
 
