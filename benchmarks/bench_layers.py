@@ -170,7 +170,7 @@ def report(results: dict, layouts, shapes) -> None:
         print(f"\n## {layout}: ratios ours / reference formulation (lower is better), medians of the run")
         print(f"{'op':<20} {'shape':<18} {cols}")
         summary = {}
-        for ours, ref in PAIRS + [("maxblur", "maxpool")]:
+        for ours, ref in [*PAIRS, ("maxblur", "maxpool")]:
             rows = []
             for shape in shapes:
                 r = results[(shape, layout)]
@@ -185,8 +185,8 @@ def report(results: dict, layouts, shapes) -> None:
                 )
                 rows.append(row)
                 label = NAMES[ours] + (" vs maxpool" if ref == "maxpool" else "")
-                print(f"{label:<20} {str(tuple(shape)):<18} " + "  ".join(f"{v:7.2f}" for v in row))
-            summary[(ours, ref)] = [statistics.median(col) for col in zip(*rows)]
+                print(f"{label:<20} {tuple(shape)!s:<18} " + "  ".join(f"{v:7.2f}" for v in row))
+            summary[(ours, ref)] = [statistics.median(col) for col in zip(*rows, strict=True)]
         print(f"\n### {layout}: median over shapes")
         print(f"{'op':<32} {cols}")
         for (ours, ref), med in summary.items():

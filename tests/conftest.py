@@ -105,7 +105,7 @@ def ref_pad_index(length: int, before: int, after: int, mode: str) -> tuple[torc
 
 def ref_pad(x: torch.Tensor, pads: Sequence[tuple[int, int]], modes: Sequence[str]) -> torch.Tensor:
     """Pad every spatial axis of batched ``x`` with its own ``(before, after)`` and mode."""
-    for axis, ((before, after), mode) in enumerate(zip(pads, modes)):
+    for axis, ((before, after), mode) in enumerate(zip(pads, modes, strict=True)):
         dim = 2 + axis
         src, valid = ref_pad_index(x.shape[dim], before, after, mode)
         x = x.index_select(dim, src)
@@ -133,10 +133,10 @@ def ref_blur_pool(x: torch.Tensor, rows, stride, mode="reflect", modes=None) -> 
         kernel = torch.einsum("...i,j->...ij", kernel, r)
     pads = [((len(r) - 1) // 2, len(r) // 2) for r in rows]
     xp = ref_pad(x, pads, modes)
-    out_len = [(n - len(r)) // s + 1 for n, r, s in zip(xp.shape[2:], rows, strides)]
+    out_len = [(n - len(r)) // s + 1 for n, r, s in zip(xp.shape[2:], rows, strides, strict=True)]
     out = torch.zeros(*x.shape[:2], *out_len, dtype=x.dtype)
     for taps in itertools.product(*(range(len(r)) for r in rows)):
-        window = tuple(slice(t, t + s * (o - 1) + 1, s) for t, s, o in zip(taps, strides, out_len))
+        window = tuple(slice(t, t + s * (o - 1) + 1, s) for t, s, o in zip(taps, strides, out_len, strict=True))
         out = out + kernel[taps].to(x.dtype) * xp[(Ellipsis, *window)]
     return out
 

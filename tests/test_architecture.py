@@ -11,8 +11,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: Lowest first. A module belongs to the first entry whose prefix matches (longest prefix wins).
@@ -40,9 +38,9 @@ def _layer_of(module: str) -> tuple[int, str]:
     best: tuple[int, int, str] | None = None
     for rank, (name, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
-            if module == prefix or module.startswith(prefix + "."):
-                if best is None or len(prefix) > best[0]:
-                    best = (len(prefix), rank, name)
+            matches = module == prefix or module.startswith(prefix + ".")
+            if matches and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), rank, name)
     if best is None:
         raise AssertionError(f"module {module} is in no layer of tests/test_architecture.py: add it to LAYERS")
     return best[1], best[2]

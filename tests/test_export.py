@@ -19,8 +19,16 @@ import pytest
 import torch
 from torch import nn
 
-from antialias.layers import BlurConv2d, BlurPool1d, BlurPool2d, BlurPool3d, ConvBlurPool2d, MaxBlurPool1d, MaxBlurPool2d, MaxBlurPool3d
-
+from antialias.layers import (
+    BlurConv2d,
+    BlurPool1d,
+    BlurPool2d,
+    BlurPool3d,
+    ConvBlurPool2d,
+    MaxBlurPool1d,
+    MaxBlurPool2d,
+    MaxBlurPool3d,
+)
 
 MODES = ("reflect", "replicate", "zeros", "circular")
 

@@ -12,7 +12,6 @@ import torch
 from antialias import filters
 
 
-
 def pascal(n: int) -> list[float]:
     taps = [math.comb(n - 1, i) for i in range(n)]
     return [t / sum(taps) for t in taps]
@@ -162,7 +161,7 @@ def test_filter_rows_isotropic():
 def test_filter_rows_anisotropic(spec, sizes):
     rows = filters.filter_rows(spec, len(sizes))
     assert [r.numel() for r in rows] == list(sizes)
-    for row, n in zip(rows, sizes):
+    for row, n in zip(rows, sizes, strict=True):
         torch.testing.assert_close(row, torch.tensor(pascal(n), dtype=torch.float64))
 
 

@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 
 from antialias import functional as AF
 
-
 MODES = ("reflect", "replicate", "zeros", "circular")
 BLUR_POOL = {1: AF.blur_pool1d, 2: AF.blur_pool2d, 3: AF.blur_pool3d}
 BLUR = {1: AF.blur1d, 2: AF.blur2d, 3: AF.blur3d}
@@ -144,7 +143,7 @@ def test_blur_pool2d_matches_reference(reference, path, mode, k):
             out = AF.blur_pool2d(x, k, stride, mode)
             ref = reference.blur_pool(x.double(), (k, k), stride, mode).float()
             assert out.shape == ref.shape
-            torch.testing.assert_close(out, ref, rtol=0, atol=1e-6, msg=lambda m: f"stride={stride} size={size}: {m}")
+            torch.testing.assert_close(out, ref, rtol=0, atol=1e-6, msg=lambda m, stride=stride, size=size: f"stride={stride} size={size}: {m}")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -323,7 +322,7 @@ def test_circular_shift_blur_pool2d(k, stride, a, b, mh, mw, seed):
 )
 def test_circular_shift_max_blur_pool2d(k, kernel_size, dilation, stride, a, b, mh, mw, seed):
     x = rand(2, 3, stride * a, stride * b, seed=seed, dtype=torch.float64)
-    kw = dict(kernel_size=kernel_size, stride=stride, dilation=dilation, filter_size=k, padding_mode="circular")
+    kw = {"kernel_size": kernel_size, "stride": stride, "dilation": dilation, "filter_size": k, "padding_mode": "circular"}
     out = AF.max_blur_pool2d(x, **kw)
     shifted = AF.max_blur_pool2d(torch.roll(x, (stride * mh, stride * mw), (2, 3)), **kw)
     assert out.shape == (2, 3, a, b)
@@ -448,7 +447,7 @@ def test_max_blur_pool2d_ceil_mode_values(reference, args, h, w, filter_size, se
     x = rand(1, 2, h + span, w + span, seed=seed, dtype=torch.float64)
     target = F.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode=True).shape[2:]
     dense_len = [n + 2 * padding for n in (h, w)]
-    extra = [max(0, stride * (o - 1) + 1 - d) for o, d in zip(target, dense_len)]
+    extra = [max(0, stride * (o - 1) + 1 - d) for o, d in zip(target, dense_len, strict=True)]
     xp = F.pad(x, (0, extra[1], 0, extra[0]), value=float("-inf"))
     dense = F.max_pool2d(xp, kernel_size, 1, padding, dilation)
     ref = reference.blur_pool(dense, (filter_size, filter_size), stride, "replicate")
@@ -630,7 +629,7 @@ def test_noncontiguous_input(nd, kind):
     torch.testing.assert_close(call(nd, kind, x), call(nd, kind, x.contiguous()), rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize(("nd", "kind"), [op for op in OPS if op[0] > 1], ids=[i for op, i in zip(OPS, OP_IDS) if op[0] > 1])
+@pytest.mark.parametrize(("nd", "kind"), [op for op in OPS if op[0] > 1], ids=[i for op, i in zip(OPS, OP_IDS, strict=True) if op[0] > 1])
 @pytest.mark.parametrize("mode", MODES)
 def test_channels_last_in_channels_last_out(path, nd, kind, mode):
     fmt = torch.channels_last if nd == 2 else torch.channels_last_3d
@@ -690,7 +689,7 @@ def test_integer_dtype_rejected(nd, kind, dtype):
 
 @pytest.mark.parametrize(("nd", "kind"), OPS, ids=OP_IDS)
 def test_non_tensor_rejected(nd, kind):
-    with pytest.raises(TypeError, match="`input` must be a torch.Tensor, got list"):
+    with pytest.raises(TypeError, match=r"`input` must be a torch\.Tensor, got list"):
         call(nd, kind, [[1.0, 2.0]])
 
 

@@ -83,8 +83,8 @@ def test_blur_pool2d_matches_reference(mode, channels_last):
     torch.manual_seed(1)
     x = _layout(torch.randn(2, 3, 11, 8), channels_last)
     for k in (1, 2, 3, 4, 5):
-        y, gx, g = _fwd_bwd(lambda t: AF.blur_pool2d(t, k, padding_mode=mode), x)
-        y_ref, gx_ref, _ = _fwd_bwd(lambda t: ref_blur_pool2d(t, k, mode=mode), x, g)
+        y, gx, g = _fwd_bwd(lambda t, k=k: AF.blur_pool2d(t, k, padding_mode=mode), x)
+        y_ref, gx_ref, _ = _fwd_bwd(lambda t, k=k: ref_blur_pool2d(t, k, mode=mode), x, g)
         torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-6)
         torch.testing.assert_close(gx, gx_ref, rtol=0, atol=1e-6)
         assert y.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
@@ -163,7 +163,7 @@ def test_non_finite_values_stay_local():
     ]:
         torch.testing.assert_close(fn(x), ref(x), rtol=0, atol=1e-6, equal_nan=True)
         xf = torch.randn(1, 2, 9, 9)
-        y, gx, g = _fwd_bwd(fn, xf)
+        _, gx, g = _fwd_bwd(fn, xf)
         g[0, 0, 1, 1] = float("inf")
         _, gx, _ = _fwd_bwd(fn, xf, g)
         _, gx_ref, _ = _fwd_bwd(ref, xf, g)
@@ -192,7 +192,7 @@ def test_saves_no_activations():
     x = torch.randn(2, 3, 16, 16, requires_grad=True)
     for fn, allowed in [(lambda t: AF.blur_pool2d(t, 5), 0), (lambda t: AF.max_blur_pool2d(t, 2), 1)]:
         saved = []
-        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        with torch.autograd.graph.saved_tensors_hooks(lambda t, saved=saved: saved.append(t) or t, lambda t: t):
             fn(x)
         assert len(saved) <= allowed
         assert all(t.untyped_storage().data_ptr() == x.untyped_storage().data_ptr() for t in saved)
@@ -300,8 +300,8 @@ def test_max_ties_in_channels_last_and_mixed_kernels(nd):
         rows = tuple(filter_row(3) for _ in range(nd))
         pads = [padding(3)] * nd
         args = (kernels, [1] * nd, rows, [2] * nd, pads, ["reflect"] * nd)
-        y, gx, g = _fwd_bwd(lambda t: K.max_blur_pool(t, *args), x)
-        slow = lambda t: K.blur_pool_traceable(K.dense_max_traceable(t, kernels, [1] * nd), *args[2:])  # noqa: E731
+        y, gx, g = _fwd_bwd(lambda t, args=args: K.max_blur_pool(t, *args), x)
+        slow = lambda t, kernels=kernels, args=args: K.blur_pool_traceable(K.dense_max_traceable(t, kernels, [1] * nd), *args[2:])  # noqa: E731
         y_ref, gx_ref, _ = _fwd_bwd(slow, x, g)
         torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-6)
         torch.testing.assert_close(gx, gx_ref, rtol=0, atol=1e-6)

@@ -232,7 +232,7 @@ def test_custom_conv_class_gets_the_blur_in_its_callers_graph(reference):
     y = F.conv2d(reference.blur_pool(y, [4, 4], 1), net[2].weight, net[2].bias, 2, 1)
     torch.testing.assert_close(new(x), y, rtol=0, atol=1e-12)
     _same_state(net, new)
-    again, report2 = convert(new)
+    _, report2 = convert(new)
     assert report2.sites == [] and "already anti-aliased" in report2.skipped[0].note
 
 
@@ -438,15 +438,15 @@ def test_blur_buffers_follow_the_model_dtype():
 
 def test_bad_input_messages():
     net = nn.Sequential(nn.MaxPool2d(2))
-    with pytest.raises(TypeError, match="`model` must be a torch.nn.Module, got list"):
+    with pytest.raises(TypeError, match=r"`model` must be a torch\.nn\.Module, got list"):
         convert([net])
-    with pytest.raises(ValueError, match="`replace` must name kinds .* got 'maxpol'. Did you mean 'maxpool'"):
+    with pytest.raises(ValueError, match=r"`replace` must name kinds .* got 'maxpol'\. Did you mean 'maxpool'"):
         convert(net, replace=("maxpol",))
     with pytest.raises(ValueError, match="convert: `filter_size`"):
         convert(net, filter_size="tri7x")
     with pytest.raises(ValueError, match="convert: `filter_size` must be >= 1"):
         convert(net, filter_size=0)
-    with pytest.raises(ValueError, match="`padding_mode` must be one of .* Did you mean 'reflect'"):
+    with pytest.raises(ValueError, match=r"`padding_mode` must be one of .* Did you mean 'reflect'"):
         convert(net, padding_mode="reflct")
     with pytest.raises(ValueError, match="`min_channels` must be >= 1, got 0"):
         convert(net, min_channels=0)
@@ -479,7 +479,7 @@ def _copy_by_position(source: nn.Module, target: nn.Module) -> None:
     src, dst = source.state_dict(), target.state_dict()
     assert len(src) == len(dst)
     with torch.no_grad():
-        for (ks, vs), (kd, vd) in zip(src.items(), dst.items()):
+        for (ks, vs), (kd, vd) in zip(src.items(), dst.items(), strict=True):
             assert vs.shape == vd.shape and ks.rsplit(".", 1)[-1] == kd.rsplit(".", 1)[-1], (ks, kd)
             vd.copy_(vs)
 

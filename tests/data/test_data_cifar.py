@@ -7,6 +7,7 @@ import pickle
 import struct
 import tarfile
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ class Py2Pickler(pickle._Pickler):
     """Writes what Python 2's cPickle wrote for the CIFAR files: bytes as BINSTRING opcodes and
     numpy's reconstructor under its numpy 1 module path, so the fakes match the real files' opcodes."""
 
-    dispatch = dict(pickle._Pickler.dispatch)
+    dispatch: ClassVar[dict] = dict(pickle._Pickler.dispatch)
 
     def save_py2_str(self, obj: bytes) -> None:
         if len(obj) < 256:
@@ -120,7 +121,7 @@ def test_fake_batches_use_py2_opcodes():
 
 def expected(parts, members):
     data = np.concatenate([parts[m][0] for m in members]).reshape(-1, 3, 32, 32)
-    labels = sum((parts[m][1] for m in members), [])
+    labels = [label for m in members for label in parts[m][1]]
     return torch.from_numpy(data), torch.tensor(labels)
 
 

@@ -78,7 +78,7 @@ def test_corrupt_jpeg_names_file(tmp_path):
     bad = tmp_path / "n10" / "z.JPEG"
     bad.write_bytes(bad.read_bytes()[:40])
     ds = ImageFolder(tmp_path)
-    with pytest.raises(CorruptDataError, match="z.JPEG") as info:
+    with pytest.raises(CorruptDataError, match=r"z\.JPEG") as info:
         ds[8]
     assert str(bad) in str(info.value)
 

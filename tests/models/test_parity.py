@@ -30,7 +30,6 @@ from zoo_helpers import (
 from antialias.layers import BlurPool2d
 from antialias.models import get_model
 
-
 CASES = reference_cases()
 TV_PATH = DATA_DIR / "torchvision_keys.json"
 
@@ -167,7 +166,7 @@ def test_anti_aliased_resnet_renames_only_where_blurs_go():
     base = get_model("resnet50", filter_size=None).state_dict()
     anti = get_model("resnet50", filter_size=4).state_dict()
     assert [t.shape for t in base.values()] == [t.shape for t in anti.values()]
-    renamed = {old: new for old, new in zip(base, anti) if old != new}
+    renamed = {old: new for old, new in zip(base, anti, strict=True) if old != new}
     expected = {}
     for layer in ("layer2", "layer3", "layer4"):
         for leaf in ("weight",):

@@ -258,7 +258,7 @@ def test_bad_input() -> None:
         transfer_baseline(model.state_dict(), model, arch="resnet5")
     with pytest.raises(TypeError, match=r"must map names to tensors, got non-tensor entries \['epoch'\]"):
         transfer_baseline({"weight": torch.zeros(2, 2), "epoch": 3}, model, arch="resnet18")
-    with pytest.raises(TypeError, match="`model` must be an nn.Module, got dict"):
+    with pytest.raises(TypeError, match=r"`model` must be an nn\.Module, got dict"):
         transfer_baseline(model.state_dict(), {})
     with pytest.raises(TypeError, match="`baseline_state_dict` must be a mapping"):
         transfer_baseline([torch.zeros(1)], model)

@@ -16,7 +16,6 @@ import antialias.models as zoo
 from antialias.layers import BlurPool2d, MaxBlurPool2d
 from antialias.models import get_model, get_model_builder, list_models, register_model
 
-
 IMAGENET = [
     "alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d",
@@ -224,7 +223,7 @@ def test_cifar_width_and_layout(name, shortcut):
     assert next(m for m in narrow.modules() if isinstance(m, nn.Conv2d)).out_channels == first.out_channels // 2
     base, anti = narrow.state_dict(), get_model(name, filter_size=4, width=0.5, **kwargs).state_dict()
     assert [t.shape for t in base.values()] == [t.shape for t in anti.values()]  # the blur adds nothing
-    renamed = {old: new for old, new in zip(base, anti) if old != new}
+    renamed = {old: new for old, new in zip(base, anti, strict=True) if old != new}
     if name.startswith("vgg"):
         assert renamed == {}  # a baseline checkpoint loads into the anti-aliased VGG as it is
         return

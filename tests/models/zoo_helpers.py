@@ -13,7 +13,6 @@ import pathlib
 
 import torch
 
-
 DATA_DIR = pathlib.Path(__file__).resolve().parent / "data"
 #: The reference files, copied into the repository (tests/reference/) so CI has them.
 REFERENCE_DIR = pathlib.Path(__file__).resolve().parents[1] / "reference" / "adobe_state_dict"

@@ -53,7 +53,7 @@ def test_unknown_key_in_file_is_an_error_with_a_suggestion(tmp_path):
 
 
 def test_bad_config_files(tmp_path):
-    with pytest.raises(ValueError, match="existing .json or .toml file"):
+    with pytest.raises(ValueError, match=r"existing \.json or \.toml file"):
         load_config_file(tmp_path / "missing.toml")
     (tmp_path / "bad.json").write_text("{nope")
     with pytest.raises(ValueError, match="valid JSON"):

@@ -15,9 +15,9 @@ import sys
 
 import pytest
 import torch
+from train_helpers import cli_args, env, tiny_config, weights
 
 from antialias.train import train
-from train_helpers import cli_args, env, tiny_config, weights
 
 
 @pytest.mark.xdist_group("subprocesses")  # never beside another torchrun/subprocess test (ports, CPU)
@@ -42,6 +42,6 @@ def test_two_gloo_processes_match_one(tmp_path):
     m1 = one.metrics
     m2 = [json.loads(line) for line in (two_out / "metrics.jsonl").read_text().splitlines()]
     assert [m["global_step"] for m in m2] == [m["global_step"] for m in m1] == [6, 12]
-    for a, b in zip(m1, m2):
+    for a, b in zip(m1, m2, strict=True):
         for key in ("loss", "train_acc", "val_loss", "val_acc", "lr"):
             assert abs(a[key] - b[key]) < 1e-5, (key, a[key], b[key])

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from antialias.train import train
-from antialias.runs import rundir as _rundir
 from train_helpers import assert_same_weights, start_cli, tiny_config, weights
+
+from antialias.runs import rundir as _rundir
+from antialias.train import train
 
 # Timing-sensitive subprocesses (SIGKILL/SIGINT mid-run): on one xdist worker with the other such tests.
 pytestmark = pytest.mark.xdist_group("subprocesses")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from train_helpers import cli_args, tiny_config, weights
 
 from antialias.train import main, train
 from antialias.train.loop import _lr_factor
-from train_helpers import cli_args, tiny_config, weights
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
 TINY_ARGS = ["--model", "antialias.train._demo:tiny_model", "--filter-size", "none",
@@ -164,7 +164,7 @@ def test_finetune_from_baseline_weights(tmp_path):
     for name, p in result.model.named_parameters():
         assert torch.equal(p.detach(), expect.get_parameter(name).detach()), name
     fresh = train(tiny_config(model="resnet20_cifar", filter_size=4, model_kwargs={"width": 0.25}, lr=0.0, max_steps=1))
-    assert not all(torch.equal(a, b) for a, b in zip(fresh.model.parameters(), result.model.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(fresh.model.parameters(), result.model.parameters(), strict=True))
 
 
 def test_same_seed_same_weights_and_determinism_setting_restored():
@@ -172,8 +172,8 @@ def test_same_seed_same_weights_and_determinism_setting_restored():
     a = train(tiny_config(epochs=1, seed=3))
     b = train(tiny_config(epochs=1, seed=3))
     c = train(tiny_config(epochs=1, seed=4))
-    assert all(torch.equal(x, y) for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values()))
-    assert not all(torch.equal(x, y) for x, y in zip(a.model.state_dict().values(), c.model.state_dict().values()))
+    assert all(torch.equal(x, y) for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values(), strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(a.model.state_dict().values(), c.model.state_dict().values(), strict=True))
     assert torch.are_deterministic_algorithms_enabled() == before
 
 
@@ -185,8 +185,8 @@ def test_cli_args_helper_round_trip():
 
 
 def test_data_specs_are_not_mistaken_for_factories():
-    from antialias.data import DATASET_NAMES
     from antialias._factory import is_factory_spec
+    from antialias.data import DATASET_NAMES
 
     reserved = DATASET_NAMES
     assert is_factory_spec("antialias.train._demo:tiny_data", reserved)

@@ -13,8 +13,8 @@ from safetensors.torch import load_file
 from antialias.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = dict(model="antialias.train._demo:tiny_model", filter_size=None, data="antialias.train._demo:tiny_data",
-            batch_size=16, lr=0.05, progress="none")
+TINY = {"model": "antialias.train._demo:tiny_model", "filter_size": None, "data": "antialias.train._demo:tiny_data",
+        "batch_size": 16, "lr": 0.05, "progress": "none"}
 
 
 def tiny_config(**changes) -> TrainConfig:

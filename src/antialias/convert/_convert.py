@@ -57,7 +57,6 @@ from antialias import filters as _filters
 from antialias import functional as _F
 from antialias.convert import _layers as _L
 from antialias.convert._graph import _DeepTracer, _Edit, _hint, _locate, _owner_key, _rewrite_owner, _set
-from antialias.convert._layers import PreBlurConv1d, PreBlurConv2d, PreBlurConv3d
 from antialias.convert._report import ConvertReport, ConvertSite
 from antialias.convert._sites import (
     _blur_first,
@@ -261,7 +260,7 @@ def _convert_unit(ctx: _Ctx, unit: nn.Module, prefix: str) -> nn.Module:
         return unit
     try:
         graph = _DeepTracer().trace(unit)
-    except Exception as exc:  # noqa: BLE001 - any tracing failure selects the fallback, and is reported
+    except Exception as exc:  # any tracing failure selects the fallback, and is reported
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         ctx.report.fallbacks.append(
             f"{label} ({type(unit).__name__}): torch.fx could not trace it ({type(exc).__name__}: {reason[:120]}); "
@@ -388,7 +387,7 @@ def convert(
         handles = _record(watched, ctx.observed)
         try:
             out_before, report.flops_before = _run(target, example)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the argument to blame
+        except Exception as exc:  # re-raised with the argument to blame
             raise ValueError(
                 f"{_WHERE}: the model failed on the example input of shape {report.input_size} "
                 f"({type(exc).__name__}: {exc}). Pass an `example_input`/`input_size` the model accepts."

@@ -99,7 +99,7 @@ def _rewrite_owner(owner: nn.Module, edits: list[_Edit]) -> tuple[fx.GraphModule
     """Trace ``owner``'s own forward, apply ``edits`` and return the GraphModule (None if impossible)."""
     try:
         graph = _ShallowTracer().trace(owner)
-    except Exception:  # noqa: BLE001 - any failure means: do it another way (the caller reports it)
+    except Exception:  # any failure means: do it another way (the caller reports it)
         return None
     names = set(owner._modules) | set(owner._parameters) | set(owner._buffers) | set(vars(owner))
     added: dict[str, nn.Module] = {}
@@ -107,7 +107,7 @@ def _rewrite_owner(owner: nn.Module, edits: list[_Edit]) -> tuple[fx.GraphModule
     nodes = [_find(graph, e.loc) for e in edits]
     if any(n is None for n in nodes):
         return None
-    for edit, node in zip(edits, nodes):
+    for edit, node in zip(edits, nodes, strict=True):
         name = _unique(names, edit.hint)
         added[name] = edit.module
         where[id(edit.module)] = name

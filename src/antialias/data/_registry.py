@@ -74,7 +74,7 @@ def load_dataset(
     split: str = "train",
     root: str | os.PathLike | None = None,
     download: bool = False,
-    transform: Callable[[Tensor], Tensor] | None | object = _AUTO,
+    transform: Callable[[Tensor], Tensor] | object | None = _AUTO,
 ) -> Dataset:
     """Load a data set by name: ``"fashion-mnist"``, ``"mnist"``, ``"cifar10"``, ``"cifar100"``,
     ``"imagenet:PATH"``, ``"imagefolder:PATH"``; any of them as ``"NAME:PATH"`` to give the folder.

@@ -197,7 +197,7 @@ def _open_members(info: CifarSet, root: Path) -> tuple[Callable[[str], bytes], s
     for archive in (root / info.archive, root):
         if archive.is_file() and archive.name.endswith((".tar.gz", ".tgz", ".tar")):
             try:
-                tar = tarfile.open(archive)
+                tar = tarfile.open(archive)  # noqa: SIM115 - stays open: the returned reader reads members lazily
             except (tarfile.TarError, OSError) as exc:
                 raise CorruptDataError(
                     f"`load_dataset`: {archive} is not a readable tar archive ({exc}); re-download it."
@@ -254,7 +254,7 @@ def load_cifar(
         fetch(info.remote, base)
         opened = _open_members(info, base)
     if opened is None:
-        files = ", ".join((info.meta,) + info.train + info.test)
+        files = ", ".join((info.meta, *info.train, *info.test))
         raise DatasetNotFoundError(
             f"`load_dataset`: {name} needs either the folder {base / info.folder} holding {files}, "
             f"or the archive {base / info.archive}; neither was found. Get "

@@ -127,7 +127,7 @@ IDX_SETS: dict[str, IdxSet] = {
             "Sneaker",
             "Bag",
             "Ankle boot",
-        ),  # fmt: skip
+        ),
         system_dirs=("/usr/share/datasets/fashion-mnist",),
         how_to_get=(
             "On Debian/Ubuntu: `apt-get install -y dataset-fashion-mnist` (files land in "

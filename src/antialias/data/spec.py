@@ -6,7 +6,6 @@ from torch import Tensor
 from torch.utils.data import Dataset, Subset
 
 from antialias._factory import import_factory, is_factory_spec
-from antialias.data import DATASET_NAMES, load_dataset
 from antialias.data._base import ImageTensorDataset
 from antialias.data._registry import DATASET_NAMES, load_dataset
 
@@ -15,7 +14,7 @@ __all__ = ["head", "load_split"]
 
 def load_split(spec: str, split: str, *, root: str | None, download: bool) -> Dataset:
     """The ``split`` ("train" or "test") of data set ``spec`` (a name, ``NAME:PATH`` or ``module:function``)."""
-    if is_factory_spec(spec, DATASET_NAMES + ("fashion-mnist",)):
+    if is_factory_spec(spec, (*DATASET_NAMES, "fashion-mnist")):
         factory = import_factory(spec, "train", "data")
         return factory(split=split, root=root)
     return load_dataset(spec, split=split, root=root, download=download)
@@ -27,8 +26,6 @@ def head(dataset: Dataset, lo: int, hi: int) -> Dataset:
         return dataset
     images, targets = getattr(dataset, "images", None), getattr(dataset, "targets", None)
     if isinstance(images, Tensor) and isinstance(targets, Tensor) and getattr(dataset, "transform", None) is None:
-        from antialias.data import ImageTensorDataset
-
         return ImageTensorDataset(images[lo:hi], targets[lo:hi], list(dataset.classes),
                                   name=str(getattr(dataset, "name", "images")))
     return Subset(dataset, range(lo, hi))

@@ -175,7 +175,7 @@ def _same_filter(a: FilterSpec | None, b: FilterSpec | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
     ra, rb = _filters.filter_rows(a, 2), _filters.filter_rows(b, 2)
-    return all(x.shape == y.shape and bool((x - y).abs().max() < 1e-12) for x, y in zip(ra, rb))
+    return all(x.shape == y.shape and bool((x - y).abs().max() < 1e-12) for x, y in zip(ra, rb, strict=True))
 
 
 def _resolve_weights(

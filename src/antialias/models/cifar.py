@@ -55,7 +55,7 @@ DEFAULT_CIFAR_CLASSES = _Default(10)
 
 
 def _scaled(channels: int, width: float) -> int:
-    return max(1, int(round(channels * width)))
+    return max(1, round(channels * width))
 
 
 def _check_width(width: object, where: str) -> None:
@@ -263,7 +263,7 @@ class CifarResNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         stages = []
         channels = widths[0]
-        for out, stride in zip(widths, (1, 2, 2)):
+        for out, stride in zip(widths, (1, 2, 2), strict=True):
             blocks = []
             for i in range(n):
                 blocks.append(_CifarBlock(channels, out, stride if i == 0 else 1, shortcut, filter_size, padding_mode))

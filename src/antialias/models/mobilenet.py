@@ -75,7 +75,7 @@ class InvertedResidual(nn.Module):
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"InvertedResidual: `stride` must be 1 or 2, got {stride!r}.")
-        hidden = int(round(inp * expand_ratio))
+        hidden = round(inp * expand_ratio)
         self.use_res_connect = stride == 1 and inp == oup
         blur = filter_size is not None and stride > 1
         layers: list[nn.Module] = []

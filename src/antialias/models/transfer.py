@@ -133,7 +133,7 @@ _LAYOUT_RULES["mobilenet_v2"] = _mobilenet_rule
 # Architecture name -> layout.
 _ARCH_LAYOUT: dict[str, str] = {
     **{a: "resnet_basic" if a in _BASIC else "resnet_bottleneck" for a in (*_RESNETS, "resnet20_cifar", "resnet56_cifar")},
-    **{a: "densenet" for a in _DENSENETS},
+    **dict.fromkeys(_DENSENETS, "densenet"),
     **{a: a for a in _VGG_CFGS},
     **{a + "_bn": a + "_bn" for a in _VGG_CFGS},
     "alexnet": "alexnet",
@@ -155,9 +155,9 @@ def _infer_layout(keys: Iterable[str], where: str) -> str:
         return "densenet"
     if "features.1.conv.0.0.weight" in keys and "classifier.1.weight" in keys:
         return "mobilenet_v2"
-    if {"classifier.1.weight", "classifier.4.weight", "classifier.6.weight"} <= keys:
-        if _feature_param_indices(keys) == frozenset(_ALEXNET_FEATURES):
-            return "alexnet"
+    alexnet_head = {"classifier.1.weight", "classifier.4.weight", "classifier.6.weight"}
+    if alexnet_head <= keys and _feature_param_indices(keys) == frozenset(_ALEXNET_FEATURES):
+        return "alexnet"
     if {"classifier.0.weight", "classifier.3.weight", "classifier.6.weight"} <= keys:
         found = _feature_param_indices(keys)
         for name, cfg in _VGG_CFGS.items():
@@ -334,9 +334,8 @@ def transfer_baseline(
     source_of: dict[str, str] = {}
     for key, value in baseline_state_dict.items():
         new = rule(key)
-        if new not in target:
-            report.unmatched.append(key)
-        elif new in chosen:  # two baseline keys renamed onto one name: a rule bug or odd input
+        # Unmatched: no such target key, or two baseline keys renamed onto one name (a rule bug or odd input).
+        if new not in target or new in chosen:
             report.unmatched.append(key)
         elif tuple(target[new].shape) != tuple(value.shape):
             report.mismatched.append((key, new, tuple(value.shape), tuple(target[new].shape)))

@@ -180,7 +180,7 @@ def toy_example_figure(data: ToyExample | None = None) -> Figure:
         (data.blurred, full, f"Step 2: blur with {name} {taps} (stride 1)"),
         (data.max_blur_pool, kept, "Step 3: subsample by 2  =  MaxBlurPool1d(2, filter_size=" + repr(data.filter_size) + ")"),
     ]
-    for ax, (values, positions, title) in zip(axes, stages):
+    for ax, (values, positions, title) in zip(axes, stages, strict=True):
         _bars(ax, positions, values, width=0.38)
         ax.set_title(title, loc="left", fontsize=11)
         ax.set_ylim(0, 1.4)
@@ -335,10 +335,10 @@ def downsampling_figure(
     )
     for r, (key, label) in enumerate(rows):
         y0 = fig_h - top - title_h - ph - r * (title_h + ph + mid)  # bottom edge, from the figure's bottom
-        panels = [(np.clip(image, 0, 1), f"input {height}×{width}")]  # (array, panel title)
+        panels = [(np.clip(image, 0, 1), f"input {height}×{width}")]  # (array, panel title)  # noqa: RUF001 (× is meant)
         for c, arr in enumerate(pyramid[key], start=1):
             times = "once" if c == 1 else ("twice" if c == 2 else f"{c} times")
-            panels.append((np.clip(arr, 0, 1), f"1/{2 ** c} scale ({arr.shape[0]}×{arr.shape[1]}), applied {times}"))
+            panels.append((np.clip(arr, 0, 1), f"1/{2 ** c} scale ({arr.shape[0]}×{arr.shape[1]}), applied {times}"))  # noqa: RUF001
         for c, (arr, heading) in enumerate(panels):
             x0 = left + c * (pw + gap)
             ax = fig.add_axes((x0 / fig_w, y0 / fig_h, pw / fig_w, ph / fig_h))

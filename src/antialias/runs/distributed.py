@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "setup", "teardown", "all_reduce_sum", "any_true", "gather_objects", "broadcast_object"]
+__all__ = ["DistInfo", "all_reduce_sum", "any_true", "broadcast_object", "gather_objects", "setup", "teardown"]
 
 
 @dataclasses.dataclass(frozen=True)

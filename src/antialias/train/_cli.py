@@ -20,7 +20,7 @@ from antialias.runs.model import parse_filter_size
 from antialias.train.config import _AMP, _DEVICES, _PROGRESS, _SCHEDULES, TrainConfig, load_config_file
 from antialias.train.loop import train
 
-__all__ = ["add_arguments", "run_from_args", "main", "build_parser", "config_from_args"]
+__all__ = ["add_arguments", "build_parser", "config_from_args", "main", "run_from_args"]
 
 _CHOICES = {"schedule": _SCHEDULES, "amp": _AMP, "device": _DEVICES, "progress": _PROGRESS}
 

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from tqdm.auto import tqdm
 
-__all__ = ["make_reporter", "check_tensorboard", "Silent"]
+__all__ = ["Silent", "check_tensorboard", "make_reporter"]
 
 
 class Silent:
@@ -159,5 +159,5 @@ def make_reporter(mode: str, *, is_main: bool, every: int, tensorboard_dir: Path
 
 
 def _hms(seconds: float) -> str:
-    s = int(round(seconds))
+    s = round(seconds)
     return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"

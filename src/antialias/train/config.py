@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrainConfig", "config_differences", "load_config_file", "RESUMABLE_FIELDS"]
+__all__ = ["RESUMABLE_FIELDS", "TrainConfig", "config_differences", "load_config_file"]
 
 _SCHEDULES = ("cosine", "step")
 _AMP = ("none", "bf16", "fp16")
