@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from antialias.eval._forward import check_logits
 from antialias.eval._stats import wilson_interval
 
 __all__ = ["Estimate", "bounded_mean_interval", "estimate", "forward_logits"]
@@ -67,14 +68,10 @@ def forward_logits(
     device: torch.device | str,
     where: str,
 ) -> Tensor:
-    """``model(preprocess(x))`` on ``device``, checked to be ``(N, classes)`` logits."""
+    """``model(preprocess(x))`` on ``device``, checked to be ``(N, classes)`` logits (:func:`~antialias.eval._forward.check_logits`)."""
     x = x.to(device)
     if preprocess is not None:
         x = preprocess(x)
     logits = model(x)
-    if not isinstance(logits, Tensor) or logits.ndim != 2 or logits.shape[0] != x.shape[0]:
-        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-        raise ValueError(
-            f"`{where}`: the model must return logits of shape (N, classes), got {shape} for a batch of {x.shape[0]}."
-        )
+    check_logits(logits, x.shape[0], where)  # the one check every protocol's forward applies
     return logits
