@@ -68,7 +68,10 @@ def forward_logits(
     device: torch.device | str,
     where: str,
 ) -> Tensor:
-    """``model(preprocess(x))`` on ``device``, checked to be ``(N, classes)`` logits (:func:`~antialias.eval._forward.check_logits`)."""
+    """``model(preprocess(x))`` on ``device``, checked to be ``(N, classes)`` logits.
+
+    The check is :func:`~antialias.eval._forward.check_logits`, shared with every other protocol.
+    """
     x = x.to(device)
     if preprocess is not None:
         x = preprocess(x)

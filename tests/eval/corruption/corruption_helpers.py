@@ -12,7 +12,9 @@ from torch import nn
 
 HAS_LIBRARY = importlib.util.find_spec("imagecorruptions") is not None
 # imagecorruptions is an optional extra: tests that generate corruptions skip without it.
-needs_library = pytest.mark.skipif(not HAS_LIBRARY, reason='needs the corruptions extra: pip install "antialias[corruptions]"')
+needs_library = pytest.mark.skipif(
+    not HAS_LIBRARY, reason='needs the corruptions extra: pip install "antialias[corruptions]"'
+)
 SEV = (1, 2, 3, 4, 5)
 
 
@@ -23,7 +25,9 @@ class BadOutput(nn.Module):
 
 def tiny_model(channels=3, classes=4):
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(channels, 6, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, classes))
+    return nn.Sequential(
+        nn.Conv2d(channels, 6, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, classes)
+    )
 
 
 def write_cifar10c(root, names, n=6, seed=0):

@@ -44,7 +44,9 @@ def test_corrupt_images_any_size(shape):
 def test_corruption_seeding_is_per_image():
     x = torch.rand(4, 3, 32, 32)
     whole = corrupt_images(x, "shot_noise", 2, seed=5)
-    parts = torch.cat([corrupt_images(x[:1], "shot_noise", 2, seed=5), corrupt_images(x[1:], "shot_noise", 2, seed=5, first_index=1)])
+    parts = torch.cat(
+        [corrupt_images(x[:1], "shot_noise", 2, seed=5), corrupt_images(x[1:], "shot_noise", 2, seed=5, first_index=1)]
+    )
     assert torch.equal(whole, parts)
     assert not torch.equal(whole, corrupt_images(x, "shot_noise", 2, seed=6))
     state = np.random.get_state()[1].copy()

@@ -52,7 +52,9 @@ def test_extra_corruptions_normalise_by_published_means():
     # The extra four have only a published mean: 5 severities summing to 5 * mean give CE = 100.
     totals = [round(5 * ALEXNET_MEAN_ERRORS[c] * N_IMAGENET) for c in EXTRA_CORRUPTIONS]  # exact integers
     wrong = torch.tensor([[t // 5 + t % 5] + [t // 5] * 4 for t in totals])
-    r = _corruption_compute(wrong, N_IMAGENET, 0, 0, EXTRA_CORRUPTIONS, SEV, CorruptionNormaliser.resolve("alexnet"), 0.95)
+    r = _corruption_compute(
+        wrong, N_IMAGENET, 0, 0, EXTRA_CORRUPTIONS, SEV, CorruptionNormaliser.resolve("alexnet"), 0.95
+    )
     for c in EXTRA_CORRUPTIONS:
         assert r.ce[c].value == pytest.approx(100.0, abs=1e-9)
     assert r.mce is None and any("15 test corruptions" in note for note in r.notes)  # the extra 4 never make an mCE
@@ -82,7 +84,9 @@ def reference_result(logits, target, clean, names, ref):
     for ci, name in enumerate(names):
         errs = []
         for si in range(logits.shape[1]):
-            errs.append(sum(int(logits[ci, si, i].argmax()) != int(target[i]) for i in range(len(target))) / len(target))
+            errs.append(
+                sum(int(logits[ci, si, i].argmax()) != int(target[i]) for i in range(len(target))) / len(target)
+            )
         out[name] = (
             errs,
             100 * sum(errs) / sum(ref[name]),

@@ -30,7 +30,9 @@ def test_generated_evaluation_equals_manual_loop():
     r = evaluate_perturbations(model, [x[:2], x[2:]], perturbations=["translate", "shot_noise"], seed=4)
     with torch.no_grad():
         for name in ("translate", "shot_noise"):
-            seq = torch.cat([perturbation_sequence(x[:2], name, seed=4), perturbation_sequence(x[2:], name, seed=4, first_index=2)])
+            seq = torch.cat(
+                [perturbation_sequence(x[:2], name, seed=4), perturbation_sequence(x[2:], name, seed=4, first_index=2)]
+            )
             logits = model(seq.flatten(0, 1)).view(5, seq.shape[1], -1)
             assert r.flip_probability[name].value == pytest.approx(reference_flips(logits, name == "shot_noise", 1))
 

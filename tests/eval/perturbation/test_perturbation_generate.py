@@ -66,7 +66,9 @@ def test_noise_seeding_is_per_image():
     x = torch.rand(4, 3, 8, 8)
     for name in ("gaussian_noise", "shot_noise"):
         whole = perturbation_sequence(x, name, seed=5)
-        parts = torch.cat([perturbation_sequence(x[:1], name, seed=5), perturbation_sequence(x[1:], name, seed=5, first_index=1)])
+        parts = torch.cat(
+            [perturbation_sequence(x[:1], name, seed=5), perturbation_sequence(x[1:], name, seed=5, first_index=1)]
+        )
         assert torch.equal(whole, parts)
         assert not torch.equal(whole, perturbation_sequence(x, name, seed=6))
         # the same image at another position in the stream gets other noise

@@ -100,8 +100,11 @@ def test_reference_normaliser_gives_fr_100(tmp_path):
     g = torch.Generator().manual_seed(1)
     data = {"rotate": torch.randn(6, 31, 4, generator=g), "scale": torch.randn(6, 31, 4, generator=g)}
     base = perturbation_stability(data)
-    assert base.fr == {} and base.mfr is None and base.unnormalised_mfr.value == pytest.approx(
-        100 * (base.flip_probability["rotate"].value + base.flip_probability["scale"].value) / 2
+    assert (
+        base.fr == {}
+        and base.mfr is None
+        and base.unnormalised_mfr.value
+        == pytest.approx(100 * (base.flip_probability["rotate"].value + base.flip_probability["scale"].value) / 2)
     )
     path = tmp_path / "baseline.json"
     path.write_text(json.dumps(base.to_dict()))

@@ -93,11 +93,15 @@ def evaluate_corruptions(
         start = 0
         for images, labels in batches:
             if not isinstance(images, Tensor) or images.ndim != 4:
-                raise ValueError(f"`{where}`: images must be (N, C, H, W) tensors, got {getattr(images, 'shape', images)!r}.")
+                raise ValueError(
+                    f"`{where}`: images must be (N, C, H, W) tensors, got {getattr(images, 'shape', images)!r}."
+                )
 
             def get(ci: int, images: Tensor = images, start: int = start) -> Tensor:
                 name = metric.corruptions[ci]
-                return torch.stack([corrupt_images(images, name, s, seed=seed, first_index=start) for s in metric.severities])
+                return torch.stack(
+                    [corrupt_images(images, name, s, seed=seed, first_index=start) for s in metric.severities]
+                )
 
             yield labels, (images if clean else None), get
             start += images.shape[0]
@@ -136,7 +140,10 @@ def evaluate_cifar10c(
             if clean_iter is not None:
                 clean, clean_labels = next(clean_iter)
                 if not torch.equal(clean_labels.cpu().long(), labels):
-                    raise ValueError(f"`{where}`: `clean_batches` must follow the files' order in batches of {batch_size}; labels differ.")
+                    raise ValueError(
+                        f"`{where}`: `clean_batches` must follow the files' order in batches of {batch_size}; "
+                        "labels differ."
+                    )
 
             def get(ci: int, stack: Tensor = stack) -> Tensor:
                 return stack[ci]  # (S, B, 3, H, W)

@@ -110,9 +110,7 @@ def _corrupt_each(
     return out
 
 
-def corrupt_images(
-    images: Tensor, corruption: str, severity: int, *, seed: int = 0, first_index: int = 0
-) -> Tensor:
+def corrupt_images(images: Tensor, corruption: str, severity: int, *, seed: int = 0, first_index: int = 0) -> Tensor:
     """Corrupt a batch with an ImageNet-C corruption (needs ``pip install "antialias[corruptions]"``).
 
     Args:

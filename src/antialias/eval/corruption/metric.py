@@ -304,7 +304,9 @@ def _corruption_compute(
     notes: list[str] = []
     errors = {c: {s: Proportion.from_counts(int(wrong[i, j]), n, confidence) for j, s in enumerate(severities)}
               for i, c in enumerate(corruptions)}  # fmt: skip
-    pooled = {c: Proportion.from_counts(int(wrong[i].sum()), n * s_count, confidence) for i, c in enumerate(corruptions)}
+    pooled = {
+        c: Proportion.from_counts(int(wrong[i].sum()), n * s_count, confidence) for i, c in enumerate(corruptions)
+    }
     clean = Proportion.from_counts(int(clean_wrong), int(clean_images), confidence) if int(clean_images) else None
     has_clean = clean is not None and int(clean_images) == n
     if clean is not None and not has_clean:

@@ -42,7 +42,9 @@ def _cifar10c_array(root: Path, name: str, rows: int, where: str) -> np.ndarray:
     """``<root>/<name>.npy`` memory-mapped, checked to be ``(rows, H, W, 3)`` uint8 with ``rows % 5 == 0``."""
     path = root / f"{name}.npy"
     if not path.is_file():
-        raise ValueError(f"`{where}`: {root} has no {name}.npy; available: {[p.stem for p in sorted(root.glob('*.npy'))]}.")
+        raise ValueError(
+            f"`{where}`: {root} has no {name}.npy; available: {[p.stem for p in sorted(root.glob('*.npy'))]}."
+        )
     arr = np.load(path, mmap_mode="r")
     if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8 or arr.shape[0] % 5 or arr.shape[0] != rows:
         raise ValueError(
@@ -58,7 +60,9 @@ def _cifar10c_labels(labels: np.ndarray, where: str) -> np.ndarray:
     first = np.asarray(labels[:n])
     for s in range(1, 5):
         if not np.array_equal(first, labels[s * n : (s + 1) * n]):
-            raise ValueError(f"`{where}`: labels.npy must repeat the same {n} labels for every severity; block {s + 1} differs.")
+            raise ValueError(
+                f"`{where}`: labels.npy must repeat the same {n} labels for every severity; block {s + 1} differs."
+            )
     return first
 
 
@@ -71,7 +75,9 @@ def open_cifar10c(
     """
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise ValueError(f"`{where}`: `root` must be the CIFAR-10-C folder (<corruption>.npy, labels.npy), got {str(root)!r}.")
+        raise ValueError(
+            f"`{where}`: `root` must be the CIFAR-10-C folder (<corruption>.npy, labels.npy), got {str(root)!r}."
+        )
     names = _cifar10c_names(root, corruptions, where)
     label_path = root / "labels.npy"
     if not label_path.is_file():
@@ -107,7 +113,10 @@ def read_cifar10c(
     for a in range(0, stop, batch_size):
         b = min(stop, a + batch_size)
         grid = np.stack([np.stack([arr[(s - 1) * n + a : (s - 1) * n + b] for s in severities]) for arr in arrays])
-        yield torch.from_numpy(grid).permute(0, 1, 2, 5, 3, 4).float().div_(255), torch.from_numpy(labels[a:b].astype(np.int64))
+        yield (
+            torch.from_numpy(grid).permute(0, 1, 2, 5, 3, 4).float().div_(255),
+            torch.from_numpy(labels[a:b].astype(np.int64)),
+        )
 
 
 # --------------------------------------------------------------------------- ImageNet-C
@@ -174,7 +183,10 @@ def open_imagenet_c(
     """
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise ValueError(f"`{where}`: `root` must be the ImageNet-C folder (<corruption>/<severity>/<wnid>/*.JPEG), got {str(root)!r}.")
+        raise ValueError(
+            f"`{where}`: `root` must be the ImageNet-C folder (<corruption>/<severity>/<wnid>/*.JPEG), "
+            f"got {str(root)!r}."
+        )
     checked = check_severities(where, severities)
     names = _imagenet_c_names(root, corruptions, where)
     folders = [[ImageFolder(root / c / str(s)) for s in checked] for c in names]
@@ -191,5 +203,7 @@ def open_imagenet_c(
     if clean_root is not None:
         clean = ImageFolder(clean_root, transform=clean_transform)
         if _file_keys(clean) != keys:
-            raise ValueError(f"`{where}`: `clean_root` must hold the same class folders and file names as {reference.root}.")
+            raise ValueError(
+                f"`{where}`: `clean_root` must hold the same class folders and file names as {reference.root}."
+            )
     return ImageNetC(names, checked, folders, clean)

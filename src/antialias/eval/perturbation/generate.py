@@ -158,7 +158,9 @@ def _translate_sequence(images: Tensor, preset: str, where: str) -> Tensor:
     shifts = range(-20, 21) if preset == "imagenet" else range(-7, 9)
     w = images.shape[-1]
     if max(abs(s) for s in shifts) >= w:
-        raise ValueError(f"`{where}`: translate shifts up to {max(abs(s) for s in shifts)} px need images wider than that, got {w}.")
+        raise ValueError(
+            f"`{where}`: translate shifts up to {max(abs(s) for s in shifts)} px need images wider than that, got {w}."
+        )
     return _translate(images, list(shifts))
 
 
@@ -226,7 +228,9 @@ def perturbation_sequence(
     where = "perturbation_sequence"
     check_names(where, "perturbation", [perturbation], GENERATED_PERTURBATIONS)
     if not isinstance(images, Tensor) or images.ndim != 4 or not images.is_floating_point():
-        raise ValueError(f"`{where}`: `images` must be a float (N, C, H, W) tensor, got {getattr(images, 'shape', images)!r}.")
+        raise ValueError(
+            f"`{where}`: `images` must be a float (N, C, H, W) tensor, got {getattr(images, 'shape', images)!r}."
+        )
     h, w = images.shape[-2:]
     preset = resolve_preset(preset, h, w, where)
     frames = sequence_length(perturbation, preset)

@@ -65,7 +65,9 @@ def _stability_update(logits: Tensor, noise: bool, step: int, where: str) -> tup
         raise ValueError(f"`{where}`: `step` must be an int >= 1, got {step!r}.")
     n, t, k = logits.shape
     if t < 2 or (not noise and step >= t):
-        raise ValueError(f"`{where}`: sequences of {t} frames are too short for `step` {step}; need at least {step + 1}.")
+        raise ValueError(
+            f"`{where}`: sequences of {t} frames are too short for `step` {step}; need at least {step + 1}."
+        )
     a, b = _pairs(t, noise, step)
     a, b = a.to(logits.device), b.to(logits.device)
     order = torch.argsort(logits, dim=-1, descending=True, stable=True)  # (N, T, K): classes best first
@@ -178,7 +180,9 @@ def _normaliser_from_file(path: Path, where: str) -> dict:
 def _normaliser_from_mapping(normaliser: Mapping) -> dict:
     """``{"flip_probability": {...}, "t5d": {...}}`` (values or estimate dicts), or ``{name: fp}``."""
     if "flip_probability" in normaliser:
-        fp = {p: (v["value"] if isinstance(v, Mapping) else float(v)) for p, v in normaliser["flip_probability"].items()}
+        fp = {
+            p: (v["value"] if isinstance(v, Mapping) else float(v)) for p, v in normaliser["flip_probability"].items()
+        }
         t5 = {p: (v["value"] if isinstance(v, Mapping) else float(v)) for p, v in normaliser.get("t5d", {}).items()}
         return {"source": normaliser.get("source", "user mapping"), "flip_probability": fp, "t5d": t5}
     return {"source": "user mapping", "flip_probability": {p: float(v) for p, v in normaliser.items()}, "t5d": {}}
@@ -195,7 +199,8 @@ def resolve_perturbation_normaliser(normaliser: object, where: str) -> dict | No
     if isinstance(normaliser, Mapping):
         return _normaliser_from_mapping(normaliser)
     raise TypeError(
-        f"`{where}`: `normaliser` must be None, a PerturbationResult, a mapping or a JSON path, got {type(normaliser).__name__}."
+        f"`{where}`: `normaliser` must be None, a PerturbationResult, a mapping or a JSON path, "
+        f"got {type(normaliser).__name__}."
     )
 
 
@@ -315,7 +320,9 @@ class PerturbationStability(Metric):
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)
-        self.perturbations = check_names("PerturbationStability", "perturbations", list(perturbations), KNOWN_PERTURBATIONS)
+        self.perturbations = check_names(
+            "PerturbationStability", "perturbations", list(perturbations), KNOWN_PERTURBATIONS
+        )
         if isinstance(step, bool) or not isinstance(step, int) or step < 1:
             raise ValueError(f"`PerturbationStability`: `step` must be an int >= 1, got {step!r}.")
         self.step = step
@@ -333,7 +340,14 @@ class PerturbationStability(Metric):
 
     def compute(self) -> PerturbationResult:
         return _stability_compute(
-            self.flips, self.t5d, self.pairs, self.sequences, self.perturbations, self.step, self.normaliser, self.confidence
+            self.flips,
+            self.t5d,
+            self.pairs,
+            self.sequences,
+            self.perturbations,
+            self.step,
+            self.normaliser,
+            self.confidence,
         )
 
 

@@ -25,7 +25,9 @@ def cifar10p_names(
     """The checked CIFAR-10-P folder and names (``None``: every known name with a file, in canonical order)."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise ValueError(f"`{where}`: `root` must be the CIFAR-10-P folder (<perturbation>.npy files), got {str(root)!r}.")
+        raise ValueError(
+            f"`{where}`: `root` must be the CIFAR-10-P folder (<perturbation>.npy files), got {str(root)!r}."
+        )
     if perturbations is not None:
         return root, check_names(where, "perturbations", list(perturbations), KNOWN_PERTURBATIONS)
     names = tuple(p for p in KNOWN_PERTURBATIONS if (root / f"{p}.npy").is_file())
@@ -35,14 +37,16 @@ def cifar10p_names(
 
 
 def read_cifar10p(path: str | os.PathLike, *, batch_size: int = 100, limit: int | None = None) -> Iterator[Tensor]:
-    """Read one released CIFAR-10-P file ``(n, T, H, W, 3)`` uint8 in batches of ``(B, T, 3, H, W)`` floats in [0, 1]."""
+    """Read one released CIFAR-10-P file ``(n, T, H, W, 3)`` uint8 as ``(B, T, 3, H, W)`` floats in [0, 1]."""
     where = "read_cifar10p"
     path = Path(path).expanduser()
     if not path.is_file():
         raise ValueError(f"`{where}`: `path` must be a CIFAR-10-P .npy file, got {str(path)!r}, which does not exist.")
     array = np.load(path, mmap_mode="r")
     if array.ndim != 5 or array.shape[-1] != 3 or array.dtype != np.uint8 or array.shape[1] < 2:
-        raise ValueError(f"`{where}`: {path} must hold (n, frames >= 2, H, W, 3) uint8 sequences, got {array.shape} {array.dtype}.")
+        raise ValueError(
+            f"`{where}`: {path} must hold (n, frames >= 2, H, W, 3) uint8 sequences, got {array.shape} {array.dtype}."
+        )
     stop = len(array) if limit is None else min(len(array), int(limit))
     for a in range(0, stop, batch_size):
         chunk = np.array(array[a : min(stop, a + batch_size)])  # a writable copy of the memory map
