@@ -1,10 +1,11 @@
-"""Evaluation stage of ``antialias reproduce``: per-model measurements, cached per run, and paired statistics.
+"""Evaluation stage of ``antialias reproduce``: per-model measurements, cached per run, with per-image outcomes.
 
 Each part (clean accuracy, consistency under each protocol, diagonal stability, feature distance,
 corruption, perturbation) is one JSON file in ``<run>/eval/``, keyed by the evaluation settings and the
 SHA-256 of the weights: a part is recomputed only when either changes, so an interrupted evaluation
 resumes at the part it was doing. Per-image outcomes (correct, consistent) are kept as bit strings,
-because the pipeline compares models on the same images with the same random offsets (paired tests).
+because the pipeline compares models on the same images with the same random offsets (the paired
+tests of :mod:`antialias.eval._stats`).
 """
 
 from __future__ import annotations
@@ -12,16 +13,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-import os
 from collections.abc import Callable
 from pathlib import Path
-from statistics import NormalDist
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from antialias._io import atomic_write_text
 from antialias.eval import (
     ConsistencyConfig,
     Proportion,
@@ -33,11 +32,10 @@ from antialias.eval import (
 from antialias.reproduce._data import EvalData
 from antialias.reproduce.config import EvalSettings
 
-__all__ = ["bits", "from_bits", "paired_difference", "paired_mean_difference", "evaluate_model",
-           "equivariance_part", "PartCache"]
+__all__ = ["PartCache", "bits", "equivariance_part", "evaluate_model", "from_bits"]
 
 
-# ----------------------------------------------------------------------------------- statistics
+# ----------------------------------------------------------------------------------- per-image outcomes
 
 
 def bits(values: Tensor) -> str:
@@ -53,61 +51,6 @@ def bits(values: Tensor) -> str:
 def from_bits(text: str) -> Tensor:
     """Inverse of :func:`bits`."""
     return torch.tensor([c == "1" for c in text], dtype=torch.bool)
-
-
-def _z(confidence: float) -> float:
-    return NormalDist().inv_cdf(0.5 + confidence / 2)
-
-
-def paired_difference(a: str | Tensor, b: str | Tensor, confidence: float = 0.95) -> dict[str, float]:
-    """Difference ``mean(b) - mean(a)`` of two 0/1 outcomes on the same items, with a paired interval.
-
-    Only the discordant items carry information (McNemar): with ``n10`` items where only ``b`` is 1
-    and ``n01`` where only ``a`` is, the difference is ``(n10 - n01) / n`` and its variance
-    ``(n10 + n01 - (n10 - n01)^2 / n) / n^2`` (Wald interval for paired proportions).
-
-    Examples:
-        >>> d = paired_difference("0011", "0111")
-        >>> d["diff"], d["n10"], d["n01"]
-        (0.25, 1, 0)
-    """
-    a = from_bits(a) if isinstance(a, str) else a.bool()
-    b = from_bits(b) if isinstance(b, str) else b.bool()
-    if a.shape != b.shape or a.numel() == 0:
-        raise ValueError(f"paired_difference: the outcomes must be non-empty and of equal length, got {a.numel()} and {b.numel()}.")
-    n = a.numel()
-    n10, n01 = int((b & ~a).sum()), int((a & ~b).sum())
-    diff = (n10 - n01) / n
-    var = max(0.0, (n10 + n01 - (n10 - n01) ** 2 / n)) / n**2
-    half = _z(confidence) * math.sqrt(var)
-    return {"diff": diff, "low": diff - half, "high": diff + half, "n": n, "n10": n10, "n01": n01,
-            "confidence": confidence}
-
-
-def paired_mean_difference(a: list[float], b: list[float], confidence: float = 0.95) -> dict[str, float]:
-    """Mean of ``b - a`` over paired values with a Student-t interval (normal when scipy is missing).
-
-    Examples:
-        >>> d = paired_mean_difference([1.0, 2.0, 3.0], [2.0, 3.0, 4.0])
-        >>> d["diff"], d["low"] == d["high"] == 1.0
-        (1.0, True)
-    """
-    if len(a) != len(b) or not a:
-        raise ValueError(f"paired_mean_difference: need equal, non-empty lists, got {len(a)} and {len(b)}.")
-    d = [y - x for x, y in zip(a, b)]
-    n = len(d)
-    mean = sum(d) / n
-    if n < 2:
-        return {"diff": mean, "low": -math.inf, "high": math.inf, "n": n, "confidence": confidence}
-    sd = math.sqrt(sum((v - mean) ** 2 for v in d) / (n - 1))
-    try:
-        from scipy.stats import t
-
-        q = float(t.ppf(0.5 + confidence / 2, n - 1))
-    except ModuleNotFoundError:  # scipy comes with scikit-image; keep a fallback anyway
-        q = _z(confidence)
-    half = q * sd / math.sqrt(n)
-    return {"diff": mean, "low": mean - half, "high": mean + half, "n": n, "confidence": confidence}
 
 
 # ----------------------------------------------------------------------------------- the cache
@@ -135,9 +78,7 @@ class PartCache:
                 pass  # a damaged cache file is recomputed
         result = compute()
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps({"key": key, "params": params, "result": result}), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps({"key": key, "params": params, "result": result}))
         return result
 
 

@@ -1,9 +1,14 @@
-"""The stages of ``antialias reproduce`` in order (see :mod:`antialias.reproduce`)."""
+"""The stages of ``antialias reproduce`` in order (see :mod:`antialias.reproduce`).
+
+:func:`run_pipeline` is the table of contents: explanatory figures, training, evaluation (with the
+robustness parts), then the report. Each step is one function below it, in that order.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import json
 import os
 import platform
@@ -12,13 +17,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import torch
+from torch import nn
 
+from antialias._io import atomic_write_text
 from antialias._version import __version__
 from antialias.data.spec import load_split
 from antialias.report.eval_figures import accuracy_vs_consistency, feature_distance_heatmaps, stability_curves
-from antialias.report.figures import save_png
+from antialias.report.figures import FIGURE_FILES, is_own_png, save_png, write_figures
 from antialias.report.html import write_html
-from antialias.reproduce._data import load_eval_data, resolve_data_spec
+from antialias.reproduce._data import EvalData, load_eval_data, resolve_data_spec
 from antialias.reproduce._evaluate import PartCache, evaluate_model
 from antialias.reproduce._robust import (
     CorruptionInputs,
@@ -27,8 +34,9 @@ from antialias.reproduce._robust import (
     perturbation_predictions,
     summarise,
 )
-from antialias.reproduce._runs import run_name
+from antialias.reproduce._runs import Progress, load_model, run_name, train_config, train_or_reuse
 from antialias.reproduce._verdicts import PAPER_TABLES, RULE, judge
+from antialias.reproduce.config import EvalSettings, ReproduceConfig
 
 __all__ = ["run_pipeline", "write_report"]
 
@@ -54,19 +62,21 @@ FIGURES = {
     "frequency_response": ("filter_frequency_response.png", "Frequency responses of the paper's filters."),
 }
 
+#: One planned training run: (folder name, filter size or None for the baseline, augmentation).
+PlannedRun = tuple[str, str | None, bool]
+
 
 def _label(filter_size: str | None, augment: bool, both: bool) -> str:
     name = filter_size or "baseline"
     return f"{name} ({'aug' if augment else 'no aug'})" if both else name
 
 
-def _runs_plan(cfg) -> list[tuple[str, str | None, bool]]:
+def _runs_plan(cfg: ReproduceConfig) -> list[PlannedRun]:
     return [(run_name(f, aug), f, aug) for aug in cfg.augment for f in (None, *cfg.filters)]
 
 
-def run_pipeline(cfg, *, stream: TextIO, progress: str) -> dict[str, Any]:
-    from antialias.reproduce._runs import Progress, load_model, run_name, train_config, train_or_reuse
-
+def run_pipeline(cfg: ReproduceConfig, *, stream: TextIO, progress: str) -> dict[str, Any]:
+    """Runs every step of the reproduction and returns the results written to ``results.json``."""
     t_start = time.perf_counter()
     load_start = os.getloadavg()
     spec, root = resolve_data_spec(cfg.data)
@@ -76,99 +86,23 @@ def run_pipeline(cfg, *, stream: TextIO, progress: str) -> dict[str, Any]:
     runs_dir.mkdir(parents=True, exist_ok=True)
     fig_dir.mkdir(parents=True, exist_ok=True)
     plan = _runs_plan(cfg)
-    strong = cfg.filters[-1]
-    heat_aug = cfg.augment[-1]
-    want_corruption = cfg.eval.corruption_images > 0
-    want_perturbation = cfg.eval.perturbation_images > 0
-    ok_corruption, why_corruption = corruption_available() if want_corruption else (False, "disabled in the configuration")
-    total = 1 + 2 * len(plan) + (1 if ok_corruption else 0) + 1
-    bar = Progress(total, stream, progress)
-    trainer_progress = {"bar": "bar", "log": "log"}.get(bar.mode, "none")
+    if cfg.eval.corruption_images > 0:
+        ok_corruption, why_corruption = corruption_available()
+    else:
+        ok_corruption, why_corruption = False, "disabled in the configuration"
+    # figures, one task per training and per evaluation, corruption generation, report
+    bar = Progress(1 + 2 * len(plan) + (1 if ok_corruption else 0) + 1, stream, progress)
     timings: dict[str, float] = {}
     results: dict[str, Any] = {"runs": {}}
     try:
-        # ---- 1. explanatory figures (cheap, and a first sign of life)
-        bar.start("figures of `antialias figures`")
-        t0 = time.perf_counter()
-        from antialias.report.figures import FIGURE_FILES, is_own_png, write_figures
-
-        if not all(is_own_png(fig_dir / f) for f in FIGURE_FILES.values()):  # deterministic: drawn once
-            write_figures(fig_dir)
-        timings["figures"] = time.perf_counter() - t0
-        bar.advance()
-
-        # ---- 2. training
-        t0 = time.perf_counter()
-        for name, f, aug in plan:
-            bar.start(f"training {name}")
-            t1 = time.perf_counter()
-            tcfg = train_config(cfg, f, aug, runs_dir / name, trainer_progress)
-            status, last = train_or_reuse(tcfg, stream)
-            results["runs"][name] = {"filter_size": f, "augment": aug, "run_dir": str(Path("runs") / name),
-                                     "status": status, "train": last, "train_seconds": time.perf_counter() - t1}
-            bar.message(f"{name}: {status} ({time.perf_counter() - t1:.0f}s), val_acc {last.get('val_acc', float('nan')):.4f}")
-            bar.advance()
-        timings["training"] = time.perf_counter() - t0
-
-        # ---- 3. evaluation
-        t0 = time.perf_counter()
-        ev = cfg.eval
-        need = max(ev.num_images, ev.stability_images, ev.equivariance_images, ev.corruption_images, ev.perturbation_images)
-        data = load_eval_data(spec, root, train_subset=cfg.train_subset, num_images=need)
-        c_in = data.images.shape[1]
-        ev = _scaled_settings(ev, data.images.shape[-1])
-        corruption_inputs = None
-        if ok_corruption:
-            bar.start(f"generating corruptions of {ev.corruption_images} images (15 x 5)")
-            t1 = time.perf_counter()
-            corruption_inputs = CorruptionInputs(data.images[: ev.corruption_images], data.labels[: ev.corruption_images], ev.seed)
-            timings["corruption_generation"] = time.perf_counter() - t1
-            bar.advance()
-        raw_corr, raw_pert = {}, {}
-        for name, f, aug in plan:
-            bar.start(f"evaluating {name}")
-            model, sha = load_model(cfg, runs_dir / name, c_in, data.num_classes)
-            cache = PartCache(runs_dir / name / "eval", sha)
-
-            def robustness(cache: PartCache, model=model, name=name) -> dict[str, Any]:
-                if corruption_inputs is not None:
-                    bar.start(f"evaluating {name}: corruption")
-                    raw_corr[name] = cache.get("corruption", {"n": ev.corruption_images, "seed": ev.seed, "data": data.description},
-                                               lambda: corruption_predictions(model, corruption_inputs, data.preprocess))
-                if want_perturbation:
-                    bar.start(f"evaluating {name}: perturbation")
-                    raw_pert[name] = cache.get(
-                        "perturbation", {"n": ev.perturbation_images, "seed": ev.seed, "data": data.description},
-                        lambda: perturbation_predictions(model, data.images[: ev.perturbation_images], data.preprocess, ev.seed))
-                return {}
-
-            t1 = time.perf_counter()
-            results["runs"][name]["eval"] = evaluate_model(
-                model, data, ev, cache, equivariance=aug == heat_aug and f in (None, strong), robustness=robustness,
-                on_part=lambda part, name=name: bar.start(f"evaluating {name}: {part}"))
-            results["runs"][name]["eval_seconds"] = time.perf_counter() - t1
-            bar.advance()
-        baselines = {name: _runs_name(None, aug) for name, f, aug in plan}
-        if raw_corr:
-            for name, summary in summarise("corruption", raw_corr, baselines, corruption_inputs.labels, data.num_classes).items():
-                results["runs"][name]["eval"]["corruption"] = summary
-        if raw_pert:
-            for name, summary in summarise("perturbation", raw_pert, baselines, None, data.num_classes).items():
-                results["runs"][name]["eval"]["perturbation"] = summary
-        timings["evaluation"] = time.perf_counter() - t0
-
-        # ---- 4. report
+        _explanatory_figures(fig_dir, bar, timings)
+        results["runs"] = _train_runs(cfg, plan, runs_dir, bar, stream, timings)
+        data, ev = _evaluate_runs(cfg, plan, spec, root, runs_dir, results["runs"], bar, timings,
+                                  with_corruption=ok_corruption)
         bar.start("writing the report")
-        missing = []
-        if not ok_corruption:
-            missing.append({"part": "corruption", "table": "Corruption robustness (mCE), Table 2 rows 1 and 3",
-                            "reason": why_corruption})
-        if not want_perturbation:
-            missing.append({"part": "perturbation", "table": "Perturbation stability (mFR), Table 2 rows 2 and 4",
-                            "reason": "disabled in the configuration"})
         results.update(_header(cfg, data.description, load_start))
         results["eval_settings"] = ev.to_dict()
-        results["missing"] = missing
+        results["missing"] = _missing_parts(cfg.eval, ok_corruption, why_corruption)
         timings["total_before_report"] = time.perf_counter() - t_start
         results["timing"] = timings
         write_report(results, out)
@@ -182,7 +116,45 @@ def run_pipeline(cfg, *, stream: TextIO, progress: str) -> dict[str, Any]:
     return results
 
 
-def _scaled_settings(ev, size: int):
+# ----------------------------------------------------------------------------------- 1. figures
+
+
+def _explanatory_figures(fig_dir: Path, bar: Progress, timings: dict[str, float]) -> None:
+    """The figures of ``antialias figures`` (cheap, and a first sign of life); deterministic: drawn once."""
+    bar.start("figures of `antialias figures`")
+    t0 = time.perf_counter()
+    if not all(is_own_png(fig_dir / f) for f in FIGURE_FILES.values()):
+        write_figures(fig_dir)
+    timings["figures"] = time.perf_counter() - t0
+    bar.advance()
+
+
+# ----------------------------------------------------------------------------------- 2. training
+
+
+def _train_runs(cfg: ReproduceConfig, plan: list[PlannedRun], runs_dir: Path, bar: Progress, stream: TextIO,
+                timings: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """Trains, resumes or reuses every planned run; returns each run's record (name -> dict)."""
+    t0 = time.perf_counter()
+    trainer_progress = {"bar": "bar", "log": "log"}.get(bar.mode, "none")
+    records: dict[str, dict[str, Any]] = {}
+    for name, f, aug in plan:
+        bar.start(f"training {name}")
+        t1 = time.perf_counter()
+        tcfg = train_config(cfg, f, aug, runs_dir / name, trainer_progress)
+        status, last = train_or_reuse(tcfg, stream)
+        records[name] = {"filter_size": f, "augment": aug, "run_dir": str(Path("runs") / name),
+                         "status": status, "train": last, "train_seconds": time.perf_counter() - t1}
+        bar.message(f"{name}: {status} ({time.perf_counter() - t1:.0f}s), val_acc {last.get('val_acc', float('nan')):.4f}")
+        bar.advance()
+    timings["training"] = time.perf_counter() - t0
+    return records
+
+
+# ----------------------------------------------------------------------------------- 3. evaluation
+
+
+def _scaled_settings(ev: EvalSettings, size: int) -> EvalSettings:
     """Shifts given for 32x32 images, scaled to larger inputs (ImageNet 224: x7), equivariance grid <= 32x32."""
     f = max(1, size // 32)
     if f == 1:
@@ -192,11 +164,104 @@ def _scaled_settings(ev, size: int):
                                equivariance_step=max(ev.equivariance_step, -(-size // 32)))
 
 
-def _runs_name(f, aug) -> str:
-    return run_name(f, aug)
+@dataclasses.dataclass
+class _Robustness:
+    """The corruption and perturbation parts of every model: shared inputs, and each run's cached predictions."""
+
+    data: EvalData
+    ev: EvalSettings
+    bar: Progress
+    corruption_inputs: CorruptionInputs | None
+    perturbation: bool
+    corruption_records: dict[str, Any] = dataclasses.field(default_factory=dict)
+    perturbation_records: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def measure(self, name: str, model: nn.Module, cache: PartCache) -> dict[str, Any]:
+        """The ``robustness`` hook of :func:`evaluate_model`: caches this run's predictions, returns no part."""
+        ev, data, inputs = self.ev, self.data, self.corruption_inputs
+        if inputs is not None:
+            self.bar.start(f"evaluating {name}: corruption")
+            self.corruption_records[name] = cache.get(
+                "corruption", {"n": ev.corruption_images, "seed": ev.seed, "data": data.description},
+                lambda: corruption_predictions(model, inputs, data.preprocess))
+        if self.perturbation:
+            self.bar.start(f"evaluating {name}: perturbation")
+            self.perturbation_records[name] = cache.get(
+                "perturbation", {"n": ev.perturbation_images, "seed": ev.seed, "data": data.description},
+                lambda: perturbation_predictions(model, data.images[: ev.perturbation_images], data.preprocess, ev.seed))
+        return {}
+
+    def summarise_into(self, runs: dict[str, dict[str, Any]], plan: list[PlannedRun]) -> None:
+        """Table 2's numbers of every run, normalised by the baseline trained the same way."""
+        baselines = {name: run_name(None, aug) for name, _, aug in plan}
+        if self.corruption_records and self.corruption_inputs is not None:
+            summaries = summarise("corruption", self.corruption_records, baselines, self.corruption_inputs.labels,
+                                  self.data.num_classes)
+            for name, summary in summaries.items():
+                runs[name]["eval"]["corruption"] = summary
+        if self.perturbation_records:
+            for name, summary in summarise("perturbation", self.perturbation_records, baselines, None,
+                                           self.data.num_classes).items():
+                runs[name]["eval"]["perturbation"] = summary
 
 
-def _header(cfg, data_description: str, load_start) -> dict[str, Any]:
+def _corruption_inputs(data: EvalData, ev: EvalSettings, bar: Progress, timings: dict[str, float]) -> CorruptionInputs:
+    bar.start(f"generating corruptions of {ev.corruption_images} images (15 x 5)")
+    t0 = time.perf_counter()
+    inputs = CorruptionInputs(data.images[: ev.corruption_images], data.labels[: ev.corruption_images], ev.seed)
+    timings["corruption_generation"] = time.perf_counter() - t0
+    bar.advance()
+    return inputs
+
+
+def _evaluate_runs(cfg: ReproduceConfig, plan: list[PlannedRun], spec: str, root: str | None, runs_dir: Path,
+                   runs: dict[str, dict[str, Any]], bar: Progress, timings: dict[str, float], *,
+                   with_corruption: bool) -> tuple[EvalData, EvalSettings]:
+    """Every measurement of every run, into ``runs[name]["eval"]``; returns the data and the settings used."""
+    t0 = time.perf_counter()
+    ev = cfg.eval
+    need = max(ev.num_images, ev.stability_images, ev.equivariance_images, ev.corruption_images, ev.perturbation_images)
+    data = load_eval_data(spec, root, train_subset=cfg.train_subset, num_images=need)
+    ev = _scaled_settings(ev, data.images.shape[-1])
+    inputs = _corruption_inputs(data, ev, bar, timings) if with_corruption else None
+    robustness = _Robustness(data, ev, bar, inputs, perturbation=ev.perturbation_images > 0)
+    strong, heat_aug = cfg.filters[-1], cfg.augment[-1]  # feature-distance maps: baseline and strongest filter
+    for name, f, aug in plan:
+        bar.start(f"evaluating {name}")
+        model, sha = load_model(cfg, runs_dir / name, data.images.shape[1], data.num_classes)
+        cache = PartCache(runs_dir / name / "eval", sha)
+        t1 = time.perf_counter()
+        runs[name]["eval"] = evaluate_model(
+            model, data, ev, cache, equivariance=aug == heat_aug and f in (None, strong),
+            robustness=functools.partial(robustness.measure, name, model),
+            on_part=functools.partial(_part_started, bar, name))
+        runs[name]["eval_seconds"] = time.perf_counter() - t1
+        bar.advance()
+    robustness.summarise_into(runs, plan)
+    timings["evaluation"] = time.perf_counter() - t0
+    return data, ev
+
+
+def _part_started(bar: Progress, name: str, part: str) -> None:
+    bar.start(f"evaluating {name}: {part}")
+
+
+# ----------------------------------------------------------------------------------- 4. report
+
+
+def _missing_parts(ev: EvalSettings, ok_corruption: bool, why_corruption: str) -> list[dict[str, str]]:
+    """The tables that could not be measured, with the reason (the report names them)."""
+    missing = []
+    if not ok_corruption:
+        missing.append({"part": "corruption", "table": "Corruption robustness (mCE), Table 2 rows 1 and 3",
+                        "reason": why_corruption})
+    if ev.perturbation_images <= 0:
+        missing.append({"part": "perturbation", "table": "Perturbation stability (mFR), Table 2 rows 2 and 4",
+                        "reason": "disabled in the configuration"})
+    return missing
+
+
+def _header(cfg: ReproduceConfig, data_description: str, load_start: tuple[float, float, float]) -> dict[str, Any]:
     return {
         "format": "antialias-reproduction",
         "format_version": 1,
@@ -213,9 +278,7 @@ def _header(cfg, data_description: str, load_start) -> dict[str, Any]:
 
 
 def _write_json(path: Path, record: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(record, indent=1, default=str))
 
 
 def _figures(results: dict[str, Any], fig_dir: Path) -> dict[str, str]:
@@ -240,9 +303,9 @@ def _figures(results: dict[str, Any], fig_dir: Path) -> dict[str, str]:
     eq = {_label(r["filter_size"], r["augment"], both): r["eval"]["equivariance"] for r in runs.values()
           if "equivariance" in r["eval"]}
     if eq:
+        kinds = {k: v["kinds"] for k, v in eq.items()} if all("kinds" in v for v in eq.values()) else None
         fig = feature_distance_heatmaps({k: v["maps"] for k, v in eq.items()}, {k: v["layers"] for k, v in eq.items()},
-                                        distance=next(iter(eq.values()))["distance"],
-                                        kinds={k: v["kinds"] for k, v in eq.items()} if all("kinds" in v for v in eq.values()) else None)
+                                        distance=next(iter(eq.values()))["distance"], kinds=kinds)
         save_png(fig, fig_dir / FIGURES["heatmaps"][0])
         written["heatmaps"] = FIGURES["heatmaps"][0]
     for key in ("toy_example", "zone_plate", "photo", "frequency_response"):
