@@ -201,7 +201,7 @@ def file_matches(path: str | os.PathLike[str], known_hash: str) -> bool:
 # ------------------------------------------------------------------------------------- transfers
 
 
-class _Bar(tqdm):  # type: ignore[misc]
+class _Bar(tqdm):
     """tqdm, always true: pooch tests ``if progressbar:`` before it sets ``total`` (tqdm's bool raises then)."""
 
     def __bool__(self) -> bool:

@@ -26,7 +26,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import safetensors.torch
 import torch
+from safetensors import SafetensorError
 from torch import Tensor
 
 from antialias._download import sha256_file
@@ -73,14 +75,6 @@ def sidecar_path(path: str | os.PathLike) -> Path:
         PosixPath('runs/a/best.json')
     """
     return _check_path(path, "sidecar_path").with_suffix(".json")
-
-
-def _safetensors():
-    try:
-        import safetensors.torch
-    except ImportError as exc:  # pragma: no cover - a packaging error, not a user error
-        raise ImportError("antialias checkpoints need the `safetensors` package: pip install safetensors") from exc
-    return safetensors
 
 
 def _json_default(obj: Any) -> Any:
@@ -173,7 +167,7 @@ def save_checkpoint(
     # first: a crash between the two renames leaves a new tensors file with an old sidecar, whose
     # hash no longer matches, so load_checkpoint refuses the pair. Any error removes both temps.
     with atomic_path(sidecar) as tmp_json, atomic_path(path) as tmp_tensors:
-        _safetensors().torch.save_file(tensors, str(tmp_tensors), metadata={"format": FORMAT, "sidecar": sidecar.name})
+        safetensors.torch.save_file(tensors, str(tmp_tensors), metadata={"format": FORMAT, "sidecar": sidecar.name})
         record["tensors_sha256"] = sha256_file(tmp_tensors)
         tmp_json.write_text(json.dumps(record, indent=2, default=_json_default) + "\n", encoding="utf-8")
     return path
@@ -224,10 +218,9 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
             f"`{where}`: {str(path)!r} does not match its sidecar (SHA-256 {actual}, sidecar says "
             f"{metadata.get('tensors_sha256')!r}): the file is corrupt, truncated, or from another save."
         )
-    st = _safetensors()
     try:
-        state_dict = st.torch.load_file(path, device=str(device))
-    except (st.SafetensorError, OSError) as exc:
+        state_dict = safetensors.torch.load_file(path, device=str(device))
+    except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"`{where}`: cannot read {str(path)!r} ({type(exc).__name__}: {exc}).") from exc
     names = metadata.get("tensor_names")
     if not isinstance(names, list) or sorted(names) != sorted(state_dict):

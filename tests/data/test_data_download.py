@@ -74,7 +74,7 @@ def test_fetch_good_and_bad_hash(server, tmp_path):
 
     (tmp_path / "damaged").mkdir()
     (tmp_path / "damaged" / "a.bin").write_bytes(b"hellO")
-    with pytest.raises(core.ChecksumError, match="cached file .*a.bin.* delete it and retry"):
+    with pytest.raises(core.ChecksumError, match=r"cached file .*a\.bin.* delete it and retry"):
         fetch(good, tmp_path / "damaged")
     assert (tmp_path / "damaged" / "a.bin").read_bytes() == b"hellO"  # the user's file is left alone
 
@@ -85,7 +85,7 @@ def test_fetch_falls_back_to_next_mirror(server, tmp_path):
     src = RemoteSource(("http://127.0.0.1:9/", base), (RemoteFile("a.bin", sha256(b"x")),))
     assert fetch(src, tmp_path)[0].read_bytes() == b"x"
     dead = RemoteSource(("http://127.0.0.1:9/",), (RemoteFile("a.bin", sha256(b"x")),))
-    with pytest.raises(DownloadError, match="could not download 'a.bin'") as info:
+    with pytest.raises(DownloadError, match=r"could not download 'a\.bin'") as info:
         fetch(dead, tmp_path / "d")
     assert isinstance(info.value, OSError) and not isinstance(info.value, core.ChecksumError)
 

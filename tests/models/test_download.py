@@ -509,7 +509,7 @@ def test_corrupt_files_are_clear_errors(content, match, tmp_path) -> None:
 
 
 def test_missing_file() -> None:
-    with pytest.raises(FileNotFoundError, match="no checkpoint file at '/nonexistent/w.pth'"):
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint file at '/nonexistent/w\.pth'"):
         load_state_dict_file("/nonexistent/w.pth")
 
 

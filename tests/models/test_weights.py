@@ -186,7 +186,7 @@ def test_weights_of_another_arch_are_refused(weights) -> None:
 
 
 def test_weights_for_an_arch_without_published_weights() -> None:
-    with pytest.raises(ValueError, match="are for resnet18, not cifar_resnet20. No weights are published"):
+    with pytest.raises(ValueError, match=r"are for resnet18, not cifar_resnet20\. No weights are published"):
         resolve(ResNet18_Weights.DEFAULT, "cifar_resnet20")
     with pytest.raises(ValueError, match="must be a published weights name, got 'default'"):
         resolve("default", "cifar_resnet20")

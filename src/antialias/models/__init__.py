@@ -15,7 +15,6 @@ Examples:
 """
 
 from antialias.models import _weights, cifar, densenet, mobilenet, resnet, vgg
-from antialias.models import alexnet as _alexnet_module
 from antialias.models._registry import get_model, get_model_builder, list_models, register_model
 from antialias.models._weights import *  # noqa: F403  (the published weights: enums, list_weights, ...)
 from antialias.models.alexnet import AlexNet, alexnet
@@ -27,17 +26,18 @@ from antialias.models.transfer import TransferReport, transfer_baseline
 from antialias.models.vgg import *  # noqa: F403
 
 __all__ = [
+    "AlexNet",
+    "TransferReport",
+    "alexnet",
     "get_model",
     "get_model_builder",
     "list_models",
     "register_model",
-    "TransferReport",
     "transfer_baseline",
-    *(name for name in _weights.__all__ if name != "resolve"),
-    *_alexnet_module.__all__,
-    *cifar.__all__,
-    *densenet.__all__,
-    *mobilenet.__all__,
-    *resnet.__all__,
-    *vgg.__all__,
 ]
+__all__ += [name for name in _weights.__all__ if name != "resolve"]  # resolve: internal to builders
+__all__ += cifar.__all__
+__all__ += densenet.__all__
+__all__ += mobilenet.__all__
+__all__ += resnet.__all__
+__all__ += vgg.__all__

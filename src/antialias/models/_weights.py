@@ -46,32 +46,32 @@ from antialias.models._download import download_file, load_state_dict_file
 from antialias.models._weights_table import LICENSE
 
 __all__ = [
+    "LICENSE",
     "AlexNet_Weights",
-    "VGG11_Weights",
-    "VGG11_BN_Weights",
-    "VGG13_Weights",
-    "VGG13_BN_Weights",
-    "VGG16_Weights",
-    "VGG16_BN_Weights",
-    "VGG19_Weights",
-    "VGG19_BN_Weights",
-    "ResNet18_Weights",
-    "ResNet34_Weights",
-    "ResNet50_Weights",
-    "ResNet101_Weights",
-    "ResNet152_Weights",
-    "ResNeXt50_32X4D_Weights",
-    "ResNeXt101_32X8D_Weights",
-    "Wide_ResNet50_2_Weights",
-    "Wide_ResNet101_2_Weights",
     "DenseNet121_Weights",
     "DenseNet161_Weights",
     "DenseNet169_Weights",
     "DenseNet201_Weights",
     "MobileNet_V2_Weights",
-    "LICENSE",
+    "ResNeXt50_32X4D_Weights",
+    "ResNeXt101_32X8D_Weights",
+    "ResNet18_Weights",
+    "ResNet34_Weights",
+    "ResNet50_Weights",
+    "ResNet101_Weights",
+    "ResNet152_Weights",
+    "VGG11_BN_Weights",
+    "VGG11_Weights",
+    "VGG13_BN_Weights",
+    "VGG13_Weights",
+    "VGG16_BN_Weights",
+    "VGG16_Weights",
+    "VGG19_BN_Weights",
+    "VGG19_Weights",
     "Weights",
     "WeightsEnum",
+    "Wide_ResNet50_2_Weights",
+    "Wide_ResNet101_2_Weights",
     "get_model_weights",
     "get_weights",
     "list_weights",
@@ -579,7 +579,7 @@ def resolve(weights: Weights | WeightsEnum | str | None, arch: str) -> Weights |
     if not isinstance(arch, str) or found.arch != arch.lower():
         cls = _ENUMS.get(arch.lower()) if isinstance(arch, str) else None
         fix = (
-            f" Use {cls.__name__}, e.g. {cls.DEFAULT.full_name!r}."
+            f" Use {cls.__name__}, e.g. {cls['DEFAULT'].full_name!r}."
             if cls is not None
             else f" No weights are published for {arch!r}."
         )

@@ -61,7 +61,7 @@ def _img(png: bytes, alt: str) -> str:
 
 def _runs_table(results: Mapping[str, Any]) -> str:
     rows = []
-    for name, r in results["runs"].items():
+    for r in results["runs"].values():
         ev = r.get("eval", {})
         st = ev.get("stability", {})
         tr = r.get("train", {})
@@ -116,7 +116,7 @@ def _robustness_table(results: Mapping[str, Any]) -> str:
     runs = list(results["runs"].values())
     aug = max(r["augment"] for r in runs)
     by = {r["filter_size"] or "baseline": r["eval"] for r in runs if r["augment"] == aug}
-    order = ["baseline", *[f for f in results["config"]["filters"]]]
+    order = ["baseline", *results["config"]["filters"]]
     rows_def = [
         ("mCE, normalised by the baseline", "corruption", "mce_normalised", "ImageNet-C mCE, normalised by AlexNet"),
         ("mFR, normalised by the baseline", "perturbation", "mfr_normalised", "ImageNet-P mFR, normalised by AlexNet"),
@@ -130,7 +130,7 @@ def _robustness_table(results: Mapping[str, Any]) -> str:
                         for c in order)
         body.append(f"<tr><td class=l><b>ours</b>: {_e(label)}</td>{cells}</tr>")
         if paper:
-            vals = dict(zip(paper["columns"], paper["rows"][paper_key]))
+            vals = dict(zip(paper["columns"], paper["rows"][paper_key], strict=True))
             cells = "".join(f"<td>{vals[c]:.2f}</td>" if c in vals else "<td>&ndash;</td>" for c in order)
             body.append(f"<tr class=paper><td class=l>paper (ResNet50): {_e(paper_key)}</td>{cells}</tr>")
     return (f"<p>The layout of the paper's Table 2 ({'with' if aug else 'without'} shift augmentation; percent, "

@@ -149,11 +149,11 @@ class RunDir:
         A checkpoint that fails to load (e.g. damaged on disk) is skipped with a warning in favour of
         the one before it.
         """
-        for step, path in reversed(self.checkpoints()):
+        for _step, path in reversed(self.checkpoints()):
             try:
                 weights, _ = load_weights(path / "model.safetensors")
                 state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-            except Exception as exc:  # noqa: BLE001 - any damage means: try the previous one
+            except Exception as exc:  # any damage means: try the previous one
                 warnings.warn(f"`train`: skipping unreadable checkpoint {path}: {exc}", UserWarning, stacklevel=2)
                 continue
             return path, weights, state
