@@ -14,7 +14,6 @@ from PIL import Image
 import antialias
 from antialias.cli import main
 
-
 FACTORIES = textwrap.dedent(
     """
     import torch
@@ -209,7 +208,8 @@ def test_missing_model_is_a_usage_error(capsys):
     ],
 )
 def test_runtime_errors_exit_1_with_one_line(workspace, tmp_path, capsys, metric, change, message):
-    argv = dict(zip(common(workspace, tmp_path / "r.json")[::2], common(workspace, tmp_path / "r.json")[1::2]))
+    flags = common(workspace, tmp_path / "r.json")
+    argv = dict(zip(flags[::2], flags[1::2], strict=True))
     for key, value in change.items():
         if value is None:
             argv.pop(key)

@@ -28,7 +28,12 @@ import antialias
 from antialias.eval._cli import add_eval_parser
 from antialias.eval._cli import run_from_args as run_eval_from_args
 from antialias.filters import filter_row
-from antialias.report.eval_figures import corruption_errors, feature_distance_heatmaps, perturbation_flips, stability_curves
+from antialias.report.eval_figures import (
+    corruption_errors,
+    feature_distance_heatmaps,
+    perturbation_flips,
+    stability_curves,
+)
 from antialias.report.figures import FIGURE_FILES, PHOTOS, save_png, write_figures
 from antialias.reproduce import add_arguments as add_reproduce_arguments
 from antialias.reproduce import run_from_args as run_reproduce_from_args

@@ -121,7 +121,7 @@ def test_normalize_and_stats():
 
 def test_keyed_uniforms_pure_and_distinct():
     a = T.keyed_uniforms(3, 0, torch.arange(1000), 2)
-    assert a.shape == (1000, 2) and a.dtype == torch.float64 and 0 <= a.min() and a.max() < 1
+    assert a.shape == (1000, 2) and a.dtype == torch.float64 and a.min() >= 0 and a.max() < 1
     assert torch.equal(a[500:], T.keyed_uniforms(3, 0, torch.arange(500, 1000), 2))
     assert not torch.equal(a, T.keyed_uniforms(3, 1, torch.arange(1000), 2))
     assert not torch.equal(a, T.keyed_uniforms(4, 0, torch.arange(1000), 2))

@@ -20,7 +20,6 @@ from torch import nn
 
 from antialias._factory import import_factory
 from antialias.cli import main
-from antialias.data import ImageTensorDataset
 from antialias.data.seeding import SHIFTS, derived_seed, index_uniforms
 from antialias.data.transforms import default_transform
 from antialias.eval import ConsistencyConfig, ShiftConsistency, evaluate_consistency

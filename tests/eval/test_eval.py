@@ -8,7 +8,6 @@ from torch import nn
 
 from antialias.eval import (
     ConsistencyConfig,
-    Proportion,
     ShiftConsistency,
     circular_upsample,
     diagonal_stability,

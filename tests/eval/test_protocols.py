@@ -77,7 +77,7 @@ def test_shards_are_contiguous_whole_batches_covering_every_item_once(n, bs, wor
     shards = [shard_range(n, bs, rank=r, world_size=world) for r in range(world)]
     items = [i for lo, hi, _ in shards for i in range(lo, hi)]
     assert items == list(range(n))
-    for lo, hi, first in shards:
+    for lo, _, first in shards:
         assert lo == min(first * bs, n)  # starts at a global batch boundary with that batch's index
 
 

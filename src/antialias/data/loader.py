@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -109,14 +110,14 @@ class _BatchFetcher(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
-    def __getitem__(self, index: int):  # used only with batch_size=None (not by make_loader)
+    def __getitem__(self, index: int) -> Any:  # used only with batch_size=None (not by make_loader)
         return self.dataset[index]
 
     def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, Tensor]:
         idx = torch.as_tensor(list(indices), dtype=torch.int64)
         if self._fast:
-            x = self.dataset.images[idx].to(torch.float32).div_(255.0)  # (B, C, H, W)
-            y = self.dataset.targets[idx]
+            x = self.dataset.images[idx].to(torch.float32).div_(255.0)  # type: ignore[attr-defined]  # (B, C, H, W)
+            y = self.dataset.targets[idx]  # type: ignore[attr-defined]
         else:
             items = [self.dataset[int(i)] for i in idx]
             try:
@@ -138,8 +139,8 @@ class _BatchFetcher(Dataset):
         return x, y
 
 
-def _passthrough(batch):
-    return batch
+def _passthrough(batch: Any) -> Any:
+    return batch  # the fetcher already built the batch: (images, labels)
 
 
 class EpochLoader(DataLoader):
@@ -229,13 +230,13 @@ def make_loader(
     n = len(dataset)  # type: ignore[arg-type]
     base: Sampler[int]
     if distributed:
-        if num_replicas is None or rank is None:
-            if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-                raise ValueError(
-                    f"`{where}`: `distributed` must be used with an initialised process group "
-                    "(run under torchrun and call torch.distributed.init_process_group first) or "
-                    "with explicit `num_replicas` and `rank`, got neither."
-                )
+        no_group = not (torch.distributed.is_available() and torch.distributed.is_initialized())
+        if (num_replicas is None or rank is None) and no_group:
+            raise ValueError(
+                f"`{where}`: `distributed` must be used with an initialised process group "
+                "(run under torchrun and call torch.distributed.init_process_group first) or "
+                "with explicit `num_replicas` and `rank`, got neither."
+            )
         base = DistributedSampler(
             dataset,
             num_replicas=num_replicas,
@@ -247,7 +248,7 @@ def make_loader(
         base.set_epoch(epoch)
     else:
         base = SeededSampler(n, shuffle=shuffle, seed=seed, epoch=epoch)
-    per_epoch = len(base) // batch_size if drop_last else math.ceil(len(base) / batch_size)  # type: ignore[arg-type]
+    per_epoch = len(base) // batch_size if drop_last else math.ceil(len(base) / batch_size)
     if start_batch > per_epoch:
         raise ValueError(
             f"`{where}`: `start_batch` must be <= the {per_epoch} batches of an epoch, got {start_batch}."

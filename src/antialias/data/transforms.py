@@ -280,10 +280,11 @@ class ResizeCenterCrop(Compose):
 
     def __init__(self, resize_size: int = 256, crop_size: int | Sequence[int] = 224) -> None:
         super().__init__([Resize(resize_size), CenterCrop(crop_size)])
+        self.resize_size = resize_size
         self.output_size = _pair(crop_size, "crop_size", "ResizeCenterCrop")
 
     def __repr__(self) -> str:
-        return f"ResizeCenterCrop({self.transforms[0].size}, {self.output_size})"
+        return f"ResizeCenterCrop({self.resize_size}, {self.output_size})"
 
 
 class Normalize(Transform):

@@ -187,7 +187,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type,
     """
     helps = field_help(cls)
     for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
         text = helps.get(f.name, "")
         kw = _argument(f)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 __all__ = ["PAD_MODES", "PROTOCOLS", "Config", "boolean", "check_choice", "check_integer", "fail", "flag",
            "is_imagenet", "names"]
 
 PROTOCOLS = ("crop", "circular")
 PAD_MODES = ("zeros", "reflect")
-_C = TypeVar("_C")
+_C = TypeVar("_C", bound="Config")
 
 
 def flag(*, name: str | None = None, **cli: Any) -> dict[str, Any]:
@@ -56,7 +56,9 @@ def names(where: str, name: str, value: Any) -> tuple[str, ...] | None:
 
 
 class Config:
-    """Construction from mappings (unknown keys refused) and data-dependent defaults."""
+    """Construction from mappings (unknown keys refused) and data-dependent defaults; subclasses are dataclasses."""
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
     @classmethod
     def from_dict(cls: type[_C], values: Mapping[str, Any], *, where: str = "") -> _C:
@@ -65,7 +67,7 @@ class Config:
         Raises:
             ValueError: an unknown key (the closest field is suggested) or a bad value.
         """
-        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        names = [f.name for f in dataclasses.fields(cls)]
         clean: dict[str, Any] = {}
         for key, value in values.items():
             name = str(key).replace("-", "_")
@@ -80,7 +82,7 @@ class Config:
     @classmethod
     def for_data(cls: type[_C], data: Any, **given: Any) -> _C:
         """The config for ``data`` with the ``given`` fields; others take their (data-dependent) defaults."""
-        return cls.from_dict(given)  # type: ignore[attr-defined,no-any-return]
+        return cls.from_dict(given)
 
 
 def is_imagenet(data: Any) -> bool:

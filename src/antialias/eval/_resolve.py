@@ -41,13 +41,20 @@ from antialias.checkpoint import load_checkpoint
 from antialias.data import DATASET_NAMES, load_dataset
 from antialias.data.spec import head as _head
 from antialias.data.spec import load_split
-from antialias.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ResizeCenterCrop, default_transform
+from antialias.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Compose,
+    Normalize,
+    ResizeCenterCrop,
+    default_transform,
+)
 from antialias.models import get_model, get_model_builder
 from antialias.models._weights import resolve as resolve_weights
 from antialias.runs.model import accepts, build_model
 from antialias.runs.rundir import RunDir
 
-__all__ = ["ResolvedData", "ResolvedModel", "resolve_data", "resolve_model", "Normalization"]
+__all__ = ["Normalization", "ResolvedData", "ResolvedModel", "resolve_data", "resolve_model"]
 
 Normalization = tuple[tuple[float, ...], tuple[float, ...]] | None
 NORMALIZE_CHOICES = ("auto", "none", "dataset", "imagenet")
@@ -75,6 +82,12 @@ class ResolvedModel:
 
 
 # ----------------------------------------------------------------------------------------- data
+
+
+def _normalization_of(transform: Compose) -> Normalization:
+    """The mean and std of ``transform``'s :class:`Normalize` step, None without one."""
+    found = [t for t in transform.transforms if isinstance(t, Normalize)]
+    return (found[-1].mean, found[-1].std) if found else None
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -115,13 +128,14 @@ def resolve_data(
         dataset, spec = data, f"python:{type(data).__qualname__}"
     elif isinstance(data, str):
         spec = data
-        if is_factory_spec(data, DATASET_NAMES + ("fashion-mnist",)):
+        if is_factory_spec(data, (*DATASET_NAMES, "fashion-mnist")):
             dataset = import_factory(data, "eval", "data")(split=split, root=root)
         else:
             kwargs: dict[str, Any] = {}
-            if resize is not None or center_crop is not None:
-                r = resize if resize is not None else center_crop
-                kwargs["transform"] = ResizeCenterCrop(r, center_crop if center_crop is not None else r)
+            if resize is not None:
+                kwargs["transform"] = ResizeCenterCrop(resize, center_crop if center_crop is not None else resize)
+            elif center_crop is not None:
+                kwargs["transform"] = ResizeCenterCrop(center_crop, center_crop)
             dataset = load_dataset(data, split=split, root=root, download=download, **kwargs)
     else:
         raise TypeError(f"`eval`: `data` must be a data set spec (str) or a Dataset, got {type(data).__name__}.")
@@ -129,8 +143,7 @@ def resolve_data(
         raise ValueError(f"`eval`: `data` must hold at least one image, got an empty data set from {spec!r}.")
     full_size = len(dataset)  # type: ignore[arg-type]
     # The default normalisation comes from the whole split, not the evaluated subset.
-    steps = default_transform(dataset, train=False, normalize=True).transforms
-    default = (steps[-1].mean, steps[-1].std) if steps else None
+    default = _normalization_of(default_transform(dataset, train=False, normalize=True))
     if subset is not None:
         dataset = _head(dataset, 0, min(subset, full_size))
     image, _ = dataset[0]
@@ -201,9 +214,9 @@ def _recorded_normalization(record: dict[str, Any] | None, config: dict[str, Any
         return None, "run config (normalize=false)"
     try:  # the trainer's statistics: those of its (sub)set of the training split
         train = load_split(config["data"], "train", root=config.get("data_root"), download=False)
-        n = config.get("train_subset") or len(train)
-        steps = default_transform(_head(train, 0, n), train=False, normalize=True).transforms
-        return (steps[-1].mean, steps[-1].std), "recomputed from the run's training data"
+        n = config.get("train_subset") or len(train)  # type: ignore[arg-type]
+        return _normalization_of(default_transform(_head(train, 0, n), train=False, normalize=True)), \
+            "recomputed from the run's training data"
     except (OSError, ValueError) as exc:
         warnings.warn(f"`eval`: could not recompute the training normalisation ({exc}); using the data's default.",
                       UserWarning, stacklevel=3)
@@ -291,6 +304,7 @@ def resolve_model(
     builder = get_model_builder(model)  # unknown names raise with close matches
     if weights is not None:
         w = resolve_weights(weights, model)
+        assert w is not None  # resolve() returns None only for weights=None
         extra = {"filter_size": filter_size} if given_fs else {}
         net = get_model(model, weights=w, **extra, **kwargs)
         pre = w.meta.get("preprocessing", {})

@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import io
 import json
 import math
 import os
 import platform
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -124,7 +123,7 @@ def check_outputs(paths: Iterable[str | os.PathLike], *, overwrite: bool) -> Non
             raise FileNotFoundError(f"`results`: the folder of {str(p)!r} does not exist; create {str(parent)!r} first.")
 
 
-def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], None], *, overwrite: bool, where: str) -> Path:
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], object], *, overwrite: bool, where: str) -> Path:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"`{where}`: `path` must be a file path, got the folder {str(path)!r}.")
@@ -155,4 +154,5 @@ def write_json(path: str | os.PathLike, record: Mapping[str, Any], *, overwrite:
 def write_npz(path: str | os.PathLike, arrays: Mapping[str, Any], *, overwrite: bool = False) -> Path:
     """Write ``arrays`` (tensors, arrays or lists) to a compressed ``.npz`` at ``path`` atomically."""
     data = {k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)) for k, v in arrays.items()}
-    return _atomic_write(Path(path), lambda fh: np.savez_compressed(fh, **data), overwrite=overwrite, where="write_npz")
+    return _atomic_write(Path(path), lambda fh: np.savez_compressed(fh, **data),  # type: ignore[arg-type]
+                         overwrite=overwrite, where="write_npz")

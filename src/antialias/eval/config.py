@@ -280,7 +280,7 @@ class PerturbationConfig(Config):
 
 
 #: The config class of each metric of ``antialias eval``.
-METRIC_CONFIGS: dict[str, type] = {
+METRIC_CONFIGS: dict[str, type[Config]] = {
     "consistency": ConsistencyConfig,
     "stability": StabilityConfig,
     "equivariance": EquivarianceConfig,

@@ -32,7 +32,17 @@ from torch import Tensor, nn
 from torchmetrics import Metric
 
 from antialias.data.seeding import SHIFTS, derived_seed, index_uniforms
-from antialias.eval._fields import PAD_MODES, PROTOCOLS, Config, boolean, check_choice, check_integer, fail, flag, is_imagenet
+from antialias.eval._fields import (
+    PAD_MODES,
+    PROTOCOLS,
+    Config,
+    boolean,
+    check_choice,
+    check_integer,
+    fail,
+    flag,
+    is_imagenet,
+)
 from antialias.eval._forward import autocast, check_logits
 from antialias.eval._shifts import crop_at, pad_images, roll_by
 from antialias.eval._stats import Proportion
@@ -73,7 +83,9 @@ def _consistency_update(logits: Tensor, target: Tensor | None, only_correct: boo
     return (agree & mask).sum(), mask.sum(), correct.sum(), torch.tensor(correct.numel(), device=logits.device)
 
 
-def _consistency_compute(agree, compared, correct, labelled, confidence: float) -> dict[str, Proportion]:
+def _consistency_compute(
+    agree: Tensor, compared: Tensor, correct: Tensor, labelled: Tensor, confidence: float
+) -> dict[str, Proportion]:
     out = {"consistency": Proportion.from_counts(int(agree), int(compared), confidence)}
     if int(labelled):
         out["accuracy"] = Proportion.from_counts(int(correct), int(labelled), confidence)
@@ -97,8 +109,12 @@ class ShiftConsistency(Metric):
     """Streaming :func:`shift_consistency` whose counts merge across DDP ranks (torchmetrics)."""
 
     full_state_update = False
+    agree: Tensor
+    compared: Tensor
+    correct: Tensor
+    labelled: Tensor
 
-    def __init__(self, *, only_correct: bool = False, confidence: float = 0.95, **kwargs) -> None:
+    def __init__(self, *, only_correct: bool = False, confidence: float = 0.95, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.only_correct = only_correct
         self.confidence = confidence

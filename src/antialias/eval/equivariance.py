@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -114,7 +114,7 @@ class EquivarianceResult:
 
     @property
     def means(self) -> dict[str, float]:
-        return {name: float(m.mean()) for name, m in zip(self.layers, self.maps)}
+        return {name: float(m.mean()) for name, m in zip(self.layers, self.maps, strict=True)}
 
     def to_dict(self) -> dict:
         return {
@@ -169,8 +169,8 @@ def feature_distance_maps(
     kinds = {name + ".densemax": "dense max" for name in names}
     kinds.update({name: type(modules[name]).__name__ for name in names})
 
-    def hook_for(name: str):
-        def hook(module, inputs, output):
+    def hook_for(name: str) -> Callable[[nn.Module, tuple[Tensor, ...], Tensor], None]:
+        def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
             if split_max and (dense := _dense_max(module, inputs[0])) is not None:
                 store[name + ".densemax"] = circular_upsample(dense.float(), (h, w))
             store[name] = circular_upsample(output.float(), (h, w))

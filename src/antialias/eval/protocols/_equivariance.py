@@ -95,7 +95,7 @@ def run_equivariance(model: Any = None, data: Any = "fashion-mnist", *, config: 
                                            shifts_per_batch=spb, split_max=config.split_max, device=run.device)
     seconds = time.perf_counter() - start
     layer_names, maps, total, shifts_h, shifts_w = _merged(run, result)
-    results = {"layers": layer_names, "means": {name: float(m.mean()) for name, m in zip(layer_names, maps)},
+    results = {"layers": layer_names, "means": {name: float(m.mean()) for name, m in zip(layer_names, maps, strict=True)},
                "shifts_h": shifts_h, "shifts_w": shifts_w, "distance": config.distance, "num_images": total,
                "max_map_value": float(maps.max()) if maps.numel() else 0.0,
                "shifted_images_per_second": total * len(shifts_h) * len(shifts_w) / seconds if seconds > 0 else None}

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from antialias.eval._fields import Config
 from antialias.eval._results import FORMAT
 from antialias.eval.config import CorruptionConfig, PerturbationConfig
 from antialias.eval.corruption import CORRUPTIONS, evaluate_corruptions
@@ -33,7 +34,7 @@ def _unsharded(run: Setup, where: str) -> None:
                          "Run it without torchrun (batches still go through the model as one forward per item).")
 
 
-def _config(cls: type, config: Any, given: dict[str, Any], data: Any, where: str) -> Any:
+def _config(cls: type[Config], config: Any, given: dict[str, Any], data: Any, where: str) -> Any:
     if config is not None and given:
         raise TypeError(f"`{where}`: `config` must not be combined with its fields, got both and {sorted(given)}.")
     return config if config is not None else cls.for_data(data, **given)
