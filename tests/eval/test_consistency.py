@@ -22,7 +22,8 @@ from antialias._factory import import_factory
 from antialias.cli import main
 from antialias.data.seeding import SHIFTS, derived_seed, index_uniforms
 from antialias.data.transforms import default_transform
-from antialias.eval import ConsistencyConfig, ShiftConsistency, evaluate_consistency
+from antialias.eval import ConsistencyConfig, ShiftConsistency, evaluate_consistency, shift_consistency
+from antialias.eval._shifts import crop_at, roll_by
 from antialias.eval.consistency import draw_offsets, offset_range
 from antialias.eval.protocols import run_consistency
 from antialias.reproduce._data import EvalData
@@ -194,3 +195,123 @@ def test_imagenet_data_gets_the_papers_protocol():
 def test_bad_config_is_refused_clearly(values, match):
     with pytest.raises(ValueError, match=match):
         ConsistencyConfig.from_dict(values)
+
+
+# --------------------------------------------------------------------------- helpers of the metric tests
+
+
+def equivariant_net(classes=5):
+    """Stride-1 circular convs + global pooling: exactly invariant to circular shifts."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1, padding_mode="circular"), nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1, padding_mode="circular"), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, classes),
+    ).double()
+
+
+def batches(n=12, size=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, size, size, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 5, (n,), generator=g)
+    return [(x[:6], y[:6]), (x[6:], y[6:])]
+
+
+# --------------------------------------------------------------------------- consistency metric
+
+
+def reference_consistency(logits, target):
+    agree = correct = 0
+    for i in range(logits.shape[1]):
+        preds = [int(logits[k, i].argmax()) for k in range(logits.shape[0])]
+        agree += all(p == preds[0] for p in preds)
+        correct += preds[0] == int(target[i])
+    return agree / logits.shape[1], correct / logits.shape[1]
+
+
+@settings(max_examples=25, deadline=None)
+@given(k=st.integers(2, 4), n=st.integers(1, 20), seed=st.integers(0, 1000))
+def test_class_equals_function_equals_loop(k, n, seed):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(k, n, 3, generator=g)
+    target = torch.randint(0, 3, (n,), generator=g)
+    cons, acc = reference_consistency(logits, target)
+    fn = shift_consistency(logits, target)
+    metric = ShiftConsistency()
+    for part in torch.arange(n).split(3):
+        metric.update(logits[:, part], target[part])
+    cls = metric.compute()
+    assert fn["consistency"].value == pytest.approx(cons) == cls["consistency"].value
+    assert fn["accuracy"].value == pytest.approx(acc) == cls["accuracy"].value
+
+
+@pytest.mark.filterwarnings("ignore:The ``compute`` method")
+def test_two_rank_merge_equals_one_process():
+    g = torch.Generator().manual_seed(1)
+    logits, target = torch.randn(2, 30, 4, generator=g), torch.randint(0, 4, (30,), generator=g)
+    ranks = [ShiftConsistency(), ShiftConsistency()]
+    ranks[0].update(logits[:, :13], target[:13])
+    ranks[1].update(logits[:, 13:], target[13:])
+    merged = ShiftConsistency()
+    for rank in ranks:  # applies each state's dist_reduce_fx ("sum"), as the DDP sync does
+        merged.merge_state(rank)
+    assert merged.compute() == shift_consistency(logits, target)
+
+
+def test_only_correct_conditions_on_first_copy():
+    logits = torch.tensor([[[1.0, 0], [1, 0], [0, 1]], [[1.0, 0], [0, 1], [0, 1]]])
+    target = torch.tensor([0, 0, 0])
+    out = shift_consistency(logits, target, only_correct=True)["consistency"]
+    assert (out.successes, out.total) == (1, 2)
+
+
+def test_bad_logits_shape():
+    with pytest.raises(ValueError, match=r"shape \(copies >= 2, N, classes\)"):
+        shift_consistency(torch.randn(5, 3))
+
+
+# --------------------------------------------------------------------------- protocols
+
+
+def test_shift_helpers_match_roll_and_slicing():
+    x = torch.arange(2 * 1 * 5 * 6.0).view(2, 1, 5, 6)
+    shifts = torch.tensor([[1, -2], [3, 4]])
+    rolled = roll_by(x, shifts)
+    for i in range(2):
+        assert torch.equal(rolled[i], x[i].roll(tuple(shifts[i].tolist()), (-2, -1)))
+    crops = crop_at(x, torch.tensor([[0, 1], [2, 3]]), (3, 2))
+    assert torch.equal(crops[1], x[1, :, 2:5, 3:5])
+
+
+@pytest.mark.parametrize("per_batch", [False, True])
+def test_equivariant_net_is_perfectly_consistent_under_circular_shifts(per_batch):
+    config = ConsistencyConfig(protocol="circular", max_shift=7, copies=3, per_batch=per_batch, seed=3)
+    out = evaluate_consistency(equivariant_net(), batches(), config)
+    assert out["consistency"].value == 1.0 and out["consistency"].total == 12
+
+
+class PixelReadout(nn.Module):
+    """Logits = five pixels of a 4x-subsampled image: as shift-sensitive as a classifier gets."""
+
+    def forward(self, x):
+        return x[:, 0, ::4, ::4].flatten(1)[:, :5]
+
+
+def test_subsampling_is_not_consistent_and_results_are_seeded():
+    net = PixelReadout()
+    data = batches(n=40)
+    config = ConsistencyConfig(protocol="crop", max_shift=3, seed=7)
+    first = evaluate_consistency(net, data, config)
+    again = evaluate_consistency(net, data, config)
+    assert first == again
+    assert first["consistency"].value < 0.9
+    assert first != evaluate_consistency(net, data, ConsistencyConfig(protocol="crop", max_shift=3, seed=8))
+
+
+def test_crop_protocol_errors():
+    with pytest.raises(ValueError, match="need images of at least"):
+        evaluate_consistency(equivariant_net(), batches(size=16), ConsistencyConfig(crop_size=14, max_shift=5))
+    with pytest.raises(ValueError, match="protocol"):
+        ConsistencyConfig(protocol="rolls")
+    with pytest.raises(ValueError, match=r"logits of shape \(N, classes\)"):
+        evaluate_consistency(nn.Identity(), batches(), ConsistencyConfig())

@@ -252,80 +252,96 @@ def resolve_model(
             return a module, weights that do not fit the rebuilt model.
         FileNotFoundError: the checkpoint is missing.
     """
-    where = "eval"
     kwargs = dict(model_kwargs or {})
     identity: dict[str, Any] = {"spec": None, "filter_size": None, "weights": None, "checkpoint": None,
                                 "checkpoint_sha256": None, "model_kwargs": kwargs}
     given_fs = filter_size is not _UNSET
     if isinstance(model, nn.Module):
         if checkpoint is not None or weights is not None:
-            raise ValueError(f"`{where}`: `model` must be a name when `checkpoint` or `weights` is given, got a module.")
+            raise ValueError("`eval`: `model` must be a name when `checkpoint` or `weights` is given, got a module.")
         identity.update(spec=f"python:{type(model).__module__}.{type(model).__qualname__}",
                         filter_size=filter_size if given_fs else None)
         return model.eval(), identity, None
     if checkpoint is not None:
         if weights is not None:
-            raise ValueError(f"`{where}`: `weights` must not be given with `checkpoint`, got {weights!r}; pick one.")
-        path, record = _find_weights(checkpoint)
-        state, meta = load_checkpoint(path)
-        config = dict(meta.get("config") or (record or {}).get("config") or {})
-        spec = model if model is not None else config.get("model")
-        if not spec:
-            raise ValueError(
-                f"`{where}`: `model` must be given for checkpoint {str(path)!r}, which records no model config "
-                "(pass --model NAME or module:factory, and --filter-size)."
-            )
-        fs = filter_size if given_fs else config.get("filter_size", meta.get("filter_size"))
-        kwargs = {**config.get("model_kwargs", {}), **kwargs}
-        shape = (record or {}).get("data", {}).get("image_shape")
-        recorded_classes = (record or {}).get("data", {}).get("num_classes")
-        net = build_model(spec, fs, in_channels=int(shape[0]) if shape else in_channels,
-                          num_classes=int(recorded_classes or num_classes or 1000), model_kwargs=kwargs)
-        try:
-            net.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()
-            raise ValueError(
-                f"`{where}`: the weights in {str(path)!r} must fit the model rebuilt as {spec!r} with filter_size="
-                f"{fs!r}, got a mismatch ({' '.join(first[:2])[:300]}). Pass the --model/--filter-size it was trained with."
-            ) from None
-        identity.update(spec=spec, filter_size=fs, checkpoint=str(path), checkpoint_sha256=sha256_file(path),
-                        model_kwargs=kwargs, training_config=config or None)
-        norm = _recorded_normalization(record, config)
-        return net.eval(), identity, norm
+            raise ValueError(f"`eval`: `weights` must not be given with `checkpoint`, got {weights!r}; pick one.")
+        return _from_checkpoint(checkpoint, model, filter_size, kwargs, identity, in_channels, num_classes)
     if not isinstance(model, str) or not model.strip():
-        raise ValueError(f"`{where}`: `model` must be a zoo name, 'module:function' or a checkpoint, got {model!r}.")
+        raise ValueError(f"`eval`: `model` must be a zoo name, 'module:function' or a checkpoint, got {model!r}.")
     if is_factory_spec(model):
         net = build_model(model, filter_size if given_fs else None, in_channels=in_channels,
                           num_classes=num_classes or 1000, model_kwargs=kwargs)
         identity.update(spec=model, filter_size=filter_size if given_fs else None)
         return net.eval(), identity, None
-
-    builder = get_model_builder(model)  # unknown names raise with close matches
     if weights is not None:
-        w = resolve_weights(weights, model)
-        assert w is not None  # resolve() returns None only for weights=None
-        extra = {"filter_size": filter_size} if given_fs else {}
-        net = get_model(model, weights=w, **extra, **kwargs)
-        pre = w.meta.get("preprocessing", {})
-        identity.update(spec=model, filter_size=w.filter_size, weights=w.full_name,
-                        weights_sha256_prefix=w.sha256_prefix, weights_url=w.url)
-        norm = ((tuple(pre["mean"]), tuple(pre["std"])), "published weights") if "mean" in pre else None
-        return net.eval(), identity, norm
-    fs = filter_size if given_fs else 4
+        return _from_weights(model, weights, filter_size, kwargs, identity)
+    return _from_zoo(model, filter_size if given_fs else 4, kwargs, identity, in_channels, num_classes)
+
+
+def _from_checkpoint(checkpoint: str, model: str | None, filter_size: Any, kwargs: dict[str, Any],
+                     identity: dict[str, Any], in_channels: int,
+                     num_classes: int | None) -> tuple[nn.Module, dict[str, Any], tuple[Normalization, str] | None]:
+    """Rebuild the model from the run's recorded config and load its weights strictly."""
+    path, record = _find_weights(checkpoint)
+    state, meta = load_checkpoint(path)
+    config = dict(meta.get("config") or (record or {}).get("config") or {})
+    spec = model if model is not None else config.get("model")
+    if not spec:
+        raise ValueError(
+            f"`eval`: `model` must be given for checkpoint {str(path)!r}, which records no model config "
+            "(pass --model NAME or module:factory, and --filter-size)."
+        )
+    fs = filter_size if filter_size is not _UNSET else config.get("filter_size", meta.get("filter_size"))
+    kwargs = {**config.get("model_kwargs", {}), **kwargs}
+    shape = (record or {}).get("data", {}).get("image_shape")
+    recorded_classes = (record or {}).get("data", {}).get("num_classes")
+    net = build_model(spec, fs, in_channels=int(shape[0]) if shape else in_channels,
+                      num_classes=int(recorded_classes or num_classes or 1000), model_kwargs=kwargs)
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise ValueError(
+            f"`eval`: the weights in {str(path)!r} must fit the model rebuilt as {spec!r} with filter_size="
+            f"{fs!r}, got a mismatch ({' '.join(first[:2])[:300]}). Pass the --model/--filter-size it was trained with."
+        ) from None
+    identity.update(spec=spec, filter_size=fs, checkpoint=str(path), checkpoint_sha256=sha256_file(path),
+                    model_kwargs=kwargs, training_config=config or None)
+    return net.eval(), identity, _recorded_normalization(record, config)
+
+
+def _from_weights(model: str, weights: str, filter_size: Any, kwargs: dict[str, Any],
+                  identity: dict[str, Any]) -> tuple[nn.Module, dict[str, Any], tuple[Normalization, str] | None]:
+    """A zoo model with published weights; their preprocessing gives the normalisation."""
+    get_model_builder(model)  # unknown names raise with close matches
+    w = resolve_weights(weights, model)
+    assert w is not None  # resolve() returns None only for weights=None
+    extra = {"filter_size": filter_size} if filter_size is not _UNSET else {}
+    net = get_model(model, weights=w, **extra, **kwargs)
+    pre = w.meta.get("preprocessing", {})
+    identity.update(spec=model, filter_size=w.filter_size, weights=w.full_name,
+                    weights_sha256_prefix=w.sha256_prefix, weights_url=w.url)
+    norm = ((tuple(pre["mean"]), tuple(pre["std"])), "published weights") if "mean" in pre else None
+    return net.eval(), identity, norm
+
+
+def _from_zoo(model: str, filter_size: Any, kwargs: dict[str, Any], identity: dict[str, Any], in_channels: int,
+              num_classes: int | None) -> tuple[nn.Module, dict[str, Any], tuple[Normalization, str] | None]:
+    """A randomly initialised zoo model (a warning says so), built for the data's channels and classes."""
+    builder = get_model_builder(model)  # unknown names raise with close matches
     if num_classes is not None and _accepts(builder, "num_classes"):
         kwargs.setdefault("num_classes", num_classes)
     if _accepts(builder, "in_channels"):
         kwargs.setdefault("in_channels", in_channels)
-    net = get_model(model, filter_size=fs, **kwargs)
+    net = get_model(model, filter_size=filter_size, **kwargs)
     warnings.warn(
         f"`eval`: {model!r} has no weights (give --weights NAME or --checkpoint PATH): evaluating a randomly "
-        "initialised network.", UserWarning, stacklevel=2)
-    identity.update(spec=model, filter_size=fs, model_kwargs=kwargs)
+        "initialised network.", UserWarning, stacklevel=3)
+    identity.update(spec=model, filter_size=filter_size, model_kwargs=kwargs)
     channels = _first_conv_channels(net)
     if channels is not None and channels != in_channels:
         raise ValueError(
-            f"`{where}`: `model` must take {in_channels}-channel input like the data, got {model!r} with {channels} "
+            f"`eval`: `model` must take {in_channels}-channel input like the data, got {model!r} with {channels} "
             "input channels. Use a model that accepts `in_channels` (e.g. the *_cifar models), or other data."
         )
     return net.eval(), identity, None
