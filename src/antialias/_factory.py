@@ -28,6 +28,8 @@ def import_factory(spec: str, where: str, param: str) -> Any:
                 raise ValueError(f"`{where}`: `{param}` must name an existing Python file, got {spec!r} ({path} not found).")
             name = "_antialias_user_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
             loader_spec = importlib.util.spec_from_file_location(name, path)
+            if loader_spec is None or loader_spec.loader is None:  # only for suffixes no loader claims; .py has one
+                raise ValueError(f"`{where}`: `{param}` must name a loadable Python file, got {spec!r}.")
             module = importlib.util.module_from_spec(loader_spec)
             sys.modules[name] = module
             loader_spec.loader.exec_module(module)

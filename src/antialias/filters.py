@@ -15,6 +15,7 @@ import difflib
 import math
 import re
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -52,9 +53,9 @@ def binomial(n: int) -> Tensor:
         tensor([0.1250, 0.3750, 0.3750, 0.1250], dtype=torch.float64)
     """
     if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"binomial: `n` must be an int, got {n!r}.")
+        raise TypeError(f"`binomial`: `n` must be an int, got {n!r}.")
     if not 1 <= n <= _MAX_SIZE:
-        raise ValueError(f"binomial: `n` must be between 1 and {_MAX_SIZE}, got {n!r}.")
+        raise ValueError(f"`binomial`: `n` must be between 1 and {_MAX_SIZE}, got {n!r}.")
     row = torch.tensor([math.comb(n - 1, i) for i in range(n)], dtype=torch.float64)
     return row / row.sum()
 
@@ -64,7 +65,7 @@ def _canonical_name(name: str) -> str:
     return re.sub(r"[\s_\-]", "", name).lower()
 
 
-def filter_row(spec: FilterSpec, *, where: str = "filter_row") -> Tensor:
+def filter_row(spec: FilterSpec, *, where: str = "`filter_row`") -> Tensor:
     """Resolve one axis's filter to a normalised float64 row.
 
     Args:
@@ -72,7 +73,7 @@ def filter_row(spec: FilterSpec, *, where: str = "filter_row") -> Tensor:
             (``"rect2"``, ``"tri3"``, ``"tri4"``, ``"bin5"``; case, ``-``, ``_`` and spaces are
             ignored, so ``"Tri-4"`` works) or a custom 1-D row as a tensor or NumPy array (non-empty,
             finite, non-zero sum; it is normalised to sum 1).
-        where: The public name to use in error messages.
+        where: The public name that starts error messages, as it should appear (``"`convert`"``).
 
     Returns:
         A float64 tensor of shape ``(k,)`` summing to 1.
@@ -126,7 +127,7 @@ def filter_row(spec: FilterSpec, *, where: str = "filter_row") -> Tensor:
     )
 
 
-def filter_rows(spec: FilterSpec | Sequence[FilterSpec], ndim: int, *, where: str = "filter_rows") -> tuple[Tensor, ...]:
+def filter_rows(spec: FilterSpec | Sequence[FilterSpec], ndim: int, *, where: str = "`filter_rows`") -> tuple[Tensor, ...]:
     """Resolve a filter spec to one normalised float64 row per spatial axis.
 
     Args:
@@ -134,7 +135,7 @@ def filter_rows(spec: FilterSpec | Sequence[FilterSpec], ndim: int, *, where: st
             ``ndim`` of them, outermost axis first (``(filter_h, filter_w)`` in 2-D). A custom
             row is always a tensor or array; a list is read as one spec per axis.
         ndim: Number of spatial axes (1, 2 or 3).
-        where: The public name to use in error messages.
+        where: The public name that starts error messages, as it should appear (``"`convert`"``).
 
     Returns:
         A tuple of ``ndim`` float64 rows.
@@ -150,7 +151,7 @@ def filter_rows(spec: FilterSpec | Sequence[FilterSpec], ndim: int, *, where: st
                 f"{spec!r}. For a custom filter pass a tensor, e.g. torch.tensor([1., 2., 1.])."
             )
         return tuple(filter_row(s, where=where) for s in spec)
-    row = filter_row(spec, where=where)
+    row = filter_row(cast("int | str | Tensor", spec), where=where)  # a sequence other than list/tuple: filter_row rejects it
     return (row,) * ndim
 
 

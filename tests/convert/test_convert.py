@@ -442,9 +442,9 @@ def test_bad_input_messages():
         convert([net])
     with pytest.raises(ValueError, match=r"`replace` must name kinds .* got 'maxpol'\. Did you mean 'maxpool'"):
         convert(net, replace=("maxpol",))
-    with pytest.raises(ValueError, match="convert: `filter_size`"):
+    with pytest.raises(ValueError, match="`convert`: `filter_size`"):
         convert(net, filter_size="tri7x")
-    with pytest.raises(ValueError, match="convert: `filter_size` must be >= 1"):
+    with pytest.raises(ValueError, match="`convert`: `filter_size` must be >= 1"):
         convert(net, filter_size=0)
     with pytest.raises(ValueError, match=r"`padding_mode` must be one of .* Did you mean 'reflect'"):
         convert(net, padding_mode="reflct")

@@ -93,7 +93,7 @@ def test_unknown_name_suggests_close_matches():
         ({"filter_size": "tri7"}, r"`filter_size` must be an int or one of"),
         ({"filter_size": 0}, r"`filter_size` must be >= 1"),
         ({"padding_mode": "reflection"}, r"`padding_mode` must be one of .* Did you mean 'reflect'"),
-        ({"num_classes": 0}, r"resnet18: `num_classes` must be a positive int, got 0"),
+        ({"num_classes": 0}, r"`resnet18`: `num_classes` must be a positive int, got 0"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(kwargs, match):
@@ -179,9 +179,9 @@ def test_weights_through_get_model_and_agreeing_arguments(fake_weights):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"filter_size": 4}, r"resnet18: `filter_size` must match the weights \(3\), got 4"),
+        ({"filter_size": 4}, r"`resnet18`: `filter_size` must match the weights \(3\), got 4"),
         ({"filter_size": None}, r"`filter_size` must match the weights \(3\), got None"),
-        ({"num_classes": 10}, r"resnet18: `num_classes` must match the weights \(1000\), got 10"),
+        ({"num_classes": 10}, r"`resnet18`: `num_classes` must match the weights \(1000\), got 10"),
     ],
 )
 def test_weights_conflicting_arguments_raise(fake_weights, kwargs, match):

@@ -49,6 +49,7 @@ from typing import Any
 import torch
 import torch.fx as fx
 from torch import Tensor, nn
+from torch.nn.modules.conv import _ConvNd
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import flop_registry
@@ -56,9 +57,10 @@ from torch.utils.flop_counter import flop_registry
 from antialias import filters as _filters
 from antialias import functional as _F
 from antialias.convert import _layers as _L
-from antialias.convert._graph import _DeepTracer, _Edit, _hint, _locate, _owner_key, _rewrite_owner, _set
+from antialias.convert._graph import _DeepTracer, _Edit, _hint, _locate, _owner_key, _path, _rewrite_owner, _set
 from antialias.convert._report import ConvertReport, ConvertSite
 from antialias.convert._sites import (
+    POOL_TYPES,
     _blur_first,
     _conv_gate,
     _conv_nd,
@@ -66,6 +68,7 @@ from antialias.convert._sites import (
     _desc,
     _follow,
     _functional_pool,
+    _is_conv,
     _join,
     _node_desc,
     _Options,
@@ -84,7 +87,7 @@ KINDS = ("maxpool", "avgpool", "conv")
 #: ``blurpool-then-1x1`` (shortcuts), ``before-conv`` (blur-first), ``skipped``.
 PLACEMENTS = ("drop-in", "after-activation", "blurpool-then-1x1", "before-conv", "skipped")
 
-_WHERE = "convert"
+_WHERE = "`convert`"  # starts every error message, as STYLE.md asks
 
 
 # --------------------------------------------------------------------------- traced conversion
@@ -114,15 +117,15 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
             continue
         if node.op != "call_module":
             continue
-        mod = modules.get(node.target)
+        mod = modules.get(_path(node))
         if mod is None or id(mod) in ctx.handled:
             continue
-        name = _join(prefix, node.target)
-        if isinstance(mod, (*_L.MAXPOOLS, *_L.AVGPOOLS)):
+        name = _join(prefix, _path(node))
+        if isinstance(mod, POOL_TYPES):
             ctx.handled.add(id(mod))
             new = _pool_module(ctx, mod, name)
             if new is not None:
-                _set(unit, node.target, new, modules)
+                _set(unit, _path(node), new, modules)
             continue
         nd = _conv_nd(mod)
         if nd is None or all(v == 1 for v in mod.stride):
@@ -131,8 +134,8 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
         if not _conv_gate(ctx, mod, name):
             continue
         src = node.args[0] if node.args else None
-        if isinstance(src, fx.Node) and src.op == "call_module" and isinstance(modules.get(src.target), _L._layers._BlurPoolNd) \
-                and all(v == 1 for v in modules[src.target].stride):
+        if isinstance(src, fx.Node) and src.op == "call_module" and isinstance(modules.get(_path(src)), _L._layers._BlurPoolNd) \
+                and all(v == 1 for v in modules[_path(src)].stride):
             ctx.skip(name, "conv", _desc(mod), "already anti-aliased (a stride-1 blur feeds it)")
             continue
         pattern = _follow(node, modules) if calls[node.target] == 1 else None
@@ -143,10 +146,10 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
             old = _desc(mod)
             path = " -> ".join(_node_desc(n, prefix) for n in [*chain, act])
             new_desc = f"{_desc(mod, stride=(1,) * nd)} -> {path} -> BlurPool{nd}d(s={_t(stride)})"
-            act_mod = modules.get(act.target) if act.op == "call_module" else None
+            act_mod = modules.get(_path(act)) if act.op == "call_module" else None
             if act_mod is not None and calls[act.target] == 1 and _stateless(act_mod) and id(act_mod) not in ctx.shared:
                 mod.stride = (1,) * nd
-                _set(unit, act.target, nn.Sequential(act_mod, blur), modules)
+                _set(unit, _path(act), nn.Sequential(act_mod, blur), modules)
                 ctx.done(name, "conv", old, new_desc, "after-activation")
                 ctx.check(name, mod, blur)
                 continue
@@ -205,12 +208,12 @@ def _convert_modules(ctx: _Ctx, module: nn.Module, prefix: str) -> None:
         full = _join(prefix, name)
         if id(child) in ctx.handled:
             continue
-        if isinstance(child, (*_L.MAXPOOLS, *_L.AVGPOOLS)):
+        if isinstance(child, POOL_TYPES):
             ctx.handled.add(id(child))
             new = _pool_module(ctx, child, full)
             if new is not None:
                 setattr(module, name, new)
-        elif _conv_nd(child) is not None and any(v > 1 for v in child.stride):
+        elif _is_conv(child) and any(v > 1 for v in child.stride):
             ctx.handled.add(id(child))
             if _conv_gate(ctx, child, full):
                 _conv_fallback(ctx, module, child, full, children[i + 1 :])
@@ -222,8 +225,8 @@ def _convert_modules(ctx: _Ctx, module: nn.Module, prefix: str) -> None:
                 setattr(module, name, new)
 
 
-def _conv_fallback(ctx: _Ctx, parent: nn.Module, conv: nn.Module, name: str, following: list) -> None:
-    nd = _conv_nd(conv)
+def _conv_fallback(ctx: _Ctx, parent: nn.Module, conv: _ConvNd, name: str, following: list) -> None:
+    nd = len(conv.kernel_size)  # ConvNd stores one kernel size per spatial axis
     if isinstance(parent, nn.Sequential) and type(parent).forward is nn.Sequential.forward:
         for act_name, nxt in following:
             if isinstance(nxt, _L.ACT_MODULES):
@@ -247,11 +250,11 @@ def _conv_fallback(ctx: _Ctx, parent: nn.Module, conv: nn.Module, name: str, fol
 def _convert_unit(ctx: _Ctx, unit: nn.Module, prefix: str) -> nn.Module:
     """Convert ``unit`` (named ``prefix`` in the model); returns it or its replacement."""
     label = prefix or "<root>"
-    if isinstance(unit, (*_L.MAXPOOLS, *_L.AVGPOOLS)):
+    if isinstance(unit, POOL_TYPES):
         ctx.handled.add(id(unit))
         new = _pool_module(ctx, unit, label)
         return unit if new is None else new
-    if _conv_nd(unit) is not None:
+    if _is_conv(unit):
         ctx.handled.add(id(unit))
         if any(v > 1 for v in unit.stride) and _conv_gate(ctx, unit, label) and not _blur_first(ctx, unit, label):
             ctx.skip(label, "conv", _desc(unit), "a custom conv class on its own: nothing to attach the blur to")
@@ -287,7 +290,9 @@ class _FlopCount(TorchDispatchMode):
         super().__init__()
         self.total = 0
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         formula = flop_registry.get(func._overloadpacket)
@@ -422,7 +427,11 @@ def convert(
     return converted, report
 
 
-def _validate(model, filter_size, padding_mode, replace, min_channels, exclude, example_input, input_size, inplace):
+def _validate(
+    model: Any, filter_size: Any, padding_mode: Any, replace: Any, min_channels: Any, exclude: Any,
+    example_input: Any, input_size: Any, inplace: Any,
+) -> tuple[_Options, tuple | None]:
+    """Checks the user's arguments (of any type) and returns the options and the example input."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"{_WHERE}: `model` must be a torch.nn.Module, got {type(model).__name__}.")
     if isinstance(filter_size, (tuple, list)):
@@ -460,7 +469,7 @@ def _validate(model, filter_size, padding_mode, replace, min_channels, exclude, 
         ):
             raise ValueError(f"{_WHERE}: `input_size` must be a tuple of positive ints such as (1, 3, 224, 224), got {input_size!r}.")
         ref = next(iter(model.parameters()), None)
-        factory = {"device": ref.device, "dtype": ref.dtype} if ref is not None and ref.is_floating_point() else {}
+        factory: dict[str, Any] = {"device": ref.device, "dtype": ref.dtype} if ref is not None and ref.is_floating_point() else {}
         gen = torch.Generator().manual_seed(0)
         example = (torch.randn(tuple(input_size), generator=gen).to(**factory),)
     elif example_input is not None:

@@ -4,6 +4,7 @@ rewrite of one module's forward into a ``GraphModule`` that keeps the module's c
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,9 +40,16 @@ def _owner_key(node: fx.Node) -> str:
     return stack[-1] if stack else ""
 
 
+def _path(node: fx.Node) -> str:
+    """The module path a ``call_module`` node calls (torch.fx types every target as ``str | Callable``)."""
+    if not isinstance(node.target, str):
+        raise TypeError(f"`_path`: `node` must call a module by its path, got {node.op} of {node.target!r}.")
+    return node.target
+
+
 def _rel_target(node: fx.Node, owner_path: str) -> Any:
     if node.op == "call_module" and owner_path:
-        return node.target[len(owner_path) + 1 :]
+        return _path(node)[len(owner_path) + 1 :]
     return node.target
 
 
@@ -95,6 +103,11 @@ def _unique(names: set[str], hint: str) -> str:
     return name
 
 
+def _all_but(kept: fx.Node) -> Callable[[fx.Node], bool]:
+    """A ``delete_user_cb`` that redirects every user except ``kept``."""
+    return lambda user: user is not kept
+
+
 def _rewrite_owner(owner: nn.Module, edits: list[_Edit]) -> tuple[fx.GraphModule, dict[int, str]] | None:
     """Trace ``owner``'s own forward, apply ``edits`` and return the GraphModule (None if impossible)."""
     try:
@@ -104,8 +117,9 @@ def _rewrite_owner(owner: nn.Module, edits: list[_Edit]) -> tuple[fx.GraphModule
     names = set(owner._modules) | set(owner._parameters) | set(owner._buffers) | set(vars(owner))
     added: dict[str, nn.Module] = {}
     where: dict[int, str] = {}
-    nodes = [_find(graph, e.loc) for e in edits]
-    if any(n is None for n in nodes):
+    found = [_find(graph, e.loc) for e in edits]
+    nodes = [n for n in found if n is not None]
+    if len(nodes) != len(found):
         return None
     for edit, node in zip(edits, nodes, strict=True):
         name = _unique(names, edit.hint)
@@ -114,7 +128,7 @@ def _rewrite_owner(owner: nn.Module, edits: list[_Edit]) -> tuple[fx.GraphModule
         if edit.how == "after":
             with graph.inserting_after(node):
                 new = graph.call_module(name, (node,))
-            node.replace_all_uses_with(new, delete_user_cb=lambda user, new=new: user is not new)
+            node.replace_all_uses_with(new, delete_user_cb=_all_but(new))
         elif edit.how == "before":
             with graph.inserting_before(node):
                 new = graph.call_module(name, (node.args[0],))

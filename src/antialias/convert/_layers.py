@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.fx.node import Target
 
 from antialias import layers as _layers
 from antialias.filters import FilterSpec
 
 # --------------------------------------------------------------------------- classes by role
 
-MAXPOOLS = {nn.MaxPool1d: 1, nn.MaxPool2d: 2, nn.MaxPool3d: 3}
-AVGPOOLS = {nn.AvgPool1d: 1, nn.AvgPool2d: 2, nn.AvgPool3d: 3}
-CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
+MAXPOOLS: dict[type[nn.Module], int] = {nn.MaxPool1d: 1, nn.MaxPool2d: 2, nn.MaxPool3d: 3}
+AVGPOOLS: dict[type[nn.Module], int] = {nn.AvgPool1d: 1, nn.AvgPool2d: 2, nn.AvgPool3d: 3}
+CONVS: dict[type[nn.Module], int] = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
 BLURPOOLS = {1: _layers.BlurPool1d, 2: _layers.BlurPool2d, 3: _layers.BlurPool3d}
 MAXBLURPOOLS = {1: _layers.MaxBlurPool1d, 2: _layers.MaxBlurPool2d, 3: _layers.MaxBlurPool3d}
 
@@ -46,8 +48,9 @@ ACT_FUNCTIONS = {
 }
 ACT_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_"}
 
-FUNCTIONAL_MAXPOOLS = {F.max_pool1d: 1, F.max_pool2d: 2, F.max_pool3d: 3}
-FUNCTIONAL_AVGPOOLS = {F.avg_pool1d: 1, F.avg_pool2d: 2, F.avg_pool3d: 3}
+# Keyed by torch.fx node target (``str | Callable``), so a node's target indexes them directly.
+FUNCTIONAL_MAXPOOLS: dict[Target, int] = {F.max_pool1d: 1, F.max_pool2d: 2, F.max_pool3d: 3}
+FUNCTIONAL_AVGPOOLS: dict[Target, int] = {F.avg_pool1d: 1, F.avg_pool2d: 2, F.avg_pool3d: 3}
 
 
 # --------------------------------------------------------------------------- blur-first convs
@@ -90,7 +93,7 @@ AA_LEAVES: tuple[type[nn.Module], ...] = (
 )
 
 
-def to_preblur(conv: nn.Module, nd: int, blur: nn.Module, conv_stride: tuple[int, ...]) -> nn.Module:
+def to_preblur(conv: nn.modules.conv._ConvNd, nd: int, blur: nn.Module, conv_stride: tuple[int, ...]) -> nn.Module:
     """Turn a plain ``nn.ConvNd`` into its ``PreBlurConvNd`` in place (same object, same keys)."""
     conv.__class__ = PREBLUR[nd]
     conv.stride = conv_stride
@@ -102,7 +105,7 @@ def to_preblur(conv: nn.Module, nd: int, blur: nn.Module, conv_stride: tuple[int
 
 
 def ntuple(value: int | Sequence[int], nd: int) -> tuple[int, ...]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * nd
+    return (value,) * nd if isinstance(value, int) else tuple(value)
 
 
 def pool_out(length: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
@@ -130,8 +133,11 @@ def always_same_size(k: int, s: int, p: int, d: int, ceil_mode: bool) -> bool:
     return all(pool_out(n, k, s, p, d, ceil_mode) == blur_out(n, s) for n in range(low, low + 2 * s + 2))
 
 
-def axis_filter(filter_size: FilterSpec | Sequence[FilterSpec], strides: tuple[int, ...]) -> FilterSpec | tuple:
+def axis_filter(
+    filter_size: FilterSpec | Sequence[FilterSpec], strides: tuple[int, ...]
+) -> FilterSpec | Sequence[FilterSpec]:
     """Blur only the subsampled axes: an axis kept at stride 1 gets the identity filter ``1``."""
     if isinstance(filter_size, (tuple, list)) or all(s > 1 for s in strides):
         return filter_size
-    return tuple(filter_size if s > 1 else 1 for s in strides)
+    one = cast("FilterSpec", filter_size)  # one spec for all axes: sequences were returned above
+    return tuple(one if s > 1 else 1 for s in strides)

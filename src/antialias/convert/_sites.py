@@ -6,12 +6,15 @@ import fnmatch
 import inspect
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import torch.fx as fx
-from torch import nn
+from torch import Tensor, nn
+from torch.nn.modules.conv import _ConvNd
+from torch.nn.modules.pooling import _MaxPoolNd
 
 from antialias.convert import _layers as _L
+from antialias.convert._graph import _path
 from antialias.convert._report import ConvertReport, ConvertSite
 
 
@@ -34,10 +37,10 @@ class _Ctx:
         self.handled: set[int] = set()
         registered = Counter(id(m) for _, m in model.named_modules(remove_duplicate=False))
         self.shared = {k for k, v in registered.items() if v > 1}
-        first = next(iter(model.parameters()), None)
+        first: Tensor | None = next(iter(model.parameters()), None)
         if first is None:
             first = next(iter(model.buffers()), None)
-        self.factory = {"device": first.device, "dtype": first.dtype} if first is not None and first.is_floating_point() else {}
+        self.factory: dict[str, Any] = {"device": first.device, "dtype": first.dtype} if first is not None and first.is_floating_point() else {}
 
     def excluded(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.opt.exclude)
@@ -56,6 +59,11 @@ class _Ctx:
         return _L.BLURPOOLS[nd](
             channels, _L.axis_filter(self.opt.filter_size, blur_axes), strides, self.opt.padding_mode, **self.factory
         )
+
+
+#: The pooling modules convert replaces (``_L.MAXPOOLS`` and ``_L.AVGPOOLS``).
+PoolModule = _MaxPoolNd | nn.AvgPool1d | nn.AvgPool2d | nn.AvgPool3d
+POOL_TYPES = (_MaxPoolNd, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)  # for isinstance; mypy narrows with it
 
 
 def _join(prefix: str, name: str) -> str:
@@ -83,17 +91,17 @@ def _desc(mod: nn.Module, **override: Any) -> str:
 
 def _node_desc(node: fx.Node, prefix: str) -> str:
     if node.op == "call_module":
-        return _join(prefix, node.target)
+        return _join(prefix, _path(node))
     if node.op == "call_method":
         return f".{node.target}()"
     return f"{getattr(node.target, '__name__', str(node.target))}()"
 
 
-def _pool_params(mod: nn.Module, nd: int, is_max: bool) -> tuple:
+def _pool_params(mod: PoolModule, nd: int, is_max: bool) -> tuple:
     k = _L.ntuple(mod.kernel_size, nd)
     s = _L.ntuple(mod.stride if mod.stride is not None else mod.kernel_size, nd)
     p = _L.ntuple(mod.padding, nd)
-    d = _L.ntuple(mod.dilation, nd) if is_max else (1,) * nd
+    d = _L.ntuple(mod.dilation, nd) if is_max and isinstance(mod, _MaxPoolNd) else (1,) * nd
     return k, s, p, d, bool(mod.ceil_mode)
 
 
@@ -130,7 +138,7 @@ def _channels(ctx: _Ctx, mod: nn.Module) -> int | None:
     return shapes.pop() if len(shapes) == 1 else None
 
 
-def _pool_module(ctx: _Ctx, mod: nn.Module, name: str) -> nn.Module | None:
+def _pool_module(ctx: _Ctx, mod: PoolModule, name: str) -> nn.Module | None:
     """The replacement of a pool module, or None (skipped or not strided)."""
     is_max = isinstance(mod, tuple(_L.MAXPOOLS))
     nd = next(n for cls, n in {**_L.MAXPOOLS, **_L.AVGPOOLS}.items() if isinstance(mod, cls))
@@ -183,7 +191,7 @@ def _functional_pool(ctx: _Ctx, node: fx.Node, name: str) -> nn.Module | None:
     except TypeError:
         return None
     args = dict(bound.arguments)
-    old = f"{node.target.__name__}({', '.join(f'{k}={v}' for k, v in args.items() if k != 'input')})"
+    old = f"{getattr(node.target, '__name__', node.target)}({', '.join(f'{k}={v}' for k, v in args.items() if k != 'input')})"
     if kind not in ctx.opt.replace:
         return None
     if any(isinstance(v, fx.Node) for k, v in args.items() if k != "input"):
@@ -219,7 +227,12 @@ def _conv_nd(mod: nn.Module) -> int | None:
     return None
 
 
-def _conv_gate(ctx: _Ctx, mod: nn.Module, name: str) -> bool:
+def _is_conv(mod: nn.Module) -> TypeGuard[_ConvNd]:
+    """Whether ``mod`` is an ``nn.Conv1d/2d/3d`` (or a subclass): what ``_conv_nd`` gives a size for."""
+    return _conv_nd(mod) is not None
+
+
+def _conv_gate(ctx: _Ctx, mod: _ConvNd, name: str) -> bool:
     """Whether a strided conv is to be converted (records the skip if not)."""
     if "conv" not in ctx.opt.replace:
         return False
@@ -238,12 +251,12 @@ def _conv_gate(ctx: _Ctx, mod: nn.Module, name: str) -> bool:
     return True
 
 
-def _blur_first(ctx: _Ctx, mod: nn.Module, name: str, note: str = "") -> bool:
+def _blur_first(ctx: _Ctx, mod: _ConvNd, name: str, note: str = "") -> bool:
     """Module-level blur-first: the conv becomes its ``PreBlurConvNd`` (same object, same keys)."""
-    nd = _conv_nd(mod)
     old = _desc(mod)
     if type(mod) not in _L.CONVS:
         return False
+    nd = _L.CONVS[type(mod)]
     stride = tuple(mod.stride)
     pointwise = all(v == 1 for v in mod.kernel_size) and (mod.padding == "valid" or not any(mod.padding))
     if pointwise:
@@ -263,7 +276,7 @@ def _is_norm(node: fx.Node, src: fx.Node, modules: dict[str, nn.Module]) -> bool
     if not node.args or node.args[0] is not src:
         return False
     if node.op == "call_module":
-        return isinstance(modules.get(node.target), _L.NORM_MODULES)
+        return isinstance(modules.get(_path(node)), _L.NORM_MODULES)
     return node.op == "call_function" and node.target in _L.NORM_FUNCTIONS
 
 
@@ -271,7 +284,7 @@ def _is_act(node: fx.Node, src: fx.Node, modules: dict[str, nn.Module]) -> bool:
     if not node.args or node.args[0] is not src:
         return False
     if node.op == "call_module":
-        return isinstance(modules.get(node.target), _L.ACT_MODULES)
+        return isinstance(modules.get(_path(node)), _L.ACT_MODULES)
     if node.op == "call_method":
         return node.target in _L.ACT_METHODS
     return node.op == "call_function" and node.target in _L.ACT_FUNCTIONS

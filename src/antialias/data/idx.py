@@ -30,7 +30,7 @@ from antialias.data._errors import CorruptDataError, DatasetNotFoundError
 __all__ = ["IDX_SETS", "IdxSet", "load_idx_dataset", "read_idx"]
 
 # type code -> big-endian numpy dtype (the IDX specification's table)
-_IDX_DTYPES = {
+_IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),

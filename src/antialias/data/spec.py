@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
+
 from torch import Tensor
 from torch.utils.data import Dataset, Subset
 
@@ -22,10 +24,12 @@ def load_split(spec: str, split: str, *, root: str | None, download: bool) -> Da
 
 def head(dataset: Dataset, lo: int, hi: int) -> Dataset:
     """Items ``lo:hi``; in-memory sets stay in memory (with their name, for default transforms)."""
-    if lo == 0 and hi >= len(dataset):
+    if lo == 0 and isinstance(dataset, Sized) and hi >= len(dataset):
         return dataset
     images, targets = getattr(dataset, "images", None), getattr(dataset, "targets", None)
-    if isinstance(images, Tensor) and isinstance(targets, Tensor) and getattr(dataset, "transform", None) is None:
-        return ImageTensorDataset(images[lo:hi], targets[lo:hi], list(dataset.classes),
+    classes = getattr(dataset, "classes", None)
+    untransformed = getattr(dataset, "transform", None) is None
+    if isinstance(images, Tensor) and isinstance(targets, Tensor) and classes is not None and untransformed:
+        return ImageTensorDataset(images[lo:hi], targets[lo:hi], list(classes),
                                   name=str(getattr(dataset, "name", "images")))
     return Subset(dataset, range(lo, hi))

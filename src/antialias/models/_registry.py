@@ -78,10 +78,10 @@ def register_model(name: str | Callable[..., nn.Module] | None = None) -> Any:
     def decorator(fn: BuilderT) -> BuilderT:
         key = fn.__name__ if name is None or callable(name) else name
         if not isinstance(key, str) or not key:
-            raise ValueError(f"register_model: `name` must be a non-empty str, got {key!r}.")
+            raise ValueError(f"`register_model`: `name` must be a non-empty str, got {key!r}.")
         if key in _MODELS:
             raise ValueError(
-                f"register_model: `name` must be unused, got {key!r}, already registered to "
+                f"`register_model`: `name` must be unused, got {key!r}, already registered to "
                 f"{_MODELS[key].__module__}.{_MODELS[key].__qualname__}. Choose another name."
             )
         _MODELS[key] = fn
@@ -115,7 +115,7 @@ def get_model_builder(name: str) -> Callable[..., nn.Module]:
     if name not in _MODELS:
         close = difflib.get_close_matches(str(name), list(_MODELS), n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else " See antialias.models.list_models()."
-        raise ValueError(f"get_model: `name` must be a registered model, got {name!r}.{hint}")
+        raise ValueError(f"`get_model`: `name` must be a registered model, got {name!r}.{hint}")
     return _MODELS[name]
 
 
@@ -142,7 +142,7 @@ def get_model(name: str, *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE
         >>> get_model("resnt18")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: get_model: `name` must be a registered model, got 'resnt18'. Did you mean 'resnet18', ...?
+        ValueError: `get_model`: `name` must be a registered model, got 'resnt18'. Did you mean 'resnet18', ...?
     """
     builder = get_model_builder(name)
     if _given(filter_size):
@@ -153,22 +153,22 @@ def get_model(name: str, *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE
 # --------------------------------------------------------------------------- shared builder plumbing
 
 
-def _check_filter_size(filter_size: object, where: str) -> None:
+def _check_filter_size(filter_size: Any, where: str) -> None:
     if filter_size is None:
         return
-    _filters.filter_rows(filter_size, 2, where=where)  # raises the library's message on a bad spec
+    _filters.filter_rows(filter_size, 2, where=f"`{where}`")  # raises the library's message on a bad spec
 
 
 def _check_padding_mode(padding_mode: object, where: str) -> None:
     if padding_mode not in PADDING_MODES:
         close = difflib.get_close_matches(str(padding_mode), PADDING_MODES, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"{where}: `padding_mode` must be one of {PADDING_MODES}, got {padding_mode!r}.{hint}")
+        raise ValueError(f"`{where}`: `padding_mode` must be one of {PADDING_MODES}, got {padding_mode!r}.{hint}")
 
 
 def _check_positive_int(value: object, name: str, where: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{where}: `{name}` must be a positive int, got {value!r}.")
+        raise ValueError(f"`{where}`: `{name}` must be a positive int, got {value!r}.")
 
 
 def _same_filter(a: FilterSpec | None, b: FilterSpec | None) -> bool:
@@ -190,16 +190,17 @@ def _resolve_weights(
         from antialias.models import _weights  # lazy: the weights registry imports the builders
 
         w = _weights.resolve(weights, arch)
+    if w is not None:
         w_filter = w.filter_size
         w_classes = int(w.meta["num_classes"])
         if _given(filter_size) and not _same_filter(filter_size, w_filter):
             raise ValueError(
-                f"{where}: `filter_size` must match the weights ({w_filter!r}), got {filter_size!r}. "
+                f"`{where}`: `filter_size` must match the weights ({w_filter!r}), got {filter_size!r}. "
                 "Leave filter_size out when passing weights."
             )
         if _given(num_classes) and num_classes != w_classes:
             raise ValueError(
-                f"{where}: `num_classes` must match the weights ({w_classes}), got {num_classes!r}. "
+                f"`{where}`: `num_classes` must match the weights ({w_classes}), got {num_classes!r}. "
                 "Leave num_classes out, or build without weights and replace the classifier."
             )
         filter_size, num_classes = w_filter, w_classes

@@ -60,12 +60,12 @@ def _scaled(channels: int, width: float) -> int:
 
 def _check_width(width: object, where: str) -> None:
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
-        raise ValueError(f"{where}: `width` must be a positive number, got {width!r}.")
+        raise ValueError(f"`{where}`: `width` must be a positive number, got {width!r}.")
 
 
 def _check_in_channels(in_channels: object, where: str) -> None:
     if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-        raise ValueError(f"{where}: `in_channels` must be a positive int, got {in_channels!r}. Use 1 for grey images.")
+        raise ValueError(f"`{where}`: `in_channels` must be a positive int, got {in_channels!r}. Use 1 for grey images.")
 
 
 # --------------------------------------------------------------------------- VGG
@@ -118,7 +118,7 @@ class CifarVGG(nn.Module):
         _check_width(width, "CifarVGG")
         _check_in_channels(in_channels, "CifarVGG")
         if not cfg or cfg[-1] != "M":
-            raise ValueError(f"CifarVGG: `cfg` must end with 'M' (the global pool), got {cfg!r}.")
+            raise ValueError(f"`CifarVGG`: `cfg` must end with 'M' (the global pool), got {cfg!r}.")
         layers: list[nn.Module] = []
         channels = in_channels
         for i, v in enumerate(cfg):
@@ -133,7 +133,7 @@ class CifarVGG(nn.Module):
                     )
                 continue
             if isinstance(v, bool) or not isinstance(v, int):
-                raise ValueError(f"CifarVGG: `cfg` must hold ints and 'M', got {v!r}.")
+                raise ValueError(f"`CifarVGG`: `cfg` must hold ints and 'M', got {v!r}.")
             out = _scaled(v, width)
             layers += [nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
             channels = out
@@ -186,21 +186,21 @@ class _CifarBlock(nn.Module):
         padding_mode: str,
     ) -> None:
         super().__init__()
-        blur = filter_size is not None and stride > 1
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, 1 if blur else stride, 1, bias=False)
+        blur = filter_size if stride > 1 else None  # the filter when this block blurs, else None
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, 1 if blur is not None else stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
         conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.conv2 = nn.Sequential(BlurPool2d(planes, filter_size, stride, padding_mode), conv2) if blur else conv2
+        self.conv2 = nn.Sequential(BlurPool2d(planes, blur, stride, padding_mode), conv2) if blur is not None else conv2
         self.bn2 = nn.BatchNorm2d(planes)
         if stride == 1 and inplanes == planes:
             self.downsample: nn.Module = nn.Identity()
         elif shortcut == "A":
-            pool = BlurPool2d(inplanes, filter_size, stride, padding_mode) if blur else _Subsample(stride)
+            pool = BlurPool2d(inplanes, blur, stride, padding_mode) if blur is not None else _Subsample(stride)
             self.downsample = _ZeroPadShortcut(inplanes, planes, pool)
-        elif blur:
+        elif blur is not None:
             self.downsample = nn.Sequential(
-                BlurPool2d(inplanes, filter_size, stride, padding_mode),
+                BlurPool2d(inplanes, blur, stride, padding_mode),
                 nn.Conv2d(inplanes, planes, 1, bias=False),
                 nn.BatchNorm2d(planes),
             )
@@ -253,9 +253,9 @@ class CifarResNet(nn.Module):
         _check_width(width, "CifarResNet")
         _check_in_channels(in_channels, "CifarResNet")
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-            raise ValueError(f"CifarResNet: `depth` must be 6n + 2 with n >= 1 (20, 32, 44, 56, 110), got {depth!r}.")
+            raise ValueError(f"`CifarResNet`: `depth` must be 6n + 2 with n >= 1 (20, 32, 44, 56, 110), got {depth!r}.")
         if shortcut not in ("A", "B"):
-            raise ValueError(f"CifarResNet: `shortcut` must be 'A' or 'B', got {shortcut!r}.")
+            raise ValueError(f"`CifarResNet`: `shortcut` must be 'A' or 'B', got {shortcut!r}.")
         n = (depth - 2) // 6
         widths = [_scaled(c, width) for c in (16, 32, 64)]
         self.conv1 = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
@@ -282,7 +282,7 @@ class CifarResNet(nn.Module):
 
 # --------------------------------------------------------------------------- builders
 
-_VGG13 = [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
+_VGG13: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
 
 
 _cifar_doc = partial(

@@ -74,16 +74,16 @@ class InvertedResidual(nn.Module):
     ) -> None:
         super().__init__()
         if stride not in (1, 2):
-            raise ValueError(f"InvertedResidual: `stride` must be 1 or 2, got {stride!r}.")
+            raise ValueError(f"`InvertedResidual`: `stride` must be 1 or 2, got {stride!r}.")
         hidden = round(inp * expand_ratio)
         self.use_res_connect = stride == 1 and inp == oup
-        blur = filter_size is not None and stride > 1
+        blur = filter_size if stride > 1 else None  # the filter when this block blurs, else None
         layers: list[nn.Module] = []
         if expand_ratio != 1:
             layers.append(_conv_bn_relu6(inp, hidden, kernel_size=1))
-        layers.append(_conv_bn_relu6(hidden, hidden, stride=1 if blur else stride, groups=hidden))
-        if blur:
-            layers.append(BlurPool2d(hidden, filter_size, stride, padding_mode))
+        layers.append(_conv_bn_relu6(hidden, hidden, stride=1 if blur is not None else stride, groups=hidden))
+        if blur is not None:
+            layers.append(BlurPool2d(hidden, blur, stride, padding_mode))
         layers += [nn.Conv2d(hidden, oup, 1, bias=False), nn.BatchNorm2d(oup)]
         self.conv = nn.Sequential(*layers)
         self.out_channels = oup

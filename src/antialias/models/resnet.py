@@ -98,15 +98,15 @@ class BasicBlock(nn.Module):
         super().__init__()
         if groups != 1 or base_width != 64:
             raise ValueError(
-                f"BasicBlock: `groups` and `base_width` must be 1 and 64, got {groups!r} and {base_width!r}. "
+                f"`BasicBlock`: `groups` and `base_width` must be 1 and 64, got {groups!r} and {base_width!r}. "
                 "Use Bottleneck for grouped or wide blocks."
             )
-        blur = filter_size is not None and stride > 1
-        self.conv1 = _conv3x3(inplanes, planes, 1 if blur else stride)
+        blur = filter_size if stride > 1 else None  # the filter when this block blurs, else None
+        self.conv1 = _conv3x3(inplanes, planes, 1 if blur is not None else stride)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
         conv2 = _conv3x3(planes, planes)
-        self.conv2 = _blur_then(planes, stride, conv2, filter_size, padding_mode) if blur else conv2
+        self.conv2 = _blur_then(planes, stride, conv2, blur, padding_mode) if blur is not None else conv2
         self.bn2 = nn.BatchNorm2d(planes)
         self.downsample = downsample
         self.stride = stride
@@ -148,13 +148,13 @@ class Bottleneck(nn.Module):
     ) -> None:
         super().__init__()
         width = int(planes * (base_width / 64.0)) * groups
-        blur = filter_size is not None and stride > 1
+        blur = filter_size if stride > 1 else None  # the filter when this block blurs, else None
         self.conv1 = _conv1x1(inplanes, width)
         self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = _conv3x3(width, width, 1 if blur else stride, groups)
+        self.conv2 = _conv3x3(width, width, 1 if blur is not None else stride, groups)
         self.bn2 = nn.BatchNorm2d(width)
         conv3 = _conv1x1(width, planes * self.expansion)
-        self.conv3 = _blur_then(width, stride, conv3, filter_size, padding_mode) if blur else conv3
+        self.conv3 = _blur_then(width, stride, conv3, blur, padding_mode) if blur is not None else conv3
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
@@ -207,7 +207,7 @@ class ResNet(nn.Module):
         super().__init__()
         _check_padding_mode(padding_mode, "ResNet")
         if len(layers) != 4:
-            raise ValueError(f"ResNet: `layers` must hold 4 block counts, got {layers!r}.")
+            raise ValueError(f"`ResNet`: `layers` must hold 4 block counts, got {layers!r}.")
         self.filter_size = filter_size
         self.padding_mode = padding_mode
         self.groups = groups
@@ -252,10 +252,11 @@ class ResNet(nn.Module):
                 )
             else:
                 downsample = nn.Sequential(_conv1x1(self.inplanes, out, stride), nn.BatchNorm2d(out))
-        common = {"groups": self.groups, "base_width": self.base_width, "filter_size": self.filter_size, "padding_mode": self.padding_mode}
-        stage = [block(self.inplanes, planes, stride, downsample, **common)]
+        make = partial(block, groups=self.groups, base_width=self.base_width, filter_size=self.filter_size,
+                       padding_mode=self.padding_mode)
+        stage = [make(self.inplanes, planes, stride, downsample)]
         self.inplanes = out
-        stage += [block(self.inplanes, planes, **common) for _ in range(1, blocks)]
+        stage += [make(self.inplanes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*stage)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -86,7 +86,7 @@ def make_vgg_features(
                 layers += [nn.MaxPool2d(2, 1), BlurPool2d(channels, filter_size, 2, padding_mode)]
             continue
         if not isinstance(v, int):
-            raise ValueError(f"make_vgg_features: `cfg` must hold ints and 'M', got {v!r}.")
+            raise ValueError(f"`make_vgg_features`: `cfg` must hold ints and 'M', got {v!r}.")
         layers.append(nn.Conv2d(channels, v, 3, padding=1))
         if batch_norm:
             layers.append(nn.BatchNorm2d(v))
@@ -138,7 +138,8 @@ class VGG(nn.Module):
             for m in self.modules():
                 if isinstance(m, nn.Conv2d):
                     nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                    nn.init.zeros_(m.bias)
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
                 elif isinstance(m, nn.BatchNorm2d):
                     nn.init.ones_(m.weight)
                     nn.init.zeros_(m.bias)

@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 
-def _figure(nrows: int, ncols: int, figsize: tuple[float, float]):
+def _figure(nrows: int, ncols: int, figsize: tuple[float, float]) -> tuple[Figure, np.ndarray]:
     # No pyplot: no global state, safe in threads and without a display.
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)

@@ -27,6 +27,7 @@ import numpy as np
 import skimage.data  # imported here: it is slow to import and only this figure needs it
 import torch
 import torch.nn.functional as F
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image, UnidentifiedImageError
@@ -142,7 +143,7 @@ def toy_example(filter_size: FilterSpec = "tri3", shift: int = 1) -> ToyExample:
     return ToyExample(arr(batch), arr(max_pool), arr(dense), arr(blurred), arr(pooled), filter_size, shift)
 
 
-def _bars(ax, positions: np.ndarray, pair: np.ndarray, width: float, labels: bool = True) -> None:
+def _bars(ax: Axes, positions: np.ndarray, pair: np.ndarray, width: float, labels: bool = True) -> None:
     for offset, values, color, hatch in ((-width / 2, pair[0], _X_COLOR, None), (width / 2, pair[1], _SHIFT_COLOR, "//")):
         bars = ax.bar(positions + offset, values, width=width, color=color, edgecolor="black", linewidth=0.6, hatch=hatch)
         if labels:
@@ -233,7 +234,7 @@ def zone_plate(size: int = 256) -> np.ndarray:
         ((64, 64), True, True)
     """
     if isinstance(size, bool) or not isinstance(size, int) or size < 8:
-        raise ValueError(f"zone_plate: `size` must be an int >= 8, got {size!r}.")
+        raise ValueError(f"`zone_plate`: `size` must be an int >= 8, got {size!r}.")
     coords = np.arange(size) - (size - 1) / 2
     r2 = coords[:, None] ** 2 + coords[None, :] ** 2
     r_max = np.sqrt(2) * (size - 1) / 2
@@ -254,7 +255,7 @@ def load_photo(name: str = "astronaut") -> np.ndarray:
         ValueError: unknown name.
     """
     if name not in PHOTOS:
-        raise ValueError(f"load_photo: `name` must be one of {sorted(PHOTOS)}, got {name!r}.")
+        raise ValueError(f"`load_photo`: `name` must be one of {sorted(PHOTOS)}, got {name!r}.")
 
     image = getattr(skimage.data, name)()
     top, left = PHOTOS[name]
@@ -328,21 +329,20 @@ def downsampling_figure(
     fig_w = left + cols * pw + (cols - 1) * gap + right
     fig_h = top + 2 * (title_h + ph) + mid + bottom
     fig = _canvas(Figure(figsize=(fig_w / dpi, fig_h / dpi), dpi=dpi))
-    show = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0, "interpolation": "nearest"}
     rows = (
         ("max_pool", "Naive\nMaxPool2d(2)"),
         ("max_blur_pool", f"MaxBlurPool2d(2)\nfilter {_filter_label(filter_size)}"),
     )
     for r, (key, label) in enumerate(rows):
         y0 = fig_h - top - title_h - ph - r * (title_h + ph + mid)  # bottom edge, from the figure's bottom
-        panels = [(np.clip(image, 0, 1), f"input {height}×{width}")]  # (array, panel title)  # noqa: RUF001 (× is meant)
+        panels = [(np.clip(image, 0, 1), f"input {height}×{width}")]  # (array, panel title)  # noqa: RUF001 (the multiplication sign is meant)
         for c, arr in enumerate(pyramid[key], start=1):
             times = "once" if c == 1 else ("twice" if c == 2 else f"{c} times")
             panels.append((np.clip(arr, 0, 1), f"1/{2 ** c} scale ({arr.shape[0]}×{arr.shape[1]}), applied {times}"))  # noqa: RUF001
         for c, (arr, heading) in enumerate(panels):
             x0 = left + c * (pw + gap)
             ax = fig.add_axes((x0 / fig_w, y0 / fig_h, pw / fig_w, ph / fig_h))
-            ax.imshow(arr, **show)
+            ax.imshow(arr, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
             ax.set_title(heading, fontsize=10)
             ax.set_xticks([])
             ax.set_yticks([])
@@ -483,10 +483,10 @@ def save_png(fig: Figure, path: str | os.PathLike, *, overwrite: bool = False) -
     """
     path = Path(path)
     if path.is_dir() and not path.is_symlink():
-        raise IsADirectoryError(f"save_png: `path` must be a file path, got the folder {str(path)!r}.")
+        raise IsADirectoryError(f"`save_png`: `path` must be a file path, got the folder {str(path)!r}.")
     if os.path.lexists(path) and not overwrite and not is_own_png(path):
         raise FileExistsError(
-            f"save_png: refusing to replace {str(path)!r}: it was not written by `antialias figures`. "
+            f"`save_png`: refusing to replace {str(path)!r}: it was not written by `antialias figures`. "
             "Move it away, choose another output folder, or pass overwrite=True (--force)."
         )
     with atomic_open(path, "wb") as fh:
@@ -524,17 +524,17 @@ def write_figures(
         ValueError: unknown ``photo`` or ``filter_size``.
     """
     if photo not in PHOTOS:
-        raise ValueError(f"write_figures: `photo` must be one of {sorted(PHOTOS)}, got {photo!r}.")
-    _filters.filter_row(filter_size, where="write_figures")
+        raise ValueError(f"`write_figures`: `photo` must be one of {sorted(PHOTOS)}, got {photo!r}.")
+    _filters.filter_row(filter_size, where="`write_figures`")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise FileExistsError(f"write_figures: `out_dir` must be a folder, got the file {str(out)!r}.")
+        raise FileExistsError(f"`write_figures`: `out_dir` must be a folder, got the file {str(out)!r}.")
     targets = {key: out / name for key, name in FIGURE_FILES.items()}
     if not overwrite:
         foreign = [str(p) for p in targets.values() if os.path.lexists(p) and not is_own_png(p)]
         if foreign:
             raise FileExistsError(
-                f"write_figures: refusing to replace {', '.join(foreign)}: not written by `antialias figures`. "
+                f"`write_figures`: refusing to replace {', '.join(foreign)}: not written by `antialias figures`. "
                 "Move them away, choose another output folder, or pass overwrite=True (--force)."
             )
     out.mkdir(parents=True, exist_ok=True)

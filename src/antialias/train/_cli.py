@@ -13,7 +13,7 @@ import dataclasses
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from antialias.runs.model import parse_filter_size
@@ -47,8 +47,8 @@ def _field_help() -> dict[str, str]:
     return {k: v.replace("``", "").replace("%", "%%") for k, v in helps.items()}
 
 
-def _optional(convert):
-    def parse(text: str):
+def _optional(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
         return None if text.strip().lower() in ("none", "null") else convert(text)
 
     parse.__name__ = getattr(convert, "__name__", "value")
@@ -80,9 +80,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     helps = _field_help()
     parser.add_argument("--config", metavar="FILE", default=None,
                         help="JSON or TOML file of defaults (keys are the field names below); flags override it")
+    defaults = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        default = getattr(defaults, f.name)
         text = helps.get(f.name, "")
         shown = "none" if default is None else (json.dumps(default) if isinstance(default, (dict, tuple)) else default)
         kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": f"{text} (default: {shown})"}

@@ -14,7 +14,7 @@ from antialias.layers import BlurPool2d
 __all__ = ["tiny_data", "tiny_model"]
 
 
-def tiny_data(split: str = "train", root: str | None = None, n: int = 96):
+def tiny_data(split: str = "train", root: str | None = None, n: int = 96) -> ImageTensorDataset:
     """``n`` random 1x8x8 images (seed 0 for "train", 1 for "test"); label 1 when the top half is
     brighter than the bottom half (so horizontal flips and small shifts keep the label).
 

@@ -34,11 +34,11 @@ class LogLines(Silent):
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
-    def start_epoch(self, epoch, epochs, total_steps, done_steps):
+    def start_epoch(self, epoch: int, epochs: int, total_steps: int, done_steps: int) -> None:
         self.epoch, self.epochs, self.total, self.done = epoch, epochs, total_steps, done_steps
         self.t0, self.images, self.loss_sum, self.n = time.perf_counter(), 0, 0.0, 0
 
-    def step(self, step, loss, images):
+    def step(self, step: int, loss: float, images: int) -> None:
         self.done += 1
         self.images += images
         self.loss_sum += loss
@@ -52,7 +52,7 @@ class LogLines(Silent):
                 f"loss {self.loss_sum / self.n:.4f} {rate:.1f} img/s eta {_hms(eta)}"
             )
 
-    def end_epoch(self, metrics):
+    def end_epoch(self, metrics: dict[str, Any]) -> None:
         val = metrics.get("val_acc")
         val_text = f" val_acc {val:.4f}" if val is not None else ""
         self._print(
@@ -61,7 +61,7 @@ class LogLines(Silent):
             f"{metrics['images_per_s']:.1f} img/s"
         )
 
-    def message(self, text):
+    def message(self, text: str) -> None:
         self._print(text)
 
 
@@ -70,33 +70,35 @@ class Bar(LogLines):
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream, every=1)
-        self.bar = None
+        self.bar: tqdm | None = None
 
-    def start_epoch(self, epoch, epochs, total_steps, done_steps):
+    def start_epoch(self, epoch: int, epochs: int, total_steps: int, done_steps: int) -> None:
         super().start_epoch(epoch, epochs, total_steps, done_steps)
         self.bar = tqdm(total=total_steps, initial=done_steps, desc=f"epoch {epoch + 1}/{epochs}",
                         file=self.stream, dynamic_ncols=True, leave=True)
 
-    def step(self, step, loss, images):
+    def step(self, step: int, loss: float, images: int) -> None:
         self.images += images
         self.n += 1
+        if self.bar is None:  # no epoch started: nothing to show the step on
+            return
         dt = max(time.perf_counter() - self.t0, 1e-9)
         self.bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{self.images / dt:.0f}", refresh=False)
         self.bar.update(1)
 
-    def end_epoch(self, metrics):
+    def end_epoch(self, metrics: dict[str, Any]) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
         super().end_epoch(metrics)
 
-    def message(self, text):
+    def message(self, text: str) -> None:
         if self.bar is not None:
             self.bar.write(text, file=self.stream)
         else:
             super().message(text)
 
-    def close(self):
+    def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
@@ -110,24 +112,24 @@ class WithTensorBoard(Silent):
 
         self.inner, self.writer = inner, SummaryWriter(log_dir=str(logdir))
 
-    def start_epoch(self, *a):
-        self.inner.start_epoch(*a)
+    def start_epoch(self, epoch: int, epochs: int, total_steps: int, done_steps: int) -> None:
+        self.inner.start_epoch(epoch, epochs, total_steps, done_steps)
 
-    def step(self, step, loss, images):
+    def step(self, step: int, loss: float, images: int) -> None:
         self.inner.step(step, loss, images)
         self.writer.add_scalar("train/loss_step", loss, step)
 
-    def end_epoch(self, metrics):
+    def end_epoch(self, metrics: dict[str, Any]) -> None:
         self.inner.end_epoch(metrics)
         for key in ("loss", "train_acc", "val_acc", "val_loss", "images_per_s", "lr"):
             if metrics.get(key) is not None:
                 self.writer.add_scalar(f"epoch/{key}", metrics[key], metrics["epoch"])
         self.writer.flush()
 
-    def message(self, text):
+    def message(self, text: str) -> None:
         self.inner.message(text)
 
-    def close(self):
+    def close(self) -> None:
         self.inner.close()
         self.writer.close()
 

@@ -11,7 +11,8 @@ import dataclasses
 import difflib
 import json
 import math
-from collections.abc import Mapping
+import sys
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -265,10 +266,10 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"`{where}`: `path` must be an existing .json or .toml file, got {str(p)!r}.")
     try:
         if p.suffix.lower() == ".toml":
-            try:
+            if sys.version_info >= (3, 11):
                 import tomllib
-            except ModuleNotFoundError:  # Python 3.10
-                import tomli as tomllib  # type: ignore[no-redef]
+            else:  # tomllib is new in 3.11; tomli is the same parser, packaged for older versions
+                import tomli as tomllib
             values = tomllib.loads(p.read_text(encoding="utf-8"))
         elif p.suffix.lower() == ".json":
             values = json.loads(p.read_text(encoding="utf-8"))
@@ -283,7 +284,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return values
 
 
-def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], *, ignore=RESUMABLE_FIELDS) -> list[str]:
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], *, ignore: Collection[str] = RESUMABLE_FIELDS) -> list[str]:
     """Lists ``field: old -> new`` for every field that differs, except those in ``ignore``.
 
     Examples:

@@ -27,23 +27,27 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sized
 from pathlib import Path
-from typing import Any, TextIO
+from types import FrameType
+from typing import Any, TextIO, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
+from torch.utils.data import Dataset
 
 from antialias._version import __version__
 from antialias.data.seeding import derived_seed
 from antialias.data.spec import load_split
+from antialias.models.transfer import transfer_baseline
 from antialias.runs import distributed as D
 from antialias.runs.model import build_model, load_state_dict_file
 from antialias.runs.rundir import RunDir
 from antialias.train._data import TrainData, numpy_rng_state, set_numpy_rng_state
-from antialias.train._progress import check_tensorboard, make_reporter
+from antialias.train._progress import Silent, check_tensorboard, make_reporter
 from antialias.train.config import TrainConfig, config_differences
 
 __all__ = ["RunResult", "train"]
@@ -107,7 +111,7 @@ class _StopFlag:
         self.set = False
         self._old: dict[int, Any] = {}
 
-    def _handler(self, signum, frame):  # noqa: ANN001
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
         if self.set and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.set = True
@@ -132,9 +136,9 @@ def _resolve_device(cfg: TrainConfig) -> str:
     return device_type
 
 
-def _lr_factor(cfg: TrainConfig, steps_per_epoch: int):
+def _lr_factor(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
     total = cfg.epochs * steps_per_epoch
-    warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
+    warmup = round(cfg.warmup_epochs * steps_per_epoch)
 
     def factor(step: int) -> float:  # ``step`` optimiser steps done so far
         if step < warmup:
@@ -164,6 +168,10 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     set_numpy_rng_state(state["numpy"])
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
+
+
+def _size(dataset: Dataset) -> int:
+    return len(cast(Sized, dataset))  # the map-style data sets TrainData holds have a length
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -241,18 +249,45 @@ def train(config: TrainConfig, *, stream: TextIO | None = None) -> RunResult:
 
 
 def _train(cfg: TrainConfig, info: D.DistInfo, device_type: str, stream: TextIO | None) -> RunResult:
+    """One run on this rank, in named steps; every rank runs every step (collectives inside)."""
     device = torch.device(device_type, info.local_rank) if device_type == "cuda" else torch.device("cpu")
     run = RunDir(cfg.out) if cfg.out is not None else None
-
-    # ---- the run directory: rank 0 decides, everyone raises the same error
-    verdict, record = (None, None)
+    _check_out(cfg, info, run)
+    data, steps_per_epoch = _load_data(cfg, info, device_type)
+    model, optimizer, scheduler, scaler = _build(cfg, info, data, device, steps_per_epoch, stream)
+    pos = _Position()
+    resumed = _resume(cfg, info, run, pos, model, optimizer, scheduler, scaler)
     if run is not None and info.is_main:
-        verdict, record = _check_run_dir(cfg, run)
+        _write_run_files(cfg, info, run, data, steps_per_epoch, device_type, pos.history)
+    reporter = make_reporter(cfg.progress, is_main=info.is_main, every=cfg.log_every_steps,
+                             tensorboard_dir=(run.path / "tensorboard") if (run is not None and cfg.tensorboard) else None,
+                             stream=stream)
+    if resumed:
+        reporter.message(f"resumed from {pos.last_ckpt} (epoch {pos.epoch + 1}, step {pos.global_step})")
+    if info.distributed:
+        ddp_kwargs: dict[str, Any] = {"device_ids": [info.local_rank]} if device_type == "cuda" else {}
+        model = nn.parallel.DistributedDataParallel(model, **ddp_kwargs)
+    loop = _Loop(cfg, info, device, device_type, run, data, steps_per_epoch, model, optimizer, scheduler, scaler,
+                 pos, reporter)
+    interrupted = loop.run()
+    return _finish(cfg, info, run, model, pos, interrupted)
+
+
+# ---------------------------------------------------------------------------------------- set-up
+
+
+def _check_out(cfg: TrainConfig, info: D.DistInfo, run: RunDir | None) -> None:
+    """The run directory: rank 0 decides, every rank raises the same error."""
+    verdict = None
+    if run is not None and info.is_main:
+        verdict, _ = _check_run_dir(cfg, run)
     verdict = D.broadcast_object(verdict, info)
     if verdict is not None:
         raise ValueError(verdict)
 
-    # ---- seeds, data
+
+def _load_data(cfg: TrainConfig, info: D.DistInfo, device_type: str) -> tuple[TrainData, int]:
+    """Seeds every RNG from ``cfg.seed``, loads both splits; returns them and the steps per epoch."""
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
     random.seed(cfg.seed)
@@ -262,7 +297,7 @@ def _train(cfg: TrainConfig, info: D.DistInfo, device_type: str, stream: TextIO 
         train_subset=cfg.train_subset, val_subset=cfg.val_subset, augment=cfg.augment, normalize=cfg.normalize,
         num_workers=cfg.num_workers, pin_memory=device_type == "cuda",
     )
-    n_train, n_val = len(data.train), len(data.test)
+    n_train = _size(data.train)
     if cfg.batch_size % info.world_size:
         raise ValueError(f"`train`: `batch_size` (global) must be divisible by the number of processes "
                          f"({info.world_size}), got {cfg.batch_size}.")
@@ -270,15 +305,18 @@ def _train(cfg: TrainConfig, info: D.DistInfo, device_type: str, stream: TextIO 
     if steps_per_epoch < 1:
         raise ValueError(f"`train`: `batch_size` must be at most the number of training images ({n_train}), "
                          f"got {cfg.batch_size}. Lower --batch-size or raise --train-subset.")
-    channels, height, width = data.sample_shape()
-    num_classes = data.num_classes
+    return data, steps_per_epoch
 
-    # ---- model, optimiser, schedule
-    model = build_model(cfg.model, cfg.filter_size, in_channels=channels, num_classes=num_classes,
+
+def _build(
+    cfg: TrainConfig, info: D.DistInfo, data: TrainData, device: torch.device, steps_per_epoch: int,
+    stream: TextIO | None,
+) -> tuple[nn.Module, torch.optim.Optimizer, LambdaLR, torch.amp.GradScaler | None]:
+    """The model (fine-tuned from a baseline if asked), its optimiser, LR schedule and AMP scaler."""
+    channels, _, _ = data.sample_shape()
+    model = build_model(cfg.model, cfg.filter_size, in_channels=channels, num_classes=data.num_classes,
                         model_kwargs=cfg.model_kwargs)
     if cfg.finetune_from is not None and not cfg.resume:
-        from antialias.models.transfer import transfer_baseline
-
         report = transfer_baseline(load_state_dict_file(cfg.finetune_from), model)
         if info.is_main and cfg.progress != "none":
             print(f"fine-tuning from {cfg.finetune_from}: {report}".splitlines()[0], file=stream or sys.stdout)
@@ -286,211 +324,273 @@ def _train(cfg: TrainConfig, info: D.DistInfo, device_type: str, stream: TextIO 
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(device)
     if cfg.channels_last:
-        model.to(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # accepted at run time; torch's overloads omit it
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                 weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(cfg, steps_per_epoch))
+    scheduler = LambdaLR(optimizer, _lr_factor(cfg, steps_per_epoch))
     scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
     torch.manual_seed(derived_seed(cfg.seed, info.rank, 0xD06))  # per-rank stream for dropout etc.
+    return model, optimizer, scheduler, scaler
 
-    # ---- resume
-    epoch, step_in_epoch, global_step = 0, 0, 0
-    accum = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0, "seconds": 0.0}
-    history: list[dict[str, Any]] = []
+
+def _zero_sums() -> dict[str, float]:
+    return {"loss_sum": 0.0, "correct": 0.0, "count": 0.0, "seconds": 0.0}
+
+
+@dataclasses.dataclass
+class _Position:
+    """Where the run stands: what a checkpoint saves besides weights, optimiser and RNGs."""
+
+    epoch: int = 0
+    step_in_epoch: int = 0
+    global_step: int = 0
+    accum: dict[str, float] = dataclasses.field(default_factory=_zero_sums)  # this epoch's running sums
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # one metrics record per epoch
     last_ckpt: Path | None = None
+
+
+def _resume(
+    cfg: TrainConfig, info: D.DistInfo, run: RunDir | None, pos: _Position, model: nn.Module,
+    optimizer: torch.optim.Optimizer, scheduler: LambdaLR, scaler: torch.amp.GradScaler | None,
+) -> bool:
+    """With ``cfg.resume``: restores the latest checkpoint into the objects and ``pos``; True if one was found."""
     loaded = None
-    if cfg.resume and info.is_main:
+    if cfg.resume and run is not None and info.is_main:  # TrainConfig refuses resume without out
         run.remove_partial()
         found = run.load_latest()
         loaded = None if found is None else (str(found[0]), found[1], found[2])
     loaded = D.broadcast_object(loaded, info) if cfg.resume else None
-    if loaded is not None:
-        path, weights, state = loaded
-        last_ckpt = Path(path)
-        _unwrap(model).load_state_dict(weights)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        epoch, step_in_epoch, global_step = state["epoch"], state["step_in_epoch"], state["global_step"]
-        history = list(state["history"])
-        if info.is_main:
-            accum = dict(state["accum"])  # global sums so far; other ranks add theirs from zero
-        rngs = state["rng"]
-        if len(rngs) == info.world_size:
-            _set_rng_state(rngs[info.rank])
-        else:
-            warnings.warn(f"`train`: the checkpoint was written by {len(rngs)} process(es), this run has "
-                          f"{info.world_size}: RNG streams (dropout) restart from the seed, so the run will not "
-                          "be bit-identical to an uninterrupted one.", UserWarning, stacklevel=3)
+    if loaded is None:
+        return False
+    path, weights, state = loaded
+    pos.last_ckpt = Path(path)
+    _unwrap(model).load_state_dict(weights)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    pos.epoch, pos.step_in_epoch, pos.global_step = state["epoch"], state["step_in_epoch"], state["global_step"]
+    pos.history = list(state["history"])
+    if info.is_main:
+        pos.accum = dict(state["accum"])  # global sums so far; other ranks add theirs from zero
+    rngs = state["rng"]
+    if len(rngs) == info.world_size:
+        _set_rng_state(rngs[info.rank])
+    else:
+        # stacklevel 4: the warning points at the caller of train() (here <- _train <- train <- caller).
+        warnings.warn(f"`train`: the checkpoint was written by {len(rngs)} process(es), this run has "
+                      f"{info.world_size}: RNG streams (dropout) restart from the seed, so the run will not "
+                      "be bit-identical to an uninterrupted one.", UserWarning, stacklevel=4)
+    return True
 
-    # ---- files: config.json (fresh or resumed), metrics.jsonl in step with the checkpoint
-    if run is not None and info.is_main:
-        if not cfg.resume and cfg.overwrite:
-            run.clear_run_files()
-        run.write_config({
-            "config": cfg.to_dict(),
-            "antialias_version": __version__,
-            "torch_version": torch.__version__,
-            "seed": cfg.seed,
-            "world_size": info.world_size,
-            "device": device_type,
-            "num_threads": torch.get_num_threads(),
-            "steps_per_epoch": steps_per_epoch,
-            "data": {"train_images": n_train, "val_images": n_val, "num_classes": num_classes,
-                     "image_shape": [channels, height, width], "train_transform": repr(data.train_transform),
-                     "eval_transform": repr(data.eval_transform)},
-        })
-        run.rewrite_metrics(history)
-    reporter = make_reporter(cfg.progress, is_main=info.is_main, every=cfg.log_every_steps,
-                             tensorboard_dir=(run.path / "tensorboard") if (run is not None and cfg.tensorboard) else None,
-                             stream=stream)
-    if loaded is not None:
-        reporter.message(f"resumed from {last_ckpt} (epoch {epoch + 1}, step {global_step})")
 
-    if info.distributed:
-        ddp_kwargs = {"device_ids": [info.local_rank]} if device_type == "cuda" else {}
-        model = nn.parallel.DistributedDataParallel(model, **ddp_kwargs)
+def _write_run_files(
+    cfg: TrainConfig, info: D.DistInfo, run: RunDir, data: TrainData, steps_per_epoch: int, device_type: str,
+    history: list[dict[str, Any]],
+) -> None:
+    """config.json (fresh or resumed) and metrics.jsonl in step with the checkpoint (rank 0)."""
+    if not cfg.resume and cfg.overwrite:
+        run.clear_run_files()
+    channels, height, width = data.sample_shape()
+    run.write_config({
+        "config": cfg.to_dict(),
+        "antialias_version": __version__,
+        "torch_version": torch.__version__,
+        "seed": cfg.seed,
+        "world_size": info.world_size,
+        "device": device_type,
+        "num_threads": torch.get_num_threads(),
+        "steps_per_epoch": steps_per_epoch,
+        "data": {"train_images": _size(data.train), "val_images": _size(data.test), "num_classes": data.num_classes,
+                 "image_shape": [channels, height, width], "train_transform": repr(data.train_transform),
+                 "eval_transform": repr(data.eval_transform)},
+    })
+    run.rewrite_metrics(history)
 
-    limit = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
-    B, W = cfg.batch_size, info.world_size
 
-    def autocast():
-        if amp_dtype is None:
+# ---------------------------------------------------------------------------------------- the loop
+
+
+class _Loop:
+    """The epoch loop over a built model: steps, evaluation and checkpoints, all advancing ``pos``."""
+
+    def __init__(
+        self, cfg: TrainConfig, info: D.DistInfo, device: torch.device, device_type: str, run: RunDir | None,
+        data: TrainData, steps_per_epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer,
+        scheduler: LambdaLR, scaler: torch.amp.GradScaler | None, pos: _Position, reporter: Silent,
+    ) -> None:
+        self.cfg, self.info, self.device, self.device_type, self.rundir = cfg, info, device, device_type, run
+        self.data, self.steps_per_epoch, self.pos, self.reporter = data, steps_per_epoch, pos, reporter
+        self.model, self.optimizer, self.scheduler, self.scaler = model, optimizer, scheduler, scaler
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
+        total = cfg.epochs * steps_per_epoch
+        self.limit = total if cfg.max_steps is None else min(cfg.max_steps, total)
+        self.B, self.W = cfg.batch_size, info.world_size  # global batch, processes
+        self.n_val = _size(data.test)
+
+    def run(self) -> bool:
+        """Trains to the end, or until Ctrl-C/SIGTERM; True when interrupted (a checkpoint was saved)."""
+        pos, cfg = self.pos, self.cfg
+        interrupted = False
+        with _StopFlag() as stop:
+            try:
+                while pos.epoch < cfg.epochs and pos.global_step < self.limit:
+                    self.reporter.start_epoch(pos.epoch, cfg.epochs, self.steps_per_epoch, pos.step_in_epoch)
+                    self.model.train()
+                    if self._train_epoch(stop) or self._end_epoch(stop):
+                        interrupted = True
+                        break
+            finally:
+                self.reporter.close()
+        return interrupted
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=device_type, dtype=amp_dtype)
+        return torch.autocast(device_type=self.device_type, dtype=self.amp_dtype)
 
-    def prepare(x: torch.Tensor, y: torch.Tensor):
-        x = x.to(device, non_blocking=True)
-        y = y.to(device, non_blocking=True)
-        if cfg.channels_last:
+    def _prepare(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.to(self.device, non_blocking=True)
+        y = y.to(self.device, non_blocking=True)
+        if self.cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y
 
-    def checkpoint() -> Path | None:
-        rngs = D.gather_objects(_rng_state(), info)
-        sums = D.all_reduce_sum([accum[k] for k in ("loss_sum", "correct", "count")], info, device)
-        if run is None or not info.is_main:
-            return None
-        state = {
-            "format": STATE_FORMAT,
-            "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "rng": rngs,
-            "accum": {"loss_sum": sums[0], "correct": sums[1], "count": sums[2], "seconds": accum["seconds"]},
-            "history": history,
-            "world_size": W,
-        }
-        meta = _weights_metadata(cfg, epoch, global_step)
-        return run.save(global_step, _unwrap(model).state_dict(), meta, state, cfg.keep_checkpoints)
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        """One optimiser step on this rank's slice; returns its summed loss and correct count."""
+        x, y = self._prepare(x, y)
+        with self._autocast():
+            out = self.model(x)
+        loss_sum = F.cross_entropy(out.float(), y, reduction="sum", label_smoothing=self.cfg.label_smoothing)
+        loss = loss_sum * (self.W / self.B)  # DDP averages over ranks -> the global batch's mean
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        self.scheduler.step()
+        return float(loss_sum.detach()), float((out.detach().argmax(1) == y).sum())
 
-    def evaluate() -> tuple[float | None, float | None]:
-        if n_val == 0:
+    def _train_epoch(self, stop: _StopFlag) -> bool:
+        """Steps from the position to the end of the epoch (or of max_steps); True when stopped."""
+        pos, cfg, reporter = self.pos, self.cfg, self.reporter
+        last = min(self.steps_per_epoch, pos.step_in_epoch + (self.limit - pos.global_step))
+        loader = self.data.train_loader(batch_size=self.B // self.W, seed=cfg.seed, epoch=pos.epoch,
+                                        start_batch=pos.step_in_epoch, rank=self.info.rank, world_size=self.W)
+        t0 = time.perf_counter()
+        # strict=False: the loader runs to the epoch's end, max_steps may stop earlier.
+        for s, (x, y) in zip(range(pos.step_in_epoch, last), loader, strict=False):
+            loss_value, correct = self._step(x, y)
+            pos.global_step += 1
+            pos.step_in_epoch = s + 1
+            pos.accum["loss_sum"] += loss_value
+            pos.accum["correct"] += correct
+            pos.accum["count"] += len(y)
+            reporter.step(pos.global_step, loss_value / max(1, len(y)), len(y) * self.W)
+            if D.any_true(stop.set, self.info, self.device):
+                pos.accum["seconds"] += time.perf_counter() - t0
+                pos.last_ckpt = self._checkpoint() or pos.last_ckpt
+                reporter.message(f"interrupted at step {pos.global_step}: "
+                                 + (f"checkpoint saved to {pos.last_ckpt}; continue with --resume"
+                                    if pos.last_ckpt is not None else "no run directory, nothing saved"))
+                return True
+            if cfg.save_every_steps and pos.global_step % cfg.save_every_steps == 0 and pos.step_in_epoch < last:
+                pos.accum["seconds"] += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                pos.last_ckpt = self._checkpoint() or pos.last_ckpt
+        pos.accum["seconds"] += time.perf_counter() - t0
+        return False
+
+    def _end_epoch(self, stop: _StopFlag) -> bool:
+        """End of the epoch (or of max_steps inside it): evaluate, record, checkpoint; True when stopped."""
+        pos, info = self.pos, self.info
+        val_loss, val_acc = self._evaluate()
+        sums = D.all_reduce_sum([pos.accum[k] for k in ("loss_sum", "correct", "count")], info, self.device)
+        seconds = pos.accum["seconds"]
+        record = {
+            "epoch": pos.epoch + 1,
+            "global_step": pos.global_step,
+            "steps": pos.step_in_epoch,
+            "loss": sums[0] / max(1.0, sums[2]),
+            "train_acc": sums[1] / max(1.0, sums[2]),
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "seconds": seconds,
+            "images_per_s": sums[2] / seconds if seconds > 0 else None,
+        }
+        pos.history.append(record)
+        if pos.step_in_epoch >= self.steps_per_epoch:
+            pos.epoch, pos.step_in_epoch = pos.epoch + 1, 0
+            pos.accum = _zero_sums()
+        pos.last_ckpt = self._checkpoint() or pos.last_ckpt
+        if self.rundir is not None and info.is_main:
+            self.rundir.append_metrics(record)
+        self.reporter.end_epoch(record)
+        if D.any_true(stop.set, info, self.device):
+            self.reporter.message(f"interrupted after epoch {record['epoch']}: checkpoint {pos.last_ckpt}")
+            return True
+        return False
+
+    def _evaluate(self) -> tuple[float | None, float | None]:
+        """Validation loss and accuracy over the whole test split (all ranks' slices), or Nones without one."""
+        if self.n_val == 0:
             return None, None
-        net = _unwrap(model)
+        net = _unwrap(self.model)
         net.eval()
         loss_sum = correct = 0.0
         with torch.no_grad():
-            for x, y in data.eval_loader(batch_size=B // W, rank=info.rank, world_size=W):
-                x, y = prepare(x, y)
-                with autocast():
+            for x, y in self.data.eval_loader(batch_size=self.B // self.W, rank=self.info.rank, world_size=self.W):
+                x, y = self._prepare(x, y)
+                with self._autocast():
                     out = net(x)
                 loss_sum += float(F.cross_entropy(out.float(), y, reduction="sum"))
                 correct += float((out.argmax(1) == y).sum())
-        loss_sum, correct = D.all_reduce_sum([loss_sum, correct], info, device)
+        loss_sum, correct = D.all_reduce_sum([loss_sum, correct], self.info, self.device)
         net.train()
-        return loss_sum / n_val, correct / n_val
+        return loss_sum / self.n_val, correct / self.n_val
 
-    interrupted = False
-    with _StopFlag() as stop:
-        try:
-            while epoch < cfg.epochs and global_step < limit:
-                reporter.start_epoch(epoch, cfg.epochs, steps_per_epoch, step_in_epoch)
-                model.train()
-                last = min(steps_per_epoch, step_in_epoch + (limit - global_step))
-                loader = data.train_loader(batch_size=B // W, seed=cfg.seed, epoch=epoch, start_batch=step_in_epoch,
-                                           rank=info.rank, world_size=W)
-                t0 = time.perf_counter()
-                for s, (x, y) in zip(range(step_in_epoch, last), loader):
-                    x, y = prepare(x, y)
-                    with autocast():
-                        out = model(x)
-                    loss_sum = F.cross_entropy(out.float(), y, reduction="sum", label_smoothing=cfg.label_smoothing)
-                    loss = loss_sum * (W / B)  # DDP averages over ranks -> the global batch's mean
-                    optimizer.zero_grad(set_to_none=True)
-                    if scaler is not None:
-                        scaler.scale(loss).backward()
-                        scaler.step(optimizer)
-                        scaler.update()
-                    else:
-                        loss.backward()
-                        optimizer.step()
-                    scheduler.step()
-                    global_step += 1
-                    step_in_epoch = s + 1
-                    loss_value = float(loss_sum.detach())
-                    accum["loss_sum"] += loss_value
-                    accum["correct"] += float((out.detach().argmax(1) == y).sum())
-                    accum["count"] += len(y)
-                    reporter.step(global_step, loss_value / max(1, len(y)), len(y) * W)
-                    if D.any_true(stop.set, info, device):
-                        accum["seconds"] += time.perf_counter() - t0
-                        last_ckpt = checkpoint() or last_ckpt
-                        interrupted = True
-                        reporter.message(f"interrupted at step {global_step}: "
-                                         + (f"checkpoint saved to {last_ckpt}; continue with --resume"
-                                            if last_ckpt is not None else "no run directory, nothing saved"))
-                        break
-                    if cfg.save_every_steps and global_step % cfg.save_every_steps == 0 and step_in_epoch < last:
-                        accum["seconds"] += time.perf_counter() - t0
-                        t0 = time.perf_counter()
-                        last_ckpt = checkpoint() or last_ckpt
-                if interrupted:
-                    break
-                accum["seconds"] += time.perf_counter() - t0
-                # ---- end of the epoch (or of max_steps inside it)
-                val_loss, val_acc = evaluate()
-                sums = D.all_reduce_sum([accum[k] for k in ("loss_sum", "correct", "count")], info, device)
-                seconds = accum["seconds"]
-                record_ = {
-                    "epoch": epoch + 1,
-                    "global_step": global_step,
-                    "steps": step_in_epoch,
-                    "loss": sums[0] / max(1.0, sums[2]),
-                    "train_acc": sums[1] / max(1.0, sums[2]),
-                    "val_loss": val_loss,
-                    "val_acc": val_acc,
-                    "lr": optimizer.param_groups[0]["lr"],
-                    "seconds": seconds,
-                    "images_per_s": sums[2] / seconds if seconds > 0 else None,
-                }
-                history.append(record_)
-                if step_in_epoch >= steps_per_epoch:
-                    epoch, step_in_epoch = epoch + 1, 0
-                    accum = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0, "seconds": 0.0}
-                last_ckpt = checkpoint() or last_ckpt
-                if run is not None and info.is_main:
-                    run.append_metrics(record_)
-                reporter.end_epoch(record_)
-                if D.any_true(stop.set, info, device):
-                    interrupted = True
-                    reporter.message(f"interrupted after epoch {record_['epoch']}: checkpoint {last_ckpt}")
-                    break
-        finally:
-            reporter.close()
+    def _checkpoint(self) -> Path | None:
+        """Saves the position, optimiser, schedule, scaler and every rank's RNGs (rank 0 writes); its path."""
+        pos, info = self.pos, self.info
+        rngs = D.gather_objects(_rng_state(), info)
+        sums = D.all_reduce_sum([pos.accum[k] for k in ("loss_sum", "correct", "count")], info, self.device)
+        if self.rundir is None or not info.is_main:
+            return None
+        state = {
+            "format": STATE_FORMAT,
+            "epoch": pos.epoch, "step_in_epoch": pos.step_in_epoch, "global_step": pos.global_step,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": rngs,
+            "accum": {"loss_sum": sums[0], "correct": sums[1], "count": sums[2], "seconds": pos.accum["seconds"]},
+            "history": pos.history,
+            "world_size": self.W,
+        }
+        meta = _weights_metadata(self.cfg, pos.epoch, pos.global_step)
+        return self.rundir.save(pos.global_step, _unwrap(self.model).state_dict(), meta, state, self.cfg.keep_checkpoints)
 
+
+# ---------------------------------------------------------------------------------------- final files
+
+
+def _finish(
+    cfg: TrainConfig, info: D.DistInfo, run: RunDir | None, model: nn.Module, pos: _Position, interrupted: bool
+) -> RunResult:
+    """Writes ``model.safetensors`` when the run finished (rank 0), waits for every rank, builds the result."""
     net = _unwrap(model)
     weights_path = None
     if run is not None and info.is_main and not interrupted:
-        meta = _weights_metadata(cfg, epoch, global_step)
-        meta["metrics"] = history[-1] if history else None
+        meta = _weights_metadata(cfg, pos.epoch, pos.global_step)
+        meta["metrics"] = pos.history[-1] if pos.history else None
         weights_path = run.save_final(net.state_dict(), meta)
     D.barrier(info)
-    return RunResult(model=net, metrics=history, steps=global_step, interrupted=interrupted,
-                     out=None if run is None else run.path, checkpoint=last_ckpt, weights=weights_path, config=cfg)
+    return RunResult(model=net, metrics=pos.history, steps=pos.global_step, interrupted=interrupted,
+                     out=None if run is None else run.path, checkpoint=pos.last_ckpt, weights=weights_path, config=cfg)
 
 
 def _weights_metadata(cfg: TrainConfig, epoch: int, global_step: int) -> dict[str, Any]:
