@@ -258,6 +258,27 @@ def test_two_rank_merge_equals_one_process():
     assert merged.compute() == shift_consistency(logits, target)
 
 
+@settings(max_examples=20, deadline=None)
+@given(k=st.integers(2, 4), n=st.integers(1, 20), split=st.integers(0, 20), seed=st.integers(0, 1000))
+def test_kept_outcomes_are_the_per_image_reference_in_order(k, n, split, seed):
+    g = torch.Generator().manual_seed(seed)
+    logits, target = torch.randn(k, n, 3, generator=g), torch.randint(0, 3, (n,), generator=g)
+    metric = ShiftConsistency(keep_outcomes=True)
+    for part in (slice(0, min(split, n)), slice(min(split, n), n)):
+        metric.update(logits[:, part], target[part])
+    pred = [[int(logits[c, i].argmax()) for c in range(k)] for i in range(n)]
+    out = metric.outcomes()
+    assert out["consistent"].tolist() == [len(set(p)) == 1 for p in pred]
+    assert out["correct"].tolist() == [p[0] == int(t) for p, t in zip(pred, target, strict=True)]
+    assert int(out["consistent"].sum()) == metric.compute()["consistency"].successes
+
+
+def test_outcomes_need_keep_outcomes():
+    # Their merge across ranks (in rank order) is checked under torchrun in test_protocols.py.
+    with pytest.raises(ValueError, match="`keep_outcomes` must be True"):
+        ShiftConsistency().outcomes()
+
+
 def test_only_correct_conditions_on_first_copy():
     logits = torch.tensor([[[1.0, 0], [1, 0], [0, 1]], [[1.0, 0], [0, 1], [0, 1]]])
     target = torch.tensor([0, 0, 0])

@@ -23,7 +23,7 @@ from torch import nn
 import antialias
 from antialias.data import ImageTensorDataset
 from antialias.data.seeding import SHIFTS, derived_seed, index_uniforms
-from antialias.eval import ConsistencyConfig
+from antialias.eval import ConsistencyConfig, ShiftConsistency, evaluate_consistency
 from antialias.eval.config import EquivarianceConfig, StabilityConfig
 from antialias.eval.protocols import run_consistency, run_equivariance, run_stability, shard_range
 
@@ -260,14 +260,21 @@ def test_bad_input_is_refused_clearly(call, error, match):
 
 _SCRIPT = """
 import json, os, sys
-from antialias.eval import ConsistencyConfig
+from antialias.eval import ConsistencyConfig, ShiftConsistency, evaluate_consistency
 from antialias.eval.protocols import run_consistency, run_stability
 sys.path.insert(0, {tests!r})
 from test_protocols import pooled_net, tiny_set
 c = run_consistency(pooled_net(), tiny_set(n=37), config=ConsistencyConfig(max_shift=3, seed=3, passes=2), batch_size=4)
 s = run_stability(pooled_net(), tiny_set(n=37), max_shift=2, batch_size=4, out={out!r})
+# Per-image outcomes kept by each rank (uneven shares) gather in rank order = image order.
+data, lo, hi = tiny_set(n=37), *((0, 20) if os.environ["RANK"] == "0" else (20, 37))
+metric = ShiftConsistency(keep_outcomes=True)
+evaluate_consistency(pooled_net(), [(data.images[lo:hi].float() / 255, data.targets[lo:hi])],
+                     ConsistencyConfig(max_shift=3, seed=3), metric=metric, first_index=lo)
+metric.sync()
+outcomes = metric.outcomes()["consistent"].tolist()
 if os.environ["RANK"] == "0":
-    print("RESULT" + json.dumps([c["results"], c["environment"]["world_size"]]))
+    print("RESULT" + json.dumps([c["results"], c["environment"]["world_size"], outcomes]))
 """
 
 
@@ -280,8 +287,13 @@ def test_two_gloo_processes_give_the_results_of_one(tmp_path):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")]
-    two, world = json.loads(line[len("RESULT"):])
+    two, world, outcomes = json.loads(line[len("RESULT"):])
     assert world == 2
+    data = tiny_set(n=37)
+    whole = ShiftConsistency(keep_outcomes=True)
+    evaluate_consistency(pooled_net(), [(data.images.float() / 255, data.targets)], ConsistencyConfig(max_shift=3, seed=3),
+                         metric=whole)
+    assert outcomes == whole.outcomes()["consistent"].tolist()
     one = run_consistency(pooled_net(), tiny_set(n=37), config=ConsistencyConfig(max_shift=3, seed=3, passes=2), batch_size=4)
     assert two == one["results"]
     one_s = run_stability(pooled_net(), tiny_set(n=37), max_shift=2, batch_size=4, out=tmp_path / "one.json")

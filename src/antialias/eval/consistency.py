@@ -61,8 +61,8 @@ __all__ = [
 # --------------------------------------------------------------------------- the metric
 
 
-def _consistency_update(logits: Tensor, target: Tensor | None, only_correct: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Counts from ``logits`` of shape ``(K, N, classes)``: (agree, compared, correct, labelled)."""
+def _outcomes(logits: Tensor, target: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """Per image: whether all copies agree ``(N,)``, and whether the first copy is correct ``(N,)`` (given ``target``)."""
     if not isinstance(logits, Tensor) or logits.ndim != 3 or logits.shape[0] < 2:
         shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
         raise ValueError(
@@ -72,15 +72,21 @@ def _consistency_update(logits: Tensor, target: Tensor | None, only_correct: boo
     pred = logits.argmax(dim=-1)  # (K, N)
     agree = (pred == pred[:1]).all(dim=0)  # (N,)
     if target is None:
-        if only_correct:
-            raise ValueError("shift_consistency: `only_correct=True` needs `target`.")
-        zero = torch.zeros((), dtype=torch.long, device=logits.device)
-        return agree.sum(), torch.tensor(agree.numel(), device=logits.device), zero, zero
+        return agree, None
     if target.shape != pred.shape[1:]:
         raise ValueError(f"shift_consistency: `target` must have shape ({pred.shape[1]},), got {tuple(target.shape)}.")
-    correct = pred[0] == target.to(pred.device)
+    return agree, pred[0] == target.to(pred.device)
+
+
+def _counts(agree: Tensor, correct: Tensor | None, only_correct: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(agree, compared, correct, labelled) counts from per-image outcomes."""
+    if correct is None:
+        if only_correct:
+            raise ValueError("shift_consistency: `only_correct=True` needs `target`.")
+        zero = torch.zeros((), dtype=torch.long, device=agree.device)
+        return agree.sum(), torch.tensor(agree.numel(), device=agree.device), zero, zero
     mask = correct if only_correct else torch.ones_like(correct)
-    return (agree & mask).sum(), mask.sum(), correct.sum(), torch.tensor(correct.numel(), device=logits.device)
+    return (agree & mask).sum(), mask.sum(), correct.sum(), torch.tensor(correct.numel(), device=agree.device)
 
 
 def _consistency_compute(
@@ -102,27 +108,53 @@ def shift_consistency(
         >>> shift_consistency(logits)["consistency"].value
         0.5
     """
-    return _consistency_compute(*_consistency_update(logits, target, only_correct), confidence)
+    return _consistency_compute(*_counts(*_outcomes(logits, target), only_correct), confidence)
 
 
 class ShiftConsistency(Metric):
-    """Streaming :func:`shift_consistency` whose counts merge across DDP ranks (torchmetrics)."""
+    """Streaming :func:`shift_consistency` whose counts merge across DDP ranks (torchmetrics).
+
+    Args:
+        only_correct: Consistency over the images whose first copy is classified correctly.
+        confidence: Level of the Wilson intervals.
+        keep_outcomes: Also keep every image's outcomes (list states, concatenated across ranks
+            in rank order), for paired comparisons of models on the same images: :meth:`outcomes`.
+        **kwargs: torchmetrics' ``Metric`` arguments.
+
+    Examples:
+        >>> m = ShiftConsistency(keep_outcomes=True)
+        >>> m.update(torch.tensor([[[1., 0.], [0., 1.]], [[1., 0.], [1., 0.]]]), torch.tensor([0, 0]))
+        >>> m.outcomes()["consistent"].tolist(), m.compute()["accuracy"].value
+        ([True, False], 0.5)
+    """
 
     full_state_update = False
     agree: Tensor
     compared: Tensor
     correct: Tensor
     labelled: Tensor
+    consistent_each: list[Tensor]
+    correct_each: list[Tensor]
 
-    def __init__(self, *, only_correct: bool = False, confidence: float = 0.95, **kwargs: Any) -> None:
+    def __init__(self, *, only_correct: bool = False, confidence: float = 0.95, keep_outcomes: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.only_correct = only_correct
         self.confidence = confidence
+        self.keep_outcomes = keep_outcomes
         for name in ("agree", "compared", "correct", "labelled"):
             self.add_state(name, default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        if keep_outcomes:
+            self.add_state("consistent_each", default=[], dist_reduce_fx="cat")
+            self.add_state("correct_each", default=[], dist_reduce_fx="cat")
 
     def update(self, logits: Tensor, target: Tensor | None = None) -> None:
-        agree, compared, correct, labelled = _consistency_update(logits, target, self.only_correct)
+        agree_each, correct_each = _outcomes(logits, target)
+        agree, compared, correct, labelled = _counts(agree_each, correct_each, self.only_correct)
+        if self.keep_outcomes:
+            self.consistent_each.append(agree_each)
+            if correct_each is not None:
+                self.correct_each.append(correct_each)
         self.agree += agree
         self.compared += compared
         self.correct += correct
@@ -130,6 +162,21 @@ class ShiftConsistency(Metric):
 
     def compute(self) -> dict[str, Proportion]:
         return _consistency_compute(self.agree, self.compared, self.correct, self.labelled, self.confidence)
+
+    def outcomes(self) -> dict[str, Tensor]:
+        """Per image, in update order: ``"consistent"`` (all copies agree) and ``"correct"`` (first copy; labelled
+        updates only), boolean ``(N,)`` on the CPU. Needs ``keep_outcomes=True``."""
+        if not self.keep_outcomes:
+            raise ValueError("`ShiftConsistency.outcomes`: `keep_outcomes` must be True, got False. "
+                             "Create the metric with ShiftConsistency(keep_outcomes=True).")
+        return {"consistent": _joined(self.consistent_each), "correct": _joined(self.correct_each)}
+
+
+def _joined(state: list[Tensor] | Tensor) -> Tensor:
+    # A list state is a list of per-update tensors, or one tensor once synced across ranks.
+    if isinstance(state, Tensor):
+        return state.bool().cpu()
+    return torch.cat(state).bool().cpu() if state else torch.zeros(0, dtype=torch.bool)
 
 
 # --------------------------------------------------------------------------- the protocol

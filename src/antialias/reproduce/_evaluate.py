@@ -85,22 +85,6 @@ class PartCache:
 # ----------------------------------------------------------------------------------- measurements
 
 
-class _RecordingConsistency(ShiftConsistency):
-    """:class:`ShiftConsistency` that also keeps each image's outcome (for paired tests)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.per_image: list[Tensor] = []
-        self.per_image_correct: list[Tensor] = []
-
-    def update(self, logits: Tensor, target: Tensor | None = None) -> None:
-        super().update(logits, target)
-        pred = logits.argmax(-1)  # (K, N)
-        self.per_image.append((pred == pred[:1]).all(0).cpu())
-        if target is not None:
-            self.per_image_correct.append((pred[0] == target.to(pred.device)).cpu())
-
-
 def _proportion(p: Proportion) -> dict[str, Any]:
     return p.to_dict()
 
@@ -117,11 +101,11 @@ def _accuracy(model: nn.Module, data: EvalData, s: EvalSettings) -> dict[str, An
 def _consistency(model: nn.Module, data: EvalData, s: EvalSettings, protocol: str) -> dict[str, Any]:
     m = s.crop_max_shift if protocol == "crop" else s.circular_max_shift
     cfg = ConsistencyConfig(protocol=protocol, max_shift=m, pad_mode="zeros", seed=s.seed)
-    metric = _RecordingConsistency()
+    metric = ShiftConsistency(keep_outcomes=True)  # per-image outcomes for the paired tests
     out = evaluate_consistency(model, data.batches(s.num_images, s.batch_size), cfg, preprocess=data.preprocess,
                                metric=metric)
     return {"consistency": _proportion(out["consistency"]), "shifted_accuracy": _proportion(out["accuracy"]),
-            "per_image": bits(torch.cat(metric.per_image)), "config": dataclasses.asdict(cfg)}
+            "per_image": bits(metric.outcomes()["consistent"]), "config": dataclasses.asdict(cfg)}
 
 
 def _stability(model: nn.Module, data: EvalData, s: EvalSettings) -> dict[str, Any]:
@@ -147,7 +131,7 @@ def equivariance_part(model: nn.Module, data: EvalData, s: EvalSettings) -> dict
         per_image.append(float(result.maps.mean()))
     maps = total / len(images)  # (L, Sh, Sw)
     return {"layers": result.layers, "maps": [[[round(float(v), 6) for v in row] for row in layer] for layer in maps],
-            "means": {name: float(m.mean()) for name, m in zip(result.layers, maps)},
+            "means": {name: float(m.mean()) for name, m in zip(result.layers, maps, strict=True)},
             "per_image_mean": per_image, "distance": result.distance, "num_images": len(images),
             "step": s.equivariance_step, "kinds": result.kinds}
 
