@@ -9,6 +9,7 @@ unnormalised numbers are mean errors / flip probabilities in percent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -18,13 +19,14 @@ from antialias.eval.corruption import (
     CORRUPTIONS,
     INSTALL_HINT,
     SEVERITIES,
+    CorruptionResult,
     corrupt_images,
     corruption_error,
     load_imagecorruptions,
 )
 from antialias.eval.perturbation import flip_probability, is_noise, perturbation_sequence, perturbation_stability
 
-__all__ = ["corruption_available", "CorruptionInputs", "corruption_predictions", "perturbation_predictions",
+__all__ = ["CorruptionInputs", "corruption_available", "corruption_predictions", "perturbation_predictions",
            "summarise"]
 
 PERTURBATIONS = ("translate", "rotate", "scale", "brightness", "gaussian_noise", "shot_noise", "zoom_blur",
@@ -55,7 +57,7 @@ class CorruptionInputs:
         self.stack = torch.stack(stacks)  # (Cor, S, N, C, H, W)
 
 
-def _predict(model: nn.Module, x: Tensor, preprocess, batch: int) -> Tensor:
+def _predict(model: nn.Module, x: Tensor, preprocess: Callable[[Tensor], Tensor], batch: int) -> Tensor:
     out = []
     with torch.inference_mode():
         for i in range(0, len(x), batch):
@@ -63,7 +65,9 @@ def _predict(model: nn.Module, x: Tensor, preprocess, batch: int) -> Tensor:
     return torch.cat(out)
 
 
-def corruption_predictions(model: nn.Module, inputs: CorruptionInputs, preprocess, batch: int = 500) -> dict[str, Any]:
+def corruption_predictions(
+    model: nn.Module, inputs: CorruptionInputs, preprocess: Callable[[Tensor], Tensor], batch: int = 500
+) -> dict[str, Any]:
     """Top-1 predictions ``(Cor, S, N)`` and on the clean images ``(N,)``, as lists (cached per run)."""
     c, s, n = inputs.stack.shape[:3]
     flat = inputs.stack.flatten(0, 2).float() / 255.0
@@ -73,7 +77,9 @@ def corruption_predictions(model: nn.Module, inputs: CorruptionInputs, preproces
             "severities": inputs.severities}
 
 
-def perturbation_predictions(model: nn.Module, images: Tensor, preprocess, seed: int, batch: int = 500) -> dict[str, Any]:
+def perturbation_predictions(
+    model: nn.Module, images: Tensor, preprocess: Callable[[Tensor], Tensor], seed: int, batch: int = 500
+) -> dict[str, Any]:
     """Per perturbation: predictions ``(N, T)`` and the raw result (FP and top-5 distance from logits)."""
     preds, logits = {}, {}
     for name in PERTURBATIONS:
@@ -95,7 +101,7 @@ def _onehot(pred: Any, k: int) -> Tensor:
 
 
 def _corruption_summary(record: dict[str, Any], base: dict[str, Any], labels: Tensor, k: int) -> dict[str, Any]:
-    def result(rec, normaliser=None):
+    def result(rec: dict[str, Any], normaliser: object = None) -> CorruptionResult:
         return corruption_error(_onehot(rec["pred"], k), labels, clean_logits=_onehot(rec["clean_pred"], k),
                                 corruptions=rec["corruptions"], severities=rec["severities"], normaliser=normaliser)
 
@@ -146,8 +152,10 @@ def summarise(part: str, records: dict[str, dict[str, Any]], baselines: dict[str
     out = {}
     for name, rec in records.items():
         base = records[baselines[name]]
-        if part == "corruption":
-            out[name] = _corruption_summary(rec, base, labels, num_classes)
-        else:
+        if part != "corruption":
             out[name] = _perturbation_summary(rec, base)
+        elif labels is None:
+            raise ValueError("`summarise`: `labels` must be the test labels for part='corruption', got None.")
+        else:
+            out[name] = _corruption_summary(rec, base, labels, num_classes)
     return out
