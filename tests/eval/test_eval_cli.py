@@ -145,3 +145,33 @@ def test_the_cli_writes_the_figure_and_never_replaces_one_silently(workspace, tm
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
     record = json.loads(out.read_text())
     assert record["metric"] == "stability" and set(record["files"]) == {"json", "npz"}
+
+
+def test_a_config_file_sets_defaults_that_flags_override(tmp_path):
+    toml = tmp_path / "eval.toml"
+    toml.write_text('data = "imagenet:/x"\nbatch-size = 2\nmax_shift = 3\nout = "r.json"\nmodel = "m:f"\n')
+    args = build_parser().parse_args(["eval", "stability", "--config", str(toml), "--max-shift", "5"])
+    options, config = configs_from_args(args)
+    assert (options.batch_size, options.out, options.data) == (2, "r.json", "imagenet:/x")
+    assert config == StabilityConfig(max_shift=5, crop_size=224)  # the flag wins; imagenet's crop as not given
+    as_json = tmp_path / "eval.json"
+    as_json.write_text(json.dumps({"max_shift": 3, "out": "r.json"}))
+    _, config = configs_from_args(build_parser().parse_args(["eval", "stability", "--config", str(as_json)]))
+    assert config.max_shift == 3
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ('max_shfit = 3\nout = "r.json"\n', "`max_shfit` must be an option of `antialias eval stability`, got unknown key "
+                                          "'max_shfit'. Did you mean 'max_shift'?"),
+        ("max_shift = [\n", "`--config` must hold valid TOML"),
+        ("max_shift = 3\n", "the following arguments are required: --out"),
+    ],
+)
+def test_config_file_errors_are_usage_errors(tmp_path, capsys, text, message):
+    toml = tmp_path / "eval.toml"
+    toml.write_text(text)
+    with pytest.raises(SystemExit) as exc:
+        main(["eval", "stability", "--model", "m:f", "--config", str(toml)])
+    assert exc.value.code == 2 and message in capsys.readouterr().err

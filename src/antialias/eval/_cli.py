@@ -5,7 +5,9 @@ and of its own config (:data:`~antialias.eval.config.METRIC_CONFIGS`): ``batch_s
 ``--batch-size`` (a field's ``metadata`` may name another flag, e.g. ``overwrite`` is ``--force``),
 the help is the field's line in its class docstring, booleans get ``--x/--no-x``. Flags that are not
 given stay out of the namespace, so data-dependent defaults (``imagenet`` data) are filled by
-:meth:`for_data` of the config. A value the config refuses is a usage error (exit 2).
+:meth:`for_data` of the config. Precedence, lowest first: the field defaults, ``--config FILE``
+(JSON or TOML, keys are field names), the flags given. An unknown key or a value the config refuses
+is a usage error (exit 2).
 
 Evaluation draws nothing: the caller passes a ``figure_writer`` (``antialias.cli`` passes one that
 asks :mod:`antialias.report` for the figure of the returned record) and this module only decides
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import json
 import os
 import re
@@ -26,6 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import torch.distributed as dist
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the tomli backport (a dependency there)
+    import tomli as tomllib
 
 from antialias.eval._results import check_outputs
 from antialias.eval.config import METRIC_CONFIGS, EvalOptions
@@ -191,14 +199,34 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type,
         flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
         text = helps.get(f.name, "")
         kw = _argument(f)
-        if f.metadata.get("required"):
-            kw["required"] = True
+        if f.metadata.get("required"):  # checked after --config is read (see run_from_args)
+            text = f"{text} (required, as a flag or in --config)"
         elif "(default" not in text:  # a line that states its own (data-dependent) default keeps it
             shown = "none" if default is None else (" ".join(map(str, default)) if isinstance(default, tuple)
                                                     else json.dumps(default) if isinstance(default, dict) else default)
             text = f"{text} (default: {shown})"
         target = groups[f.metadata["group"]] if groups is not None and "group" in f.metadata else parser
         target.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, help=text, **kw)
+
+
+def _read_config_file(path: str) -> dict[str, Any]:
+    """The table of a JSON (``.json``) or TOML (``.toml``) config file.
+
+    Raises:
+        ValueError: the file is missing, unparsable or not a table.
+    """
+    p = Path(path)
+    where = "antialias eval"
+    if p.suffix.lower() not in (".json", ".toml") or not p.is_file():
+        raise ValueError(f"`{where}`: `--config` must be an existing .json or .toml file, got {str(p)!r}.")
+    text = p.read_text(encoding="utf-8")
+    try:
+        values = tomllib.loads(text) if p.suffix.lower() == ".toml" else json.loads(text)
+    except ValueError as exc:  # json.JSONDecodeError and tomllib.TOMLDecodeError are ValueErrors
+        raise ValueError(f"`{where}`: `--config` must hold valid {p.suffix[1:].upper()}, got {str(p)!r}: {exc}") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"`{where}`: `--config` must hold a table of options, got {type(values).__name__} in {str(p)!r}.")
+    return values
 
 
 def add_eval_parser(subparsers: Any, handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
@@ -212,6 +240,9 @@ def add_eval_parser(subparsers: Any, handler: Callable[[argparse.Namespace], int
     metrics = p.add_subparsers(title="metrics", dest="metric", metavar="METRIC", required=True)
     for name, cls in METRIC_CONFIGS.items():
         sub = metrics.add_parser(name, help=_HELP[name], description=_DESCRIPTION[name])
+        sub.add_argument("--config", metavar="FILE", default=None, dest="config_file",
+                         help="JSON or TOML file of defaults (keys are the option names below, with underscores); "
+                         "flags override it")
         add_config_arguments(sub, cls)
         groups = {key: sub.add_argument_group(title) for key, title in _GROUPS.items()}
         add_config_arguments(sub, EvalOptions, groups)
@@ -225,11 +256,22 @@ def configs_from_args(args: argparse.Namespace) -> tuple[EvalOptions, Any]:
     Raises:
         ValueError, TypeError: a value the configs refuse.
     """
-    given = vars(args)
     cls = METRIC_CONFIGS[args.metric]
-    options = EvalOptions.from_dict({f.name: given[f.name] for f in dataclasses.fields(EvalOptions) if f.name in given})
-    metric_values = {f.name: given[f.name] for f in dataclasses.fields(cls) if f.name in given}
-    return options, cls.for_data(options.data, **metric_values)
+    option_names = [f.name for f in dataclasses.fields(EvalOptions)]
+    metric_names = [f.name for f in dataclasses.fields(cls)]
+    values: dict[str, Any] = {}
+    if getattr(args, "config_file", None):
+        for key, value in _read_config_file(args.config_file).items():
+            name = str(key).replace("-", "_")
+            if name not in option_names + metric_names:
+                close = difflib.get_close_matches(name, option_names + metric_names, n=1)
+                fix = f" Did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"`{args.config_file}`: `{key}` must be an option of `antialias eval {args.metric}`, "
+                                 f"got unknown key {key!r}.{fix}")
+            values[name] = value
+    values.update({k: v for k, v in vars(args).items() if k in option_names or k in metric_names})
+    options = EvalOptions.from_dict({k: v for k, v in values.items() if k in option_names})
+    return options, cls.for_data(options.data, **{k: v for k, v in values.items() if k in metric_names})
 
 
 # ------------------------------------------------------------------------------ run
@@ -246,6 +288,8 @@ def run_from_args(args: argparse.Namespace, *, figure_writer: FigureWriter | Non
         options, config = configs_from_args(args)
     except (ValueError, TypeError) as exc:
         args.eval_parser.error(str(exc))  # exits 2 with the usage
+    if options.out is None:
+        args.eval_parser.error("the following arguments are required: --out")
     if options.model is None and options.checkpoint is None:
         print(f"usage: {prog} --model SPEC | --checkpoint PATH [options] --out FILE.json", file=sys.stderr)
         print(f"{prog}: error: one of --model or --checkpoint is required", file=sys.stderr)
