@@ -33,15 +33,16 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from antialias.data.seeding import LOADER, derived_seed, sampler_seed
+from antialias.data.seeding import LOADER, derived_seed, numpy_seed, sampler_seed
+from antialias.data.seeding import generator as seeding_generator
 from antialias.data.transforms import Transform, keyed_uniforms
 
 __all__ = ["EpochLoader", "SeededSampler", "make_loader", "seed_worker"]
 
 
 def seed_worker(worker_id: int) -> None:
-    """``worker_init_fn``: seed ``random`` and ``numpy`` from the worker's torch seed."""
-    s = torch.initial_seed() % 2**32
+    """``worker_init_fn``: seed ``random`` and ``numpy`` from the worker's torch seed (via :func:`numpy_seed`)."""
+    s = numpy_seed(torch.initial_seed())
     random.seed(s)
     np.random.seed(s)
 
@@ -254,7 +255,7 @@ def make_loader(
             f"`{where}`: `start_batch` must be <= the {per_epoch} batches of an epoch, got {start_batch}."
         )
     sampler = _SkipSampler(base, start_batch * batch_size)
-    generator = torch.Generator().manual_seed(_loader_seed(seed, epoch))
+    generator = seeding_generator(seed, LOADER, epoch)
     if pin_memory is None:
         pin_memory = torch.cuda.is_available()
     return EpochLoader(
