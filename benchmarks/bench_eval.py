@@ -60,7 +60,11 @@ def main() -> None:
     p.add_argument("--equiv-step", type=int, default=4, help="shift grid spacing on the 32x32 padded input")
     args = p.parse_args()
     device = torch.device(args.device)
-    fs = None if args.filter_size.lower() == "none" else (int(args.filter_size) if args.filter_size.isdigit() else args.filter_size)
+    fs = (
+        None
+        if args.filter_size.lower() == "none"
+        else (int(args.filter_size) if args.filter_size.isdigit() else args.filter_size)
+    )
     torch.manual_seed(0)
     model = get_model(args.model, filter_size=fs, in_channels=1, num_classes=10).to(device).eval()
     batches, source = load_batches(args.images, args.batch_size)

@@ -76,13 +76,17 @@ def test_compile_fullgraph_gradients_with_ties(mode):
     """Gradients through the compiled graph (aot_eager: the same traced forward and backward graphs
     inductor would get, without code generation). Ties after a ReLU go to the same element as eager."""
     torch._dynamo.reset()
-    module = nn.Sequential(nn.ReLU(), MaxBlurPool2d(3, 2, 1, filter_size=4, padding_mode=mode), BlurPool2d(2, "tri3", 2, mode))
+    module = nn.Sequential(
+        nn.ReLU(), MaxBlurPool2d(3, 2, 1, filter_size=4, padding_mode=mode), BlurPool2d(2, "tri3", 2, mode)
+    )
     compiled = torch.compile(module, fullgraph=True, backend="aot_eager")
     x = rand(1, 2, 12, 11).round().requires_grad_()
     out, eager = compiled(x), module(x)
     torch.testing.assert_close(out, eager, rtol=1e-6, atol=1e-6)
     g = rand(*eager.shape, seed=1)
-    torch.testing.assert_close(torch.autograd.grad(out, x, g)[0], torch.autograd.grad(eager, x, g)[0], rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(
+        torch.autograd.grad(out, x, g)[0], torch.autograd.grad(eager, x, g)[0], rtol=1e-6, atol=1e-6
+    )
 
 
 # =========================================================================== torch.export
@@ -147,7 +151,9 @@ def test_fx_symbolic_trace_records_layers_as_calls():
     traced = torch.fx.symbolic_trace(module)
     x = rand(2, 3, 16, 16)
     torch.testing.assert_close(traced(x), module(x), rtol=0, atol=0)
-    targets = [getattr(node.target, "__name__", str(node.target)) for node in traced.graph.nodes if node.op == "call_function"]
+    targets = [
+        getattr(node.target, "__name__", str(node.target)) for node in traced.graph.nodes if node.op == "call_function"
+    ]
     # One leaf call per layer (their shape checks would not trace): 4 blur pools (two of them
     # inside ConvBlurPool2d and BlurConv2d) and 2 max-blur pools.
     assert targets.count("_max_blur_pool_forward") == 2

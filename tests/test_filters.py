@@ -72,7 +72,11 @@ def test_unknown_name_suggests_close_match(spec, suggestion):
 
 
 def test_unknown_name_lists_accepted_names_and_where():
-    with pytest.raises(ValueError, match=r"^blur_pool2d: `filter_size` must be an int or one of \['bin5', 'rect2', 'tri3', 'tri4'\], got 'gaussian'"):
+    with pytest.raises(
+        ValueError,
+        match=r"^blur_pool2d: `filter_size` must be an int or one of "
+        r"\['bin5', 'rect2', 'tri3', 'tri4'\], got 'gaussian'",
+    ):
         filters.filter_row("gaussian", where="blur_pool2d")
 
 
@@ -140,7 +144,9 @@ def test_custom_filter_bad_values_rejected(taps, message, kind):
 @pytest.mark.parametrize("shape", [(0,), (2, 2), (1, 3), ()])
 def test_custom_filter_wrong_shape_rejected(shape):
     spec = torch.ones(shape)
-    with pytest.raises(ValueError, match=rf"a custom filter must be a non-empty 1-D tensor, got shape {re.escape(str(shape))}"):
+    with pytest.raises(
+        ValueError, match=rf"a custom filter must be a non-empty 1-D tensor, got shape {re.escape(str(shape))}"
+    ):
         filters.filter_row(spec)
 
 

@@ -143,7 +143,9 @@ def test_blur_pool2d_matches_reference(reference, path, mode, k):
             out = AF.blur_pool2d(x, k, stride, mode)
             ref = reference.blur_pool(x.double(), (k, k), stride, mode).float()
             assert out.shape == ref.shape
-            torch.testing.assert_close(out, ref, rtol=0, atol=1e-6, msg=lambda m, stride=stride, size=size: f"stride={stride} size={size}: {m}")
+            torch.testing.assert_close(
+                out, ref, rtol=0, atol=1e-6, msg=lambda m, stride=stride, size=size: f"stride={stride} size={size}: {m}"
+            )
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -235,7 +237,9 @@ def test_tiny_maps_cifar_style_do_not_raise(reference, size, k):
     torch.testing.assert_close(out, AF.blur_pool2d(x, k, 2, "replicate" if max(before, after) >= size else "reflect"))
     circ = AF.blur_pool2d(x, k, 2, "circular")
     torch.testing.assert_close(circ, reference.blur_pool(x.double(), (k, k), 2, "circular").float(), rtol=0, atol=1e-6)
-    with pytest.warns(UserWarning, match="reflect padding") if max(before, after) >= size else warnings.catch_warnings():
+    with (
+        pytest.warns(UserWarning, match="reflect padding") if max(before, after) >= size else warnings.catch_warnings()
+    ):
         mb = AF.max_blur_pool2d(x, 1, 2, filter_size=k)
     assert mb.shape == F.max_pool2d(x, 1, 2).shape
 
@@ -322,7 +326,13 @@ def test_circular_shift_blur_pool2d(k, stride, a, b, mh, mw, seed):
 )
 def test_circular_shift_max_blur_pool2d(k, kernel_size, dilation, stride, a, b, mh, mw, seed):
     x = rand(2, 3, stride * a, stride * b, seed=seed, dtype=torch.float64)
-    kw = {"kernel_size": kernel_size, "stride": stride, "dilation": dilation, "filter_size": k, "padding_mode": "circular"}
+    kw = {
+        "kernel_size": kernel_size,
+        "stride": stride,
+        "dilation": dilation,
+        "filter_size": k,
+        "padding_mode": "circular",
+    }
     out = AF.max_blur_pool2d(x, **kw)
     shifted = AF.max_blur_pool2d(torch.roll(x, (stride * mh, stride * mw), (2, 3)), **kw)
     assert out.shape == (2, 3, a, b)
@@ -577,9 +587,13 @@ def test_gradcheck_anisotropic_stride():
     assert torch.autograd.gradcheck(lambda t: AF.max_blur_pool2d(t, 3, (1, 2), 1, ceil_mode=True), (x,))
 
 
-@pytest.mark.parametrize(("kernel_size", "stride", "padding", "dilation"), [(2, 2, 0, 1), (3, 2, 1, 1), (2, 1, 1, 2), (3, 3, 0, 1)])
+@pytest.mark.parametrize(
+    ("kernel_size", "stride", "padding", "dilation"), [(2, 2, 0, 1), (3, 2, 1, 1), (2, 1, 1, 2), (3, 3, 0, 1)]
+)
 @pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
-def test_max_blur_pool2d_gradient_on_ties_matches_reference(reference, path, kernel_size, stride, padding, dilation, memory_format):
+def test_max_blur_pool2d_gradient_on_ties_matches_reference(
+    reference, path, kernel_size, stride, padding, dilation, memory_format
+):
     """Ties (common after a ReLU) route each window's gradient like F.max_pool2d, the reference's max."""
     x = torch.randint(0, 3, (2, 3, 9, 8), generator=torch.Generator().manual_seed(1)).double()
     x = x.contiguous(memory_format=memory_format).requires_grad_()
@@ -613,7 +627,9 @@ def test_non_finite_values_stay_local(reference, path, mode, value):
     assert torch.isfinite(out[0, 0]).all() and not torch.isfinite(out[0, 1]).all()
     assert torch.isfinite(out[0, 1]).sum() >= out[0, 1].numel() - 4
     mb = AF.max_blur_pool2d(x, 2, padding_mode=mode)
-    torch.testing.assert_close(mb, reference.blur_pool(ref_dense_max(x, 2, circular=mode == "circular"), (4, 4), 2, mode), equal_nan=True)
+    torch.testing.assert_close(
+        mb, reference.blur_pool(ref_dense_max(x, 2, circular=mode == "circular"), (4, 4), 2, mode), equal_nan=True
+    )
 
 
 # =========================================================================== layouts and dtypes
@@ -629,7 +645,9 @@ def test_noncontiguous_input(nd, kind):
     torch.testing.assert_close(call(nd, kind, x), call(nd, kind, x.contiguous()), rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize(("nd", "kind"), [op for op in OPS if op[0] > 1], ids=[i for op, i in zip(OPS, OP_IDS, strict=True) if op[0] > 1])
+@pytest.mark.parametrize(
+    ("nd", "kind"), [op for op in OPS if op[0] > 1], ids=[i for op, i in zip(OPS, OP_IDS, strict=True) if op[0] > 1]
+)
 @pytest.mark.parametrize("mode", MODES)
 def test_channels_last_in_channels_last_out(path, nd, kind, mode):
     fmt = torch.channels_last if nd == 2 else torch.channels_last_3d
@@ -675,7 +693,9 @@ def test_float64_kept(nd, kind):
 def test_wrong_ndim_rejected(nd, kind, extra):
     name = f"{kind}{nd}d"
     x = rand(*([2] * (nd + 2 + extra)))
-    with pytest.raises(ValueError, match=rf"^{name}: `input` must have {nd + 2} dims .* or {nd + 1} without the batch, got shape \("):
+    with pytest.raises(
+        ValueError, match=rf"^{name}: `input` must have {nd + 2} dims .* or {nd + 1} without the batch, got shape \("
+    ):
         call(nd, kind, x)
 
 
@@ -683,7 +703,9 @@ def test_wrong_ndim_rejected(nd, kind, extra):
 @pytest.mark.parametrize("dtype", [torch.int64, torch.bool])
 def test_integer_dtype_rejected(nd, kind, dtype):
     x = torch.ones(1, 2, *SPATIAL[nd], dtype=dtype)
-    with pytest.raises(TypeError, match=rf"`input` must be a floating-point tensor, got dtype {dtype}\. Convert it first"):
+    with pytest.raises(
+        TypeError, match=rf"`input` must be a floating-point tensor, got dtype {dtype}\. Convert it first"
+    ):
         call(nd, kind, x)
 
 
@@ -720,7 +742,9 @@ def test_stride_bad_type_rejected(stride):
 
 @pytest.mark.parametrize(("nd", "kind"), OPS, ids=OP_IDS)
 def test_unknown_filter_name_rejected(nd, kind):
-    with pytest.raises(ValueError, match=rf"^{kind}{nd}d: `filter_size` must be an int or one of .* got 'tri5'\. Did you mean 'tri4'\?"):
+    with pytest.raises(
+        ValueError, match=rf"^{kind}{nd}d: `filter_size` must be an int or one of .* got 'tri5'\. Did you mean 'tri4'\?"
+    ):
         call(nd, kind, rand(1, 2, *SPATIAL[nd]), filter_size="tri5")
 
 
@@ -729,7 +753,8 @@ def test_unknown_filter_name_rejected(nd, kind):
 def test_unknown_padding_mode_rejected_with_suggestion(nd, kind, mode, hint):
     with pytest.raises(
         ValueError,
-        match=rf"`padding_mode` must be one of \('reflect', 'replicate', 'zeros', 'circular'\), got '{mode}'\. Did you mean '{hint}'\?",
+        match=rf"`padding_mode` must be one of \('reflect', 'replicate', 'zeros', 'circular'\), "
+        rf"got '{mode}'\. Did you mean '{hint}'\?",
     ):
         call(nd, kind, rand(1, 2, *SPATIAL[nd]), padding_mode=mode)
 
@@ -741,7 +766,11 @@ def test_unknown_padding_mode_without_close_match():
 
 @pytest.mark.parametrize(
     ("taps", "message"),
-    [([1.0, float("nan")], "must be finite"), ([1.0, -1.0], "must have a non-zero sum"), ([0.0, 0.0], "must have a non-zero sum")],
+    [
+        ([1.0, float("nan")], "must be finite"),
+        ([1.0, -1.0], "must have a non-zero sum"),
+        ([0.0, 0.0], "must have a non-zero sum"),
+    ],
 )
 @pytest.mark.parametrize(("nd", "kind"), OPS, ids=OP_IDS)
 def test_bad_custom_filter_rejected(taps, message, nd, kind):
@@ -758,7 +787,9 @@ def test_filter_argument_wrong_type():
 def test_max_blur_pool_bad_arguments(nd):
     x = rand(1, 2, *SPATIAL[nd])
     name = f"max_blur_pool{nd}d"
-    with pytest.raises(ValueError, match=rf"^{name}: `padding` must be at most half of `kernel_size`, got padding=2, kernel_size=3"):
+    with pytest.raises(
+        ValueError, match=rf"^{name}: `padding` must be at most half of `kernel_size`, got padding=2, kernel_size=3"
+    ):
         MAX_BLUR_POOL[nd](x, 3, padding=2)
     with pytest.raises(ValueError, match=rf"^{name}: `kernel_size` must be >= 1, got 0"):
         MAX_BLUR_POOL[nd](x, 0)
@@ -766,7 +797,9 @@ def test_max_blur_pool_bad_arguments(nd):
         MAX_BLUR_POOL[nd](x, 2, dilation=0)
     with pytest.raises(ValueError, match=rf"^{name}: `padding` must be >= 0, got -1"):
         MAX_BLUR_POOL[nd](x, 2, padding=-1)
-    with pytest.raises(ValueError, match=rf"^{name}: input of size \d+ on spatial axis 0 is smaller than the pooling window"):
+    with pytest.raises(
+        ValueError, match=rf"^{name}: input of size \d+ on spatial axis 0 is smaller than the pooling window"
+    ):
         MAX_BLUR_POOL[nd](x, 4, dilation=4)
 
 

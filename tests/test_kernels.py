@@ -132,10 +132,15 @@ def test_fast_path_equals_traceable_path(nd, mode):
     pads = [padding(r.numel()) for r in rows]
     modes = [mode] * nd
     for fast, slow in [
-        (lambda t: K.blur_pool(t, rows, strides, pads, modes), lambda t: K.blur_pool_traceable(t, rows, strides, pads, modes)),
+        (
+            lambda t: K.blur_pool(t, rows, strides, pads, modes),
+            lambda t: K.blur_pool_traceable(t, rows, strides, pads, modes),
+        ),
         (
             lambda t: K.max_blur_pool(t, (2, 3, 2)[:nd], (1, 1, 2)[:nd], rows, strides, pads, modes),
-            lambda t: K.blur_pool_traceable(K.dense_max_traceable(t, (2, 3, 2)[:nd], (1, 1, 2)[:nd]), rows, strides, pads, modes),
+            lambda t: K.blur_pool_traceable(
+                K.dense_max_traceable(t, (2, 3, 2)[:nd], (1, 1, 2)[:nd]), rows, strides, pads, modes
+            ),
         ),
     ]:
         y, gx, g = _fwd_bwd(fast, x)
@@ -301,7 +306,10 @@ def test_max_ties_in_channels_last_and_mixed_kernels(nd):
         pads = [padding(3)] * nd
         args = (kernels, [1] * nd, rows, [2] * nd, pads, ["reflect"] * nd)
         y, gx, g = _fwd_bwd(lambda t, args=args: K.max_blur_pool(t, *args), x)
-        slow = lambda t, kernels=kernels, args=args: K.blur_pool_traceable(K.dense_max_traceable(t, kernels, [1] * nd), *args[2:])  # noqa: E731
+
+        def slow(t, kernels=kernels, args=args):
+            return K.blur_pool_traceable(K.dense_max_traceable(t, kernels, [1] * nd), *args[2:])
+
         y_ref, gx_ref, _ = _fwd_bwd(slow, x, g)
         torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-6)
         torch.testing.assert_close(gx, gx_ref, rtol=0, atol=1e-6)

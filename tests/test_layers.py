@@ -26,7 +26,11 @@ from antialias.layers import (
 )
 
 BLUR_POOL = {1: (BlurPool1d, AF.blur_pool1d), 2: (BlurPool2d, AF.blur_pool2d), 3: (BlurPool3d, AF.blur_pool3d)}
-MAX_BLUR_POOL = {1: (MaxBlurPool1d, AF.max_blur_pool1d), 2: (MaxBlurPool2d, AF.max_blur_pool2d), 3: (MaxBlurPool3d, AF.max_blur_pool3d)}
+MAX_BLUR_POOL = {
+    1: (MaxBlurPool1d, AF.max_blur_pool1d),
+    2: (MaxBlurPool2d, AF.max_blur_pool2d),
+    3: (MaxBlurPool3d, AF.max_blur_pool3d),
+}
 MAX_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
 SPATIAL = {1: (10,), 2: (9, 8), 3: (5, 6, 7)}
 AXES = {1: ("l",), 2: ("h", "w"), 3: ("d", "h", "w")}
@@ -42,7 +46,16 @@ def pascal(n):
 
 
 def test_public_exports():
-    for name in ("BlurPool1d", "BlurPool2d", "BlurPool3d", "MaxBlurPool1d", "MaxBlurPool2d", "MaxBlurPool3d", "ConvBlurPool2d", "BlurConv2d"):
+    for name in (
+        "BlurPool1d",
+        "BlurPool2d",
+        "BlurPool3d",
+        "MaxBlurPool1d",
+        "MaxBlurPool2d",
+        "MaxBlurPool3d",
+        "ConvBlurPool2d",
+        "BlurConv2d",
+    ):
         assert getattr(antialias, name) is getattr(antialias.layers, name)
 
 
@@ -76,17 +89,23 @@ def test_blur_pool2d_anisotropic_module_equals_function():
 def test_max_blur_pool_module_equals_function(nd, kernel_size, stride, padding, dilation, ceil_mode, mode):
     module_cls, fn = MAX_BLUR_POOL[nd]
     x = rand(2, 3, *SPATIAL[nd])
-    module = module_cls(kernel_size, stride, padding, dilation, ceil_mode, channels=3, filter_size="tri3", padding_mode=mode)
+    module = module_cls(
+        kernel_size, stride, padding, dilation, ceil_mode, channels=3, filter_size="tri3", padding_mode=mode
+    )
     expected = fn(x, kernel_size, stride, padding, dilation, ceil_mode, "tri3", mode)
     torch.testing.assert_close(module(x), expected, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("norm", [None, nn.BatchNorm2d])
 @pytest.mark.parametrize("act", [None, nn.ReLU])
-@pytest.mark.parametrize(("stride", "filter_size", "mode"), [(2, 4, "reflect"), (3, "bin5", "zeros"), ((1, 2), (3, 2), "circular")])
+@pytest.mark.parametrize(
+    ("stride", "filter_size", "mode"), [(2, 4, "reflect"), (3, "bin5", "zeros"), ((1, 2), (3, 2), "circular")]
+)
 def test_conv_blur_pool2d_equals_composition(norm, act, stride, filter_size, mode):
     """ConvBlurPool2d == conv at stride 1 -> norm -> act -> blur_pool2d (the paper's placement)."""
-    layer = ConvBlurPool2d(3, 5, 3, stride, 1, norm_layer=norm, act_layer=act, filter_size=filter_size, padding_mode=mode)
+    layer = ConvBlurPool2d(
+        3, 5, 3, stride, 1, norm_layer=norm, act_layer=act, filter_size=filter_size, padding_mode=mode
+    )
     layer.eval()
     x = rand(2, 3, 11, 10)
     y = F.conv2d(x, layer.conv.weight, layer.conv.bias, stride=1, padding=1)
@@ -154,7 +173,11 @@ def _baseline_net(pool):
 
 @pytest.mark.parametrize(
     "pool",
-    [lambda: MaxBlurPool2d(2), lambda: BlurPool2d(8, "bin5"), lambda: MaxBlurPool2d(3, 2, 1, channels=8, filter_size=5)],
+    [
+        lambda: MaxBlurPool2d(2),
+        lambda: BlurPool2d(8, "bin5"),
+        lambda: MaxBlurPool2d(3, 2, 1, channels=8, filter_size=5),
+    ],
 )
 def test_baseline_checkpoint_loads_strict(pool):
     """Swapping MaxPool2d/AvgPool2d for our layers keeps the state_dict keys: strict loading works."""
@@ -169,12 +192,22 @@ def test_baseline_checkpoint_loads_strict(pool):
 def test_conv_blur_pool2d_state_dict_keys():
     layer = ConvBlurPool2d(3, 8, 3, norm_layer=nn.BatchNorm2d)
     keys = set(layer.state_dict())
-    assert keys == {"conv.weight", "conv.bias", "norm.weight", "norm.bias", "norm.running_mean", "norm.running_var", "norm.num_batches_tracked"}
+    assert keys == {
+        "conv.weight",
+        "conv.bias",
+        "norm.weight",
+        "norm.bias",
+        "norm.running_mean",
+        "norm.running_var",
+        "norm.num_batches_tracked",
+    }
     assert set(BlurConv2d(3, 8, 3).state_dict()) == {"conv.weight", "conv.bias"}
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("make", [lambda: BlurPool2d(3), lambda: MaxBlurPool2d(2, channels=3), lambda: ConvBlurPool2d(3, 3, 3, padding=1)])
+@pytest.mark.parametrize(
+    "make", [lambda: BlurPool2d(3), lambda: MaxBlurPool2d(2, channels=3), lambda: ConvBlurPool2d(3, 3, 3, padding=1)]
+)
 def test_buffers_follow_to_dtype(make, dtype):
     module = make().to(dtype)
     for name, buf in module.named_buffers():
@@ -235,7 +268,10 @@ def test_reference_layout_filt_loads_and_is_dropped(k, channels):
 @pytest.mark.parametrize(
     ("stored", "match"),
     [
-        (lambda: _reference_filt(8, 3), r"3\.filt: the checkpoint's blur filter \(shape \(8, 1, 3, 3\)\) is not this layer's filter_size=4"),
+        (
+            lambda: _reference_filt(8, 3),
+            r"3\.filt: the checkpoint's blur filter \(shape \(8, 1, 3, 3\)\) is not this layer's filter_size=4",
+        ),
         (lambda: torch.full((8, 1, 4, 4), 1 / 16), r"shape \(8, 1, 4, 4\)\) is not this layer's filter_size=4"),
         (lambda: _reference_filt(6, 4), r"channels=8"),
         (lambda: _reference_filt(8, 4, nd=1), r"shape \(8, 1, 4\)"),
@@ -359,7 +395,15 @@ def test_extra_repr_shows_filter_stride_padding():
     r = repr(BlurPool1d(None, 5, 3, "circular"))
     assert "filter_size=5" in r and "stride=(3,)" in r and "padding_mode='circular'" in r
     r = repr(MaxBlurPool2d(3, 2, 1, ceil_mode=True, filter_size="bin5", padding_mode="zeros"))
-    for part in ("kernel_size=(3, 3)", "stride=(2, 2)", "padding=(1, 1)", "dilation=(1, 1)", "ceil_mode=True", "filter_size='bin5'", "padding_mode='zeros'"):
+    for part in (
+        "kernel_size=(3, 3)",
+        "stride=(2, 2)",
+        "padding=(1, 1)",
+        "dilation=(1, 1)",
+        "ceil_mode=True",
+        "filter_size='bin5'",
+        "padding_mode='zeros'",
+    ):
         assert part in r, part
     r = repr(ConvBlurPool2d(3, 8, 3, 2, 1, filter_size=3))
     assert "Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))" in r
@@ -370,7 +414,12 @@ def test_extra_repr_shows_filter_stride_padding():
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: BlurPool2d(5), lambda: MaxBlurPool2d(2, channels=5), lambda: ConvBlurPool2d(5, 6, 3, padding=1), lambda: BlurConv2d(5, 6, 3, padding=1)],
+    [
+        lambda: BlurPool2d(5),
+        lambda: MaxBlurPool2d(2, channels=5),
+        lambda: ConvBlurPool2d(5, 6, 3, padding=1),
+        lambda: BlurConv2d(5, 6, 3, padding=1),
+    ],
 )
 def test_channels_last_module(make):
     module = make()
@@ -382,7 +431,12 @@ def test_channels_last_module(make):
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: BlurPool2d(2, 3), lambda: MaxBlurPool2d(2, channels=2, padding=1), lambda: BlurPool3d(2, 2), lambda: MaxBlurPool1d(3, 2)],
+    [
+        lambda: BlurPool2d(2, 3),
+        lambda: MaxBlurPool2d(2, channels=2, padding=1),
+        lambda: BlurPool3d(2, 2),
+        lambda: MaxBlurPool1d(3, 2),
+    ],
 )
 def test_module_gradcheck(make):
     module = make().double()
@@ -403,7 +457,12 @@ def test_noncontiguous_module_input():
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: BlurPool2d(4), lambda: MaxBlurPool2d(2, channels=4), lambda: BlurPool1d(4), lambda: MaxBlurPool3d(2, channels=4)],
+    [
+        lambda: BlurPool2d(4),
+        lambda: MaxBlurPool2d(2, channels=4),
+        lambda: BlurPool1d(4),
+        lambda: MaxBlurPool3d(2, channels=4),
+    ],
 )
 def test_wrong_channel_count(make):
     module = make()
@@ -411,7 +470,11 @@ def test_wrong_channel_count(make):
     nd = module._nd
     x = rand(2, 3, *(6,) * nd)
     shape = str(tuple(x.shape)).replace("(", r"\(").replace(")", r"\)")
-    with pytest.raises(ValueError, match=rf"^{name}: expected 4 channels, got input of shape {shape} \(3 channels\)\. Build the layer with channels=3 or channels=None\."):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{name}: expected 4 channels, got input of shape {shape} \(3 channels\)\. "
+        r"Build the layer with channels=3 or channels=None\.",
+    ):
         module(x)
     with pytest.raises(ValueError, match=r"expected 4 channels, .*\(3 channels\)"):
         module(x[0])  # unbatched (C, ...)
@@ -425,7 +488,9 @@ def test_conv_blur_pool_wrong_channels_raise():
 
 @pytest.mark.parametrize("channels", [0, -1, True, 2.0, "3"])
 def test_bad_channels_argument(channels):
-    with pytest.raises(ValueError, match=rf"^BlurPool2d: `channels` must be a positive int or None, got {channels!r}\."):
+    with pytest.raises(
+        ValueError, match=rf"^BlurPool2d: `channels` must be a positive int or None, got {channels!r}\."
+    ):
         BlurPool2d(channels)
 
 
@@ -433,13 +498,18 @@ def test_bad_channels_argument(channels):
 @pytest.mark.parametrize("x", [rand(8, 8), rand(1, 1, 2, 8, 8)])
 def test_module_wrong_ndim(make, x):
     module = make()
-    with pytest.raises(ValueError, match=rf"^{type(module).__name__}: `input` must have 4 dims \(N, C, H, W\) or 3 without the batch, got shape"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{type(module).__name__}: `input` must have 4 dims \(N, C, H, W\) or 3 without the batch, got shape",
+    ):
         module(x)
 
 
 @pytest.mark.parametrize("make", [lambda: BlurPool2d(3), lambda: MaxBlurPool2d(2, channels=3)])
 def test_module_integer_input(make):
-    with pytest.raises(TypeError, match=r"`input` must be a floating-point tensor, got dtype torch.int64\. Convert it first"):
+    with pytest.raises(
+        TypeError, match=r"`input` must be a floating-point tensor, got dtype torch.int64\. Convert it first"
+    ):
         make()(torch.ones(1, 3, 8, 8, dtype=torch.int64))
 
 
@@ -447,20 +517,56 @@ def test_module_integer_input(make):
     ("make", "exc", "match"),
     [
         (lambda: BlurPool2d(3, 0), ValueError, r"^BlurPool2d: `filter_size` must be >= 1, got 0"),
-        (lambda: BlurPool2d(3, "tri-5"), ValueError, r"^BlurPool2d: `filter_size` must be an int or one of .*got 'tri-5'\. Did you mean 'tri4'\?"),
+        (
+            lambda: BlurPool2d(3, "tri-5"),
+            ValueError,
+            r"^BlurPool2d: `filter_size` must be an int or one of .*got 'tri-5'\. Did you mean 'tri4'\?",
+        ),
         (lambda: BlurPool2d(3, 4, 0), ValueError, r"^BlurPool2d: `stride` must be >= 1, got 0\."),
         (lambda: BlurPool3d(3, 4, (2, 0, 2)), ValueError, r"^BlurPool3d: `stride` must be >= 1, got \(2, 0, 2\)\."),
-        (lambda: BlurPool2d(3, 4, 2, "reflection"), ValueError, r"^BlurPool2d: `padding_mode` must be one of .*got 'reflection'\. Did you mean 'reflect'\?"),
-        (lambda: BlurPool2d(3, torch.tensor([1.0, float("nan")])), ValueError, r"^BlurPool2d: a custom filter must be finite"),
-        (lambda: BlurPool2d(3, torch.tensor([2.0, -2.0])), ValueError, r"^BlurPool2d: a custom filter must have a non-zero sum"),
+        (
+            lambda: BlurPool2d(3, 4, 2, "reflection"),
+            ValueError,
+            r"^BlurPool2d: `padding_mode` must be one of .*got 'reflection'\. Did you mean 'reflect'\?",
+        ),
+        (
+            lambda: BlurPool2d(3, torch.tensor([1.0, float("nan")])),
+            ValueError,
+            r"^BlurPool2d: a custom filter must be finite",
+        ),
+        (
+            lambda: BlurPool2d(3, torch.tensor([2.0, -2.0])),
+            ValueError,
+            r"^BlurPool2d: a custom filter must have a non-zero sum",
+        ),
         (lambda: MaxBlurPool2d(2, stride=0), ValueError, r"^MaxBlurPool2d: `stride` must be >= 1, got 0\."),
         (lambda: MaxBlurPool2d(0), ValueError, r"^MaxBlurPool2d: `kernel_size` must be >= 1, got 0\."),
         (lambda: MaxBlurPool2d(2, filter_size=-1), ValueError, r"^MaxBlurPool2d: `filter_size` must be >= 1, got -1"),
-        (lambda: MaxBlurPool2d(2, padding_mode="zero"), ValueError, r"^MaxBlurPool2d: `padding_mode` .*Did you mean 'zeros'\?"),
-        (lambda: MaxBlurPool2d(3, padding=2), ValueError, r"^MaxBlurPool2d: `padding` must be at most half of `kernel_size`"),
-        (lambda: MaxBlurPool1d(2, stride=(2, 2)), TypeError, r"^MaxBlurPool1d: `stride` must be an int or a tuple of 1 ints"),
-        (lambda: ConvBlurPool2d(3, 4, 3, filter_size="bin4"), ValueError, r"^BlurPool2d: `filter_size` .*Did you mean 'bin5'\?"),
-        (lambda: BlurConv2d(3, 4, 3, padding_mode="circle"), ValueError, r"^BlurPool2d: `padding_mode` .*Did you mean 'circular'\?"),
+        (
+            lambda: MaxBlurPool2d(2, padding_mode="zero"),
+            ValueError,
+            r"^MaxBlurPool2d: `padding_mode` .*Did you mean 'zeros'\?",
+        ),
+        (
+            lambda: MaxBlurPool2d(3, padding=2),
+            ValueError,
+            r"^MaxBlurPool2d: `padding` must be at most half of `kernel_size`",
+        ),
+        (
+            lambda: MaxBlurPool1d(2, stride=(2, 2)),
+            TypeError,
+            r"^MaxBlurPool1d: `stride` must be an int or a tuple of 1 ints",
+        ),
+        (
+            lambda: ConvBlurPool2d(3, 4, 3, filter_size="bin4"),
+            ValueError,
+            r"^BlurPool2d: `filter_size` .*Did you mean 'bin5'\?",
+        ),
+        (
+            lambda: BlurConv2d(3, 4, 3, padding_mode="circle"),
+            ValueError,
+            r"^BlurPool2d: `padding_mode` .*Did you mean 'circular'\?",
+        ),
     ],
 )
 def test_bad_constructor_arguments(make, exc, match):

@@ -25,7 +25,9 @@ def import_factory(spec: str, where: str, param: str) -> Any:
         if module_name.endswith(".py"):
             path = Path(module_name)
             if not path.is_file():
-                raise ValueError(f"`{where}`: `{param}` must name an existing Python file, got {spec!r} ({path} not found).")
+                raise ValueError(
+                    f"`{where}`: `{param}` must name an existing Python file, got {spec!r} ({path} not found)."
+                )
             name = "_antialias_user_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
             loader_spec = importlib.util.spec_from_file_location(name, path)
             if loader_spec is None or loader_spec.loader is None:  # only for suffixes no loader claims; .py has one
@@ -41,7 +43,9 @@ def import_factory(spec: str, where: str, param: str) -> Any:
             "Check the spelling and that the module is on PYTHONPATH."
         ) from None
     if not hasattr(module, attr):
-        raise ValueError(f"`{where}`: `{param}` must name a function of {module_name}, got {spec!r} (no attribute {attr!r}).")
+        raise ValueError(
+            f"`{where}`: `{param}` must name a function of {module_name}, got {spec!r} (no attribute {attr!r})."
+        )
     return getattr(module, attr)
 
 

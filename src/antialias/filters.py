@@ -127,7 +127,9 @@ def filter_row(spec: FilterSpec, *, where: str = "`filter_row`") -> Tensor:
     )
 
 
-def filter_rows(spec: FilterSpec | Sequence[FilterSpec], ndim: int, *, where: str = "`filter_rows`") -> tuple[Tensor, ...]:
+def filter_rows(
+    spec: FilterSpec | Sequence[FilterSpec], ndim: int, *, where: str = "`filter_rows`"
+) -> tuple[Tensor, ...]:
     """Resolve a filter spec to one normalised float64 row per spatial axis.
 
     Args:
@@ -151,7 +153,9 @@ def filter_rows(spec: FilterSpec | Sequence[FilterSpec], ndim: int, *, where: st
                 f"{spec!r}. For a custom filter pass a tensor, e.g. torch.tensor([1., 2., 1.])."
             )
         return tuple(filter_row(s, where=where) for s in spec)
-    row = filter_row(cast("int | str | Tensor", spec), where=where)  # a sequence other than list/tuple: filter_row rejects it
+    row = filter_row(
+        cast("int | str | Tensor", spec), where=where
+    )  # a sequence other than list/tuple: filter_row rejects it
     return (row,) * ndim
 
 

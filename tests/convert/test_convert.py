@@ -181,7 +181,9 @@ def test_shared_relu_block_graph_order_and_values(reference):
     # Hand-built: downsample = blur-pool then 1x1 at stride 1; main path = paper placement.
     ds_conv, ds_bn = net.downsample
     identity = F.conv2d(reference.blur_pool(x, [4, 4], 2), ds_conv.weight)
-    identity = F.batch_norm(identity, ds_bn.running_mean, ds_bn.running_var, ds_bn.weight, ds_bn.bias, False, 0.0, ds_bn.eps)
+    identity = F.batch_norm(
+        identity, ds_bn.running_mean, ds_bn.running_var, ds_bn.weight, ds_bn.bias, False, 0.0, ds_bn.eps
+    )
     out = _conv_bn_relu_ref(net.conv1, net.bn1, x, reference)
     out = F.batch_norm(F.conv2d(out, net.conv2.weight, None, 1, 1), net.bn2.running_mean, net.bn2.running_var,
                        net.bn2.weight, net.bn2.bias, False, 0.0, net.bn2.eps)
@@ -378,14 +380,24 @@ def test_min_channels_and_exclude_skip_sites():
 
 
 def test_1d_and_3d_networks(reference):
-    net1 = _randomize_bn(nn.Sequential(
-        nn.Conv1d(2, 4, 5, 2, 2, bias=False), nn.BatchNorm1d(4), nn.ReLU(), nn.MaxPool1d(2), nn.AvgPool1d(2, ceil_mode=True)
-    ))
+    net1 = _randomize_bn(
+        nn.Sequential(
+            nn.Conv1d(2, 4, 5, 2, 2, bias=False),
+            nn.BatchNorm1d(4),
+            nn.ReLU(),
+            nn.MaxPool1d(2),
+            nn.AvgPool1d(2, ceil_mode=True),
+        )
+    )
     new1, report1 = convert(net1)
     assert isinstance(new1[3], MaxBlurPool1d) and len(report1.sites) == 3
     x = torch.randn(2, 2, 37)
     c, bn = net1[0], net1[1]
-    y = F.relu(F.batch_norm(F.conv1d(x, c.weight, None, 1, 2), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps))
+    y = F.relu(
+        F.batch_norm(
+            F.conv1d(x, c.weight, None, 1, 2), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps
+        )
+    )
     y = reference.blur_pool(F.max_pool1d(reference.blur_pool(y, [4], 2), 2, 1), [4], 2)
     torch.testing.assert_close(new1(x), reference.blur_pool(y, [4], 2), rtol=0, atol=1e-12)
 
@@ -405,7 +417,15 @@ def test_report_prints_sites_flops_and_params():
     new, report = convert(net, input_size=(1, 4, 16, 16))
     assert isinstance(report, ConvertReport)
     text = str(report)
-    for needle in ("conv1", "after-activation", "downsample.0", "blurpool-then-1x1", "FLOPs", "params", "(1, 4, 16, 16)"):
+    for needle in (
+        "conv1",
+        "after-activation",
+        "downsample.0",
+        "blurpool-then-1x1",
+        "FLOPs",
+        "params",
+        "(1, 4, 16, 16)",
+    ):
         assert needle in text
     # FLOPs against an independent count on the original and on the converted model.
     x = torch.randn(1, 4, 16, 16)
@@ -499,7 +519,9 @@ def test_convert_reproduces_the_zoo_antialiased_builder(arch, monkeypatch):
     if arch.startswith("vgg"):
         # VGG's classifier holds 123M of its 138M parameters and convert() does not touch it:
         # zero-initialise it (a memset instead of random draws) and compare the features instead.
-        monkeypatch.setattr(nn.Linear, "reset_parameters", lambda self: (nn.init.zeros_(self.weight), nn.init.zeros_(self.bias)))
+        monkeypatch.setattr(
+            nn.Linear, "reset_parameters", lambda self: (nn.init.zeros_(self.weight), nn.init.zeros_(self.bias))
+        )
     baseline = _randomize_bn(models.get_model(arch, filter_size=None))
     reference = models.get_model(arch, filter_size=4).eval()
     _copy_by_position(baseline, reference)

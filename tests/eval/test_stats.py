@@ -134,7 +134,9 @@ def test_paired_difference_from_outcomes_counts_the_table():
 
 
 def test_paired_difference_rejects_bad_input():
-    with pytest.raises(ValueError, match=r"`paired_proportion_difference`: `a` and `b` must be non-empty and of equal length"):
+    with pytest.raises(
+        ValueError, match=r"`paired_proportion_difference`: `a` and `b` must be non-empty and of equal length"
+    ):
         paired_proportion_difference("0101", "011")
     with pytest.raises(ValueError, match=r"`paired_proportion_difference`: `b` must be a string of 0 and 1"):
         paired_proportion_difference("01", "0x")
@@ -188,7 +190,9 @@ def test_paired_mean_difference_edge_cases_and_errors():
     assert one["diff"] == 2.0 and one["low"] == -math.inf and one["high"] == math.inf and one["p_value"] == 1.0
     same = paired_mean_difference([1.0, 2.0], [1.0, 2.0])
     assert same["low"] == same["high"] == 0.0 and same["p_value"] == 1.0
-    with pytest.raises(ValueError, match=r"`paired_mean_difference`: `a` and `b` must be non-empty 1-D sequences of equal length"):
+    with pytest.raises(
+        ValueError, match=r"`paired_mean_difference`: `a` and `b` must be non-empty 1-D sequences of equal length"
+    ):
         paired_mean_difference([1.0, 2.0], [1.0])
     with pytest.raises(ValueError, match=r"`paired_mean_difference`: `a` and `b` must hold finite values"):
         paired_mean_difference([1.0, math.nan], [1.0, 2.0])

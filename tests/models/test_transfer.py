@@ -67,8 +67,16 @@ def _reference_keys(arch: str) -> dict[str, tuple[int, ...]]:
         ("features.10.bias", "alexnet", "features.13.bias"),
         ("classifier.4.weight", "alexnet", "classifier.4.weight"),
         ("features.transition2.conv.weight", "densenet169", "features.transition2.conv.weight"),
-        ("features.denseblock1.denselayer3.norm.1.weight", "densenet121", "features.denseblock1.denselayer3.norm1.weight"),
-        ("features.denseblock4.denselayer2.conv.2.weight", "densenet201", "features.denseblock4.denselayer2.conv2.weight"),
+        (
+            "features.denseblock1.denselayer3.norm.1.weight",
+            "densenet121",
+            "features.denseblock1.denselayer3.norm1.weight",
+        ),
+        (
+            "features.denseblock4.denselayer2.conv.2.weight",
+            "densenet201",
+            "features.denseblock4.denselayer2.conv2.weight",
+        ),
         ("features.14.conv.2.weight", "mobilenet_v2", "features.14.conv.3.weight"),
         ("features.7.conv.3.running_mean", "mobilenet_v2", "features.7.conv.4.running_mean"),
         ("features.3.conv.2.weight", "mobilenet_v2", "features.3.conv.2.weight"),  # stride 1
@@ -125,7 +133,10 @@ def test_torchvision_key_facts() -> None:
 
 def test_legacy_densenet_names_transfer() -> None:
     baseline, model = _meta_pair("densenet121")
-    legacy = {re.sub(r"(denselayer\d+\.)(norm|relu|conv)([12])\.", r"\1\2.\3.", k): v for k, v in baseline.state_dict().items()}
+    legacy = {
+        re.sub(r"(denselayer\d+\.)(norm|relu|conv)([12])\.", r"\1\2.\3.", k): v
+        for k, v in baseline.state_dict().items()
+    }
     assert "features.denseblock1.denselayer1.norm.1.weight" in legacy
     assert transfer_baseline(legacy, model).complete
 
@@ -222,7 +233,9 @@ def test_strict_refuses_unmatched_and_loads_nothing() -> None:
     state = dict(baseline.state_dict())
     state["extra.weight"] = torch.zeros(3)
     del state["layer3.0.bn1.running_mean"]
-    with pytest.raises(ValueError, match=r"nothing was loaded(.|\n)*unmatched  extra.weight(.|\n)*missing    layer3.0.bn1.running_mean"):
+    with pytest.raises(
+        ValueError, match=r"nothing was loaded(.|\n)*unmatched  extra.weight(.|\n)*missing    layer3.0.bn1.running_mean"
+    ):
         transfer_baseline(state, model)
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     report = transfer_baseline(state, model, strict=False)
@@ -241,7 +254,9 @@ def test_new_classifier_is_reported_as_mismatched() -> None:
     assert report.missing == ["fc.weight", "fc.bias"] and not report.unmatched
     assert torch.equal(model.layer4[0].downsample[1].weight, baseline.layer4[0].downsample[0].weight)
     text = str(report)
-    assert text.startswith("TransferReport (resnet_basic): 120 loaded (21 renamed), 0 unmatched, 2 missing, 2 mismatched")
+    assert text.startswith(
+        "TransferReport (resnet_basic): 120 loaded (21 renamed), 0 unmatched, 2 missing, 2 mismatched"
+    )
     assert "  renamed    layer2.0.conv2.weight -> layer2.0.conv2.1.weight" in text
 
 
@@ -254,7 +269,10 @@ def test_bad_input() -> None:
     model = torch.nn.Linear(2, 2)
     with pytest.raises(ValueError, match=r"could not recognise the layout .* pass `arch=`"):
         transfer_baseline(model.state_dict(), model)
-    with pytest.raises(ValueError, match=r"`arch` must be an architecture with known transfer rules, got 'resnet5'\. Did you mean 'resnet50'"):
+    with pytest.raises(
+        ValueError,
+        match=r"`arch` must be an architecture with known transfer rules, got 'resnet5'\. Did you mean 'resnet50'",
+    ):
         transfer_baseline(model.state_dict(), model, arch="resnet5")
     with pytest.raises(TypeError, match=r"must map names to tensors, got non-tensor entries \['epoch'\]"):
         transfer_baseline({"weight": torch.zeros(2, 2), "epoch": 3}, model, arch="resnet18")

@@ -39,5 +39,7 @@ def test_perturbation_bars_carry_flip_probabilities():
     from antialias.report.eval_figures import perturbation_flips
 
     fp = {"translate": {"value": 0.1, "low": 0.05, "high": 0.2}, "rotate": {"value": 0.3, "low": 0.2, "high": 0.4}}
-    fig = perturbation_flips({"perturbations": ["translate", "rotate"], "flip_probability": fp, "unnormalised_mfr": None})
+    fig = perturbation_flips(
+        {"perturbations": ["translate", "rotate"], "flip_probability": fp, "unnormalised_mfr": None}
+    )
     assert [round(b.get_height(), 6) for b in fig.axes[0].patches] == [10.0, 30.0]

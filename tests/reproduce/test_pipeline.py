@@ -143,7 +143,10 @@ def test_pipeline_writes_everything(tiny_run):
     assert [line.split("] ", 1)[1] for line in log.splitlines() if line.startswith("[") and "] training " in line] == [
         f"training {name}" for name in RUNS]  # plain progress lines when not a terminal, in plan order
     for c in on_disk["claims"]:  # the page renders the claims of results.json, badge and sentence
-        assert f'<span class="badge {c["verdict"].replace(" ", "-")}">{c["verdict"]}</span>{htmllib.escape(c["sentence"])}' in html
+        assert (
+            f'<span class="badge {c["verdict"].replace(" ", "-")}">{c["verdict"]}</span>{htmllib.escape(c["sentence"])}'
+            in html
+        )
 
 
 def test_images_are_padded_to_32(tiny_run, data_spec):
@@ -241,7 +244,9 @@ def test_tiny_run_verdicts_follow_the_rule_on_the_recorded_numbers(tiny_run):
     assert claims["equivariance"]["verdict"] == want
 
     # perturbation: flip probability per sequence (claimed: lower), with augmentation
-    d = paired_mean_difference(ev["baseline-aug"]["perturbation"]["per_unit"], ev["bin5-aug"]["perturbation"]["per_unit"])
+    d = paired_mean_difference(
+        ev["baseline-aug"]["perturbation"]["per_unit"], ev["bin5-aug"]["perturbation"]["per_unit"]
+    )
     assert claims["perturbation"]["verdict"] == _rule([_direction(d["low"], d["high"])], "down")
 
 

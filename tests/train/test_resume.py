@@ -53,7 +53,11 @@ def _same_metrics(a: list[dict], b: list[dict]) -> None:
 def _wait_for_step(out: Path, proc, step: int, timeout: float = 240.0) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        steps = [int(p.name.split("-")[1]) for p in (out / "checkpoints").glob("step-*")] if (out / "checkpoints").is_dir() else []
+        steps = (
+            [int(p.name.split("-")[1]) for p in (out / "checkpoints").glob("step-*")]
+            if (out / "checkpoints").is_dir()
+            else []
+        )
         if steps and max(steps) >= step:
             return max(steps)
         if proc.poll() is not None:
@@ -104,7 +108,10 @@ def test_full_disk_keeps_previous_checkpoint_and_damaged_latest_is_skipped(tmp_p
         return real_save(obj, f, *a, **k)
 
     monkeypatch.setattr(_rundir.torch, "save", failing_save)
-    with pytest.raises(OSError, match=r"could not be written \(No space left on device\); the previous checkpoint .*step-00000008 is intact"):
+    with pytest.raises(
+        OSError,
+        match=r"could not be written \(No space left on device\); the previous checkpoint .*step-00000008 is intact",
+    ):
         train(cfg)
     monkeypatch.setattr(_rundir.torch, "save", real_save)
     ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())

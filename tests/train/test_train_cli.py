@@ -29,10 +29,35 @@ def run(argv, capsys):
 @pytest.mark.parametrize("filter_size", ["none", "4"])
 def test_zoo_model_on_fashion_mnist_subset(tmp_path, capsys, filter_size):
     out = tmp_path / "run"
-    rc, stdout, err = run(["--model", "resnet20_cifar", "--model-kwargs", '{"width": 0.25}', "--filter-size", filter_size,
-                           "--data", "fashion-mnist", "--train-subset", 256, "--val-subset", 200, "--epochs", 1,
-                           "--batch-size", 64, "--lr", 0.05, "--warmup-epochs", 0.5, "--out", out, "--progress", "log"],
-                          capsys)
+    rc, stdout, err = run(
+        [
+            "--model",
+            "resnet20_cifar",
+            "--model-kwargs",
+            '{"width": 0.25}',
+            "--filter-size",
+            filter_size,
+            "--data",
+            "fashion-mnist",
+            "--train-subset",
+            256,
+            "--val-subset",
+            200,
+            "--epochs",
+            1,
+            "--batch-size",
+            64,
+            "--lr",
+            0.05,
+            "--warmup-epochs",
+            0.5,
+            "--out",
+            out,
+            "--progress",
+            "log",
+        ],
+        capsys,
+    )
     assert rc == 0, err
     assert "epoch 1/1 done" in stdout and f"wrote {out / 'model.safetensors'}" in stdout
     record = json.loads((out / "config.json").read_text())
@@ -122,7 +147,11 @@ def test_progress_bar_and_log_lines():
     train(tiny_config(epochs=1, progress="log", log_every_steps=2), stream=log)
     assert "img_s=" in bar.getvalue() and "loss=" in bar.getvalue() and "6/6" in bar.getvalue()
     lines = log.getvalue().splitlines()
-    assert [ln.split(" loss")[0] for ln in lines[:3]] == ["epoch 1/1 step 2/6", "epoch 1/1 step 4/6", "epoch 1/1 step 6/6"]
+    assert [ln.split(" loss")[0] for ln in lines[:3]] == [
+        "epoch 1/1 step 2/6",
+        "epoch 1/1 step 4/6",
+        "epoch 1/1 step 6/6",
+    ]
     assert "img/s eta 0:00:0" in lines[0] and lines[-1].startswith("epoch 1/1 done: loss ")
     auto = io.StringIO()  # not a terminal -> log lines, no bar
     train(tiny_config(epochs=1, progress="auto", log_every_steps=3), stream=auto)
@@ -172,8 +201,12 @@ def test_same_seed_same_weights_and_determinism_setting_restored():
     a = train(tiny_config(epochs=1, seed=3))
     b = train(tiny_config(epochs=1, seed=3))
     c = train(tiny_config(epochs=1, seed=4))
-    assert all(torch.equal(x, y) for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values(), strict=True))
-    assert not all(torch.equal(x, y) for x, y in zip(a.model.state_dict().values(), c.model.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(x, y) for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values(), strict=True)
+    )
+    assert not all(
+        torch.equal(x, y) for x, y in zip(a.model.state_dict().values(), c.model.state_dict().values(), strict=True)
+    )
     assert torch.are_deterministic_algorithms_enabled() == before
 
 

@@ -1,4 +1,5 @@
-"""Helpers for the trainer tests (imported as `train_helpers`): a tiny config, subprocess runs of the CLI, weight comparison."""
+"""Helpers for the trainer tests (imported as `train_helpers`): a tiny config, subprocess runs of the CLI,
+weight comparison."""
 
 from __future__ import annotations
 

@@ -104,7 +104,9 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
         return None if "@" in key else key  # an owner called twice cannot be rewritten per call
 
     for node in list(graph.nodes):
-        if node.op == "call_function" and (node.target in _L.FUNCTIONAL_MAXPOOLS or node.target in _L.FUNCTIONAL_AVGPOOLS):
+        if node.op == "call_function" and (
+            node.target in _L.FUNCTIONAL_MAXPOOLS or node.target in _L.FUNCTIONAL_AVGPOOLS
+        ):
             key = owner_of(node)
             name = _join(prefix, _join(_owner_key(node).split("@")[0], node.name))
             if key is None:
@@ -134,8 +136,12 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
         if not _conv_gate(ctx, mod, name):
             continue
         src = node.args[0] if node.args else None
-        if isinstance(src, fx.Node) and src.op == "call_module" and isinstance(modules.get(_path(src)), _L._layers._BlurPoolNd) \
-                and all(v == 1 for v in modules[_path(src)].stride):
+        if (
+            isinstance(src, fx.Node)
+            and src.op == "call_module"
+            and isinstance(modules.get(_path(src)), _L._layers._BlurPoolNd)
+            and all(v == 1 for v in modules[_path(src)].stride)
+        ):
             ctx.skip(name, "conv", _desc(mod), "already anti-aliased (a stride-1 blur feeds it)")
             continue
         pattern = _follow(node, modules) if calls[node.target] == 1 else None
@@ -161,9 +167,13 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
                 pending.append((len(ctx.report.sites), name, old, new_desc, "after-activation"))
                 ctx.check(name, mod, blur)
                 continue
-            if _blur_first(ctx, mod, name, "paper placement impossible: its activation runs in a module called more than once"):
+            if _blur_first(
+                ctx, mod, name, "paper placement impossible: its activation runs in a module called more than once"
+            ):
                 continue
-            ctx.skip(name, "conv", _desc(mod), "activation in a module called more than once, and not a plain nn.ConvNd")
+            ctx.skip(
+                name, "conv", _desc(mod), "activation in a module called more than once, and not a plain nn.ConvNd"
+            )
             continue
         if _blur_first(ctx, mod, name):
             continue
@@ -173,7 +183,9 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
             continue
         stride = tuple(mod.stride)
         loc = _locate(graph, node, key)
-        edits[key].append(_Edit("before", loc, ctx.blurpool(nd, mod.in_channels, (1,) * nd, stride), f"{_hint(loc)}_blur"))
+        edits[key].append(
+            _Edit("before", loc, ctx.blurpool(nd, mod.in_channels, (1,) * nd, stride), f"{_hint(loc)}_blur")
+        )
         pending.append((len(ctx.report.sites), name, _desc(mod), f"BlurPool{nd}d(s=1) -> {_desc(mod)}", "before-conv"))
 
     for position, name, old, new_desc, placement in reversed(pending):
@@ -236,15 +248,23 @@ def _conv_fallback(ctx: _Ctx, parent: nn.Module, conv: _ConvNd, name: str, follo
                     blur = ctx.blurpool(nd, conv.out_channels, stride, stride)
                     conv.stride = (1,) * nd
                     setattr(parent, act_name, nn.Sequential(nxt, blur))
-                    ctx.done(name, "conv", old, f"{_desc(conv)} -> ... -> {type(nxt).__name__} -> BlurPool{nd}d(s={_t(stride)})",
-                             "after-activation", "module-level fallback: order taken from the nn.Sequential")
+                    ctx.done(
+                        name,
+                        "conv",
+                        old,
+                        f"{_desc(conv)} -> ... -> {type(nxt).__name__} -> BlurPool{nd}d(s={_t(stride)})",
+                        "after-activation",
+                        "module-level fallback: order taken from the nn.Sequential",
+                    )
                     ctx.check(name, conv, blur)
                     return
                 break
             if not isinstance(nxt, _L.NORM_MODULES):
                 break
     if not _blur_first(ctx, conv, name, "module-level fallback (no graph): blur-first"):
-        ctx.skip(name, "conv", _desc(conv), "module-level fallback cannot wrap a custom conv class without changing its keys")
+        ctx.skip(
+            name, "conv", _desc(conv), "module-level fallback cannot wrap a custom conv class without changing its keys"
+        )
 
 
 def _convert_unit(ctx: _Ctx, unit: nn.Module, prefix: str) -> nn.Module:
@@ -467,14 +487,20 @@ def _validate(
             or not input_size
             or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in input_size)
         ):
-            raise ValueError(f"{_WHERE}: `input_size` must be a tuple of positive ints such as (1, 3, 224, 224), got {input_size!r}.")
+            raise ValueError(
+                f"{_WHERE}: `input_size` must be a tuple of positive ints such as (1, 3, 224, 224), got {input_size!r}."
+            )
         ref = next(iter(model.parameters()), None)
-        factory: dict[str, Any] = {"device": ref.device, "dtype": ref.dtype} if ref is not None and ref.is_floating_point() else {}
+        factory: dict[str, Any] = (
+            {"device": ref.device, "dtype": ref.dtype} if ref is not None and ref.is_floating_point() else {}
+        )
         gen = torch.Generator().manual_seed(0)
         example = (torch.randn(tuple(input_size), generator=gen).to(**factory),)
     elif example_input is not None:
         example = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
         if not example or not isinstance(example[0], Tensor):
-            raise TypeError(f"{_WHERE}: `example_input` must be a tensor or a tuple of forward arguments, got {example_input!r}.")
+            raise TypeError(
+                f"{_WHERE}: `example_input` must be a tensor or a tuple of forward arguments, got {example_input!r}."
+            )
     options = _Options(filter_size, padding_mode, frozenset(kinds), min_channels, patterns)
     return options, example

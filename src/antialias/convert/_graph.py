@@ -142,7 +142,9 @@ def _rewrite_owner(owner: nn.Module, edits: list[_Edit]) -> tuple[fx.GraphModule
     root: dict[str, Any] = {}
     for node in graph.nodes:
         if node.op in ("call_module", "get_attr") and node.target not in added:
-            root[node.target] = owner.get_submodule(node.target) if node.op == "call_module" else _getattr(owner, node.target)
+            root[node.target] = (
+                owner.get_submodule(node.target) if node.op == "call_module" else _getattr(owner, node.target)
+            )
     root.update(added)
     gm = fx.GraphModule(root, graph, class_name=type(owner).__name__)
     # The same children, parameters and buffers as the owner, in its order, so that state_dict keys,

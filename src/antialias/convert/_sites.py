@@ -40,7 +40,9 @@ class _Ctx:
         first: Tensor | None = next(iter(model.parameters()), None)
         if first is None:
             first = next(iter(model.buffers()), None)
-        self.factory: dict[str, Any] = {"device": first.device, "dtype": first.dtype} if first is not None and first.is_floating_point() else {}
+        self.factory: dict[str, Any] = (
+            {"device": first.device, "dtype": first.dtype} if first is not None and first.is_floating_point() else {}
+        )
 
     def excluded(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.opt.exclude)
@@ -55,7 +57,9 @@ class _Ctx:
         if before is not None and id(before) in self.observed:
             self.checks.append((name, [out for _, out in self.observed[id(before)]], after))
 
-    def blurpool(self, nd: int, channels: int | None, strides: tuple[int, ...], blur_axes: tuple[int, ...]) -> nn.Module:
+    def blurpool(
+        self, nd: int, channels: int | None, strides: tuple[int, ...], blur_axes: tuple[int, ...]
+    ) -> nn.Module:
         return _L.BLURPOOLS[nd](
             channels, _L.axis_filter(self.opt.filter_size, blur_axes), strides, self.opt.padding_mode, **self.factory
         )
@@ -191,7 +195,8 @@ def _functional_pool(ctx: _Ctx, node: fx.Node, name: str) -> nn.Module | None:
     except TypeError:
         return None
     args = dict(bound.arguments)
-    old = f"{getattr(node.target, '__name__', node.target)}({', '.join(f'{k}={v}' for k, v in args.items() if k != 'input')})"
+    shown = ", ".join(f"{k}={v}" for k, v in args.items() if k != "input")
+    old = f"{getattr(node.target, '__name__', node.target)}({shown})"
     if kind not in ctx.opt.replace:
         return None
     if any(isinstance(v, fx.Node) for k, v in args.items() if k != "input"):
@@ -208,8 +213,13 @@ def _functional_pool(ctx: _Ctx, node: fx.Node, name: str) -> nn.Module | None:
     if args.get("return_indices"):
         ctx.skip(name, kind, old, "return_indices=True")
         return None
-    params = (k, s, _L.ntuple(args.get("padding", 0), nd), _L.ntuple(args.get("dilation", 1), nd) if is_max else (1,) * nd,
-              bool(args.get("ceil_mode", False)))
+    params = (
+        k,
+        s,
+        _L.ntuple(args.get("padding", 0), nd),
+        _L.ntuple(args.get("dilation", 1), nd) if is_max else (1,) * nd,
+        bool(args.get("ceil_mode", False)),
+    )
     fits, note = _pool_fits(ctx, is_max, params, [])
     if not fits:
         ctx.skip(name, kind, old, note)

@@ -119,7 +119,9 @@ def get_model_builder(name: str) -> Callable[..., nn.Module]:
     return _MODELS[name]
 
 
-def get_model(name: str, *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, **kwargs: Any) -> nn.Module:
+def get_model(
+    name: str, *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, **kwargs: Any
+) -> nn.Module:
     """Build a registered model by name.
 
     Args:

@@ -65,7 +65,9 @@ def _check_width(width: object, where: str) -> None:
 
 def _check_in_channels(in_channels: object, where: str) -> None:
     if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-        raise ValueError(f"`{where}`: `in_channels` must be a positive int, got {in_channels!r}. Use 1 for grey images.")
+        raise ValueError(
+            f"`{where}`: `in_channels` must be a positive int, got {in_channels!r}. Use 1 for grey images."
+        )
 
 
 # --------------------------------------------------------------------------- VGG
@@ -129,7 +131,9 @@ class CifarVGG(nn.Module):
                     layers.append(nn.MaxPool2d(2, 2, ceil_mode=True))
                 else:
                     layers.append(
-                        MaxBlurPool2d(2, 2, ceil_mode=True, channels=channels, filter_size=filter_size, padding_mode=padding_mode)
+                        MaxBlurPool2d(
+                            2, 2, ceil_mode=True, channels=channels, filter_size=filter_size, padding_mode=padding_mode
+                        )
                     )
                 continue
             if isinstance(v, bool) or not isinstance(v, int):

@@ -126,14 +126,21 @@ class DenseNet(nn.Module):
         if filter_size is None:
             stem.append(("pool0", nn.MaxPool2d(3, 2, 1)))
         else:
-            stem += [("max0", nn.MaxPool2d(3, 1, 1)), ("pool0", BlurPool2d(num_init_features, filter_size, 2, padding_mode))]
+            stem += [
+                ("max0", nn.MaxPool2d(3, 1, 1)),
+                ("pool0", BlurPool2d(num_init_features, filter_size, 2, padding_mode)),
+            ]
         self.features = nn.Sequential(OrderedDict(stem))
         channels = num_init_features
         for i, num_layers in enumerate(block_config):
-            self.features.add_module(f"denseblock{i + 1}", _DenseBlock(num_layers, channels, growth_rate, bn_size, drop_rate))
+            self.features.add_module(
+                f"denseblock{i + 1}", _DenseBlock(num_layers, channels, growth_rate, bn_size, drop_rate)
+            )
             channels += num_layers * growth_rate
             if i != len(block_config) - 1:
-                self.features.add_module(f"transition{i + 1}", _Transition(channels, channels // 2, filter_size, padding_mode))
+                self.features.add_module(
+                    f"transition{i + 1}", _Transition(channels, channels // 2, filter_size, padding_mode)
+                )
                 channels //= 2
         self.features.add_module("norm5", nn.BatchNorm2d(channels))
         self.classifier = nn.Linear(channels, num_classes)

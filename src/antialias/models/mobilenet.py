@@ -181,4 +181,6 @@ def mobilenet_v2(
     *, filter_size: FilterSpec | None = DEFAULT_FILTER_SIZE, weights: Any = None, progress: bool = True,
     num_classes: int = DEFAULT_NUM_CLASSES, padding_mode: str = "reflect", **kwargs: Any,
 ) -> MobileNetV2:
-    return _build("mobilenet_v2", partial(MobileNetV2, **kwargs), filter_size, weights, progress, num_classes, padding_mode)
+    return _build(
+        "mobilenet_v2", partial(MobileNetV2, **kwargs), filter_size, weights, progress, num_classes, padding_mode
+    )

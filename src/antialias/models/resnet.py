@@ -64,7 +64,9 @@ def _conv1x1(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 1, stride, bias=False)
 
 
-def _blur_then(channels: int, stride: int, layer: nn.Module, filter_size: FilterSpec, padding_mode: str) -> nn.Sequential:
+def _blur_then(
+    channels: int, stride: int, layer: nn.Module, filter_size: FilterSpec, padding_mode: str
+) -> nn.Sequential:
     return nn.Sequential(BlurPool2d(channels, filter_size, stride, padding_mode), layer)
 
 
@@ -240,7 +242,9 @@ class ResNet(nn.Module):
                 elif isinstance(m, BasicBlock):
                     nn.init.zeros_(m.bn2.weight)
 
-    def _make_layer(self, block: type[BasicBlock] | type[Bottleneck], planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
+    def _make_layer(
+        self, block: type[BasicBlock] | type[Bottleneck], planes: int, blocks: int, stride: int = 1
+    ) -> nn.Sequential:
         out = planes * block.expansion
         downsample = None
         if stride != 1 or self.inplanes != out:

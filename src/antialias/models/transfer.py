@@ -105,7 +105,10 @@ def _regex_rule(rules: Iterable[tuple[str, str]]) -> Callable[[str], str]:
 
 
 _STRIDE2_BLOCK = r"^(layer[234]\.0)\."
-_SHORTCUT = [(_STRIDE2_BLOCK + r"downsample\.0\.", r"\1.downsample.1."), (_STRIDE2_BLOCK + r"downsample\.1\.", r"\1.downsample.2.")]
+_SHORTCUT = [
+    (_STRIDE2_BLOCK + r"downsample\.0\.", r"\1.downsample.1."),
+    (_STRIDE2_BLOCK + r"downsample\.1\.", r"\1.downsample.2."),
+]
 _LAYOUT_RULES: dict[str, Callable[[str], str]] = {
     "resnet_basic": _regex_rule([(_STRIDE2_BLOCK + r"conv2\.", r"\1.conv2.1."), *_SHORTCUT]),
     "resnet_bottleneck": _regex_rule([(_STRIDE2_BLOCK + r"conv3\.", r"\1.conv3.1."), *_SHORTCUT]),
@@ -132,7 +135,10 @@ _LAYOUT_RULES["mobilenet_v2"] = _mobilenet_rule
 
 # Architecture name -> layout.
 _ARCH_LAYOUT: dict[str, str] = {
-    **{a: "resnet_basic" if a in _BASIC else "resnet_bottleneck" for a in (*_RESNETS, "resnet20_cifar", "resnet56_cifar")},
+    **{
+        a: "resnet_basic" if a in _BASIC else "resnet_bottleneck"
+        for a in (*_RESNETS, "resnet20_cifar", "resnet56_cifar")
+    },
     **dict.fromkeys(_DENSENETS, "densenet"),
     **{a: a for a in _VGG_CFGS},
     **{a + "_bn": a + "_bn" for a in _VGG_CFGS},
@@ -325,7 +331,9 @@ def transfer_baseline(
         )
     bad = [k for k, v in baseline_state_dict.items() if not isinstance(k, str) or not isinstance(v, Tensor)]
     if bad:
-        raise TypeError(f"`{where}`: `baseline_state_dict` must map names to tensors, got non-tensor entries {bad[:5]!r}.")
+        raise TypeError(
+            f"`{where}`: `baseline_state_dict` must map names to tensors, got non-tensor entries {bad[:5]!r}."
+        )
     layout = _layout_for(arch, baseline_state_dict.keys(), where)
     rule = _LAYOUT_RULES[layout]
     target = model.state_dict()

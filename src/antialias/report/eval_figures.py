@@ -140,8 +140,13 @@ def corruption_errors(result: Mapping) -> Figure:
     fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02).set_label("top-1 error (%)")
     clean = result.get("clean_error")
     mce = result.get("unnormalised_mce")
-    bits = [f"clean {100 * clean['value']:.1f}%" if clean else "", f"unnormalised mCE {mce['value']:.1f}" if mce else ""]
-    ax.set_title("Error under corruptions" + (f" ({', '.join(b for b in bits if b)})" if any(bits) else ""), fontsize=10)
+    bits = [
+        f"clean {100 * clean['value']:.1f}%" if clean else "",
+        f"unnormalised mCE {mce['value']:.1f}" if mce else "",
+    ]
+    ax.set_title(
+        "Error under corruptions" + (f" ({', '.join(b for b in bits if b)})" if any(bits) else ""), fontsize=10
+    )
     fig.tight_layout()
     return fig
 

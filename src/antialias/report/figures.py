@@ -144,8 +144,13 @@ def toy_example(filter_size: FilterSpec = "tri3", shift: int = 1) -> ToyExample:
 
 
 def _bars(ax: Axes, positions: np.ndarray, pair: np.ndarray, width: float, labels: bool = True) -> None:
-    for offset, values, color, hatch in ((-width / 2, pair[0], _X_COLOR, None), (width / 2, pair[1], _SHIFT_COLOR, "//")):
-        bars = ax.bar(positions + offset, values, width=width, color=color, edgecolor="black", linewidth=0.6, hatch=hatch)
+    for offset, values, color, hatch in (
+        (-width / 2, pair[0], _X_COLOR, None),
+        (width / 2, pair[1], _SHIFT_COLOR, "//"),
+    ):
+        bars = ax.bar(
+            positions + offset, values, width=width, color=color, edgecolor="black", linewidth=0.6, hatch=hatch
+        )
         if labels:
             ax.bar_label(bars, labels=[f"{v:g}" for v in values], fontsize=8, padding=1)
 
@@ -179,7 +184,11 @@ def toy_example_figure(data: ToyExample | None = None) -> Figure:
         (data.max_pool, kept, "Naive MaxPool1d(kernel_size=2, stride=2)"),
         (data.dense_max, full, "Anti-aliased, step 1: dense max (kernel_size=2, stride=1)"),
         (data.blurred, full, f"Step 2: blur with {name} {taps} (stride 1)"),
-        (data.max_blur_pool, kept, "Step 3: subsample by 2  =  MaxBlurPool1d(2, filter_size=" + repr(data.filter_size) + ")"),
+        (
+            data.max_blur_pool,
+            kept,
+            "Step 3: subsample by 2  =  MaxBlurPool1d(2, filter_size=" + repr(data.filter_size) + ")",
+        ),
     ]
     for ax, (values, positions, title) in zip(axes, stages, strict=True):
         _bars(ax, positions, values, width=0.38)
@@ -203,7 +212,9 @@ def toy_example_figure(data: ToyExample | None = None) -> Figure:
         axes[0].patches[0],
         axes[0].patches[n],
     ]
-    fig.legend(handles, ["x", f"x circularly shifted by {data.shift}"], loc="outside lower center", ncols=2, fontsize=11)
+    fig.legend(
+        handles, ["x", f"x circularly shifted by {data.shift}"], loc="outside lower center", ncols=2, fontsize=11
+    )
     fig.suptitle(
         "Max-pooling is not shift-equivariant; blurring before subsampling keeps the two outputs close\n"
         "(the 1-D example of Zhang, ICML 2019, Fig. 4; circular boundary)",
@@ -412,7 +423,8 @@ def frequency_response_figure(filters: Sequence[FilterSpec] = PAPER_FILTERS, str
         freqs, mag = frequency_response(spec)
         taps = _filters.filter_row(spec)
         at_nyquist = float(np.interp(nyquist, freqs, mag))
-        label = f"{_filter_label(spec)} [{', '.join(f'{v:g}' for v in (taps / taps.min()).tolist())}]: |H({nyquist:g})| = {at_nyquist:.2f}"
+        shown = ", ".join(f"{v:g}" for v in (taps / taps.min()).tolist())
+        label = f"{_filter_label(spec)} [{shown}]: |H({nyquist:g})| = {at_nyquist:.2f}"
         kw = {"linestyle": styles[i % len(styles)], "linewidth": 2.2, "label": label}
         lin.plot(freqs, mag, **kw)
         db.plot(freqs, 20 * np.log10(np.maximum(mag, 1e-5)), **kw)
@@ -541,7 +553,9 @@ def write_figures(
     makers: dict[str, Callable[[], Figure]] = {
         "toy_example": toy_example_figure,
         "zone_plate": lambda: downsampling_figure(zone_plate(256), "Zone plate (chirp)", filter_size=filter_size),
-        "photo": lambda: downsampling_figure(load_photo(photo), f"Photo (scikit-image '{photo}')", filter_size=filter_size),
+        "photo": lambda: downsampling_figure(
+            load_photo(photo), f"Photo (scikit-image '{photo}')", filter_size=filter_size
+        ),
         "frequency_response": frequency_response_figure,
     }
     written = []

@@ -10,4 +10,13 @@ from antialias.reproduce._api import reproduce
 from antialias.reproduce._cli import add_arguments, main, run_from_args
 from antialias.reproduce.config import FILTERS, PRESETS, EvalSettings, ReproduceConfig
 
-__all__ = ["FILTERS", "PRESETS", "EvalSettings", "ReproduceConfig", "add_arguments", "main", "reproduce", "run_from_args"]
+__all__ = [
+    "FILTERS",
+    "PRESETS",
+    "EvalSettings",
+    "ReproduceConfig",
+    "add_arguments",
+    "main",
+    "reproduce",
+    "run_from_args",
+]

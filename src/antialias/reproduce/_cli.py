@@ -15,9 +15,13 @@ __all__ = ["add_arguments", "main", "run_from_args"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declares the options of ``antialias reproduce`` on ``parser``."""
-    parser.add_argument("--data", default="fashion-mnist", metavar="SPEC",
-                        help="fashion-mnist (default; padded to 32x32), fashion-mnist:PATH, cifar10:PATH, imagenet:PATH, "
-                             "or a module:function data factory")
+    parser.add_argument(
+        "--data",
+        default="fashion-mnist",
+        metavar="SPEC",
+        help="fashion-mnist (default; padded to 32x32), fashion-mnist:PATH, cifar10:PATH, imagenet:PATH, "
+        "or a module:function data factory",
+    )
     parser.add_argument("--out", default="reproduction", metavar="DIR",
                         help="output folder: runs/, figures/, results.json, report.html (default: %(default)s)")
     size = parser.add_mutually_exclusive_group()
@@ -28,8 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(preset="default")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
                         help="where to train and evaluate (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=1, metavar="N",
-                        help="PyTorch CPU threads (default: %(default)s, fastest for these small models on a shared CPU)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="PyTorch CPU threads (default: %(default)s, fastest for these small models on a shared CPU)",
+    )
     parser.add_argument("--download", action="store_true",
                         help="download Fashion-MNIST / CIFAR into the cache if missing (hash-checked)")
     parser.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto",

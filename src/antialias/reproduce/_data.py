@@ -161,7 +161,9 @@ def load_eval_data(spec: str, root: str | None, *, train_subset: int | None, num
     preprocess = default_transform(train, train=False, normalize=normalize)
     images, labels = _as_float_stack(test, num_images)
     classes = getattr(test, "classes", None)
-    num_classes = int(getattr(test, "num_classes", None) or (len(classes) if classes is not None else int(labels.max()) + 1))
+    num_classes = int(
+        getattr(test, "num_classes", None) or (len(classes) if classes is not None else int(labels.max()) + 1)
+    )
     c, h, w = images.shape[1:]
     desc = f"{len(images)} test images of {c}x{h}x{w}, {num_classes} classes"
     return EvalData(images, labels, preprocess, num_classes, desc)

@@ -145,7 +145,9 @@ def _train_runs(cfg: ReproduceConfig, plan: list[PlannedRun], runs_dir: Path, ba
         status, last = train_or_reuse(tcfg, stream)
         records[name] = {"filter_size": f, "augment": aug, "run_dir": str(Path("runs") / name),
                          "status": status, "train": last, "train_seconds": time.perf_counter() - t1}
-        bar.message(f"{name}: {status} ({time.perf_counter() - t1:.0f}s), val_acc {last.get('val_acc', float('nan')):.4f}")
+        bar.message(
+            f"{name}: {status} ({time.perf_counter() - t1:.0f}s), val_acc {last.get('val_acc', float('nan')):.4f}"
+        )
         bar.advance()
     timings["training"] = time.perf_counter() - t0
     return records
@@ -187,8 +189,12 @@ class _Robustness:
         if self.perturbation:
             self.bar.start(f"evaluating {name}: perturbation")
             self.perturbation_records[name] = cache.get(
-                "perturbation", {"n": ev.perturbation_images, "seed": ev.seed, "data": data.description},
-                lambda: perturbation_predictions(model, data.images[: ev.perturbation_images], data.preprocess, ev.seed))
+                "perturbation",
+                {"n": ev.perturbation_images, "seed": ev.seed, "data": data.description},
+                lambda: perturbation_predictions(
+                    model, data.images[: ev.perturbation_images], data.preprocess, ev.seed
+                ),
+            )
         return {}
 
     def summarise_into(self, runs: dict[str, dict[str, Any]], plan: list[PlannedRun]) -> None:

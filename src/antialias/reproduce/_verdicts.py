@@ -14,12 +14,12 @@ proportions, reported with the exact McNemar p-value
 image, flip rate per sequence, feature distance per layer, the change of an image's consistency with
 augmentation), a paired Student-t interval (:func:`antialias.eval._stats.paired_mean_difference`).
 Every quantile comes from scipy, so a verdict never depends on what else is installed. A comparison
-is *up* when its interval lies above 0, *down* when below, *flat* otherwise. A claim with several comparisons is **confirmed** when more than half are in the claimed
-direction and none against it, **not confirmed** when more than half are against it, and
-**inconclusive** otherwise ("at this scale": small models, short training, few images). "Accuracy
-does not drop" is confirmed when no comparison is significantly down and not confirmed when more
-than half are. A claim whose measurement is missing is **not measured**, with the reason.
-Seeds are never tuned: every run uses the configured seed.
+is *up* when its interval lies above 0, *down* when below, *flat* otherwise. A claim with several
+comparisons is **confirmed** when more than half are in the claimed direction and none against it,
+**not confirmed** when more than half are against it, and **inconclusive** otherwise ("at this
+scale": small models, short training, few images). "Accuracy does not drop" is confirmed when no
+comparison is significantly down and not confirmed when more than half are. A claim whose
+measurement is missing is **not measured**, with the reason. Seeds are never tuned: every run uses the configured seed.
 
 The published numbers (:data:`PAPER_TABLES`) are ImageNet's; they are shown for orientation only.
 """
@@ -155,7 +155,9 @@ def _consistency_claims(runs: Runs, filters: Sequence[str], augs: Sequence[bool]
         for f in filters:
             r = runs[(f, aug)]
             for proto in ("crop", "circular"):
-                d = paired_proportion_difference(_per_image(runs, (None, aug), proto), _per_image(runs, (f, aug), proto))
+                d = paired_proportion_difference(
+                    _per_image(runs, (None, aug), proto), _per_image(runs, (f, aug), proto)
+                )
                 comps.append({"model": f, "reference": "baseline", "augment": aug, "protocol": proto, **d,
                               "direction": _direction(d),
                               "value": r["eval"]["consistency"][proto]["consistency"],
@@ -179,7 +181,9 @@ def _consistency_claims(runs: Runs, filters: Sequence[str], augs: Sequence[bool]
     comps2 = []
     for aug in augs:
         for proto in ("crop", "circular"):
-            d = paired_proportion_difference(_per_image(runs, (weak, aug), proto), _per_image(runs, (strong, aug), proto))
+            d = paired_proportion_difference(
+                _per_image(runs, (weak, aug), proto), _per_image(runs, (strong, aug), proto)
+            )
             comps2.append({"model": strong, "reference": weak, "augment": aug, "protocol": proto, **d,
                            "direction": _direction(d)})
     dirs2 = [c["direction"] for c in comps2]
@@ -189,10 +193,12 @@ def _consistency_claims(runs: Runs, filters: Sequence[str], augs: Sequence[bool]
         vals = [(runs[(f, aug)]["eval"]["consistency"]["crop"]["consistency"]["value"], f) for f in (None, *filters)]
         ranked = sorted(vals, key=lambda t: t[0])
         orders.append(f"{_aug_label(aug)}: " + ", ".join(f"{f or 'baseline'} ({_pct(v)})" for v, f in ranked))
-    sentence2 = (f"Stronger filters give more consistency: {verdict2.upper()}. {strong} against {weak}: "
-                 f"{_count_text(dirs2, 'consistency')}; e.g. {_diff_text(comps2[0])} "
-                 f"({_aug_label(comps2[0]['augment'])}, {comps2[0]['protocol']}). Crop-protocol consistency, lowest first, "
-                 f"{'; '.join(orders)}.")
+    sentence2 = (
+        f"Stronger filters give more consistency: {verdict2.upper()}. {strong} against {weak}: "
+        f"{_count_text(dirs2, 'consistency')}; e.g. {_diff_text(comps2[0])} "
+        f"({_aug_label(comps2[0]['augment'])}, {comps2[0]['protocol']}). Crop-protocol consistency, lowest first, "
+        f"{'; '.join(orders)}."
+    )
     out.append(_claim("stronger_filters", "Stronger filters give more consistency", verdict2, sentence2, comps2))
     return out
 
@@ -204,8 +210,17 @@ def _accuracy_claims(runs: Runs, filters: Sequence[str], augs: Sequence[bool]) -
         for f in filters:
             r = runs[(f, aug)]
             d = paired_proportion_difference(base["eval"]["clean"]["per_image"], r["eval"]["clean"]["per_image"])
-            comps.append({"model": f, "reference": "baseline", "augment": aug, **d, "direction": _direction(d),
-                          "value": r["eval"]["clean"]["accuracy"], "reference_value": base["eval"]["clean"]["accuracy"]})
+            comps.append(
+                {
+                    "model": f,
+                    "reference": "baseline",
+                    "augment": aug,
+                    **d,
+                    "direction": _direction(d),
+                    "value": r["eval"]["clean"]["accuracy"],
+                    "reference_value": base["eval"]["clean"]["accuracy"],
+                }
+            )
     dirs = [c["direction"] for c in comps]
     n = len(dirs)
     keep = CONFIRMED if dirs.count("down") == 0 else NOT_CONFIRMED if dirs.count("down") > n / 2 else INCONCLUSIVE
@@ -225,11 +240,15 @@ def _accuracy_claims(runs: Runs, filters: Sequence[str], augs: Sequence[bool]) -
 def _augmentation_claim(runs: Runs, filters: Sequence[str], augs: Sequence[bool]) -> dict[str, Any]:
     cid, claim = "augmentation", "Anti-aliasing reduces the need for shift augmentation"
     if set(augs) != {False, True}:
-        return _claim(cid, claim, NOT_MEASURED, f"{claim}: NOT MEASURED (needs runs with and without augmentation).", [])
+        return _claim(
+            cid, claim, NOT_MEASURED, f"{claim}: NOT MEASURED (needs runs with and without augmentation).", []
+        )
     comps = []
     for f in filters:
         for proto in ("crop", "circular"):
-            d = _diff_in_diff(*(_per_image(runs, key, proto) for key in ((None, False), (None, True), (f, False), (f, True))))
+            d = _diff_in_diff(
+                *(_per_image(runs, key, proto) for key in ((None, False), (None, True), (f, False), (f, True)))
+            )
             comps.append({"model": f, "reference": "baseline", "protocol": proto, **d, "direction": _direction(d)})
     dirs = [c["direction"] for c in comps]
     verdict = _majority(dirs, "up")
@@ -263,11 +282,13 @@ def _equivariance_claim(runs: Runs, filters: Sequence[str], augs: Sequence[bool]
     direction = _direction(d)  # claimed: "down" (smaller distance)
     verdict = {"down": CONFIRMED, "up": NOT_CONFIRMED}.get(direction, INCONCLUSIVE)
     layers_lower = sum(1 for x, y in zip(la, lb, strict=True) if y < x)
-    sentence = (f"{claim}: {verdict.upper()}. Mean {a['distance']} distance between Shift(F(x)) and F(Shift(x)), "
-                f"per layer over {a['num_images']} image(s) and the circular shifts (grid step {a.get('step', 1)}), "
-                f"{_aug_label(aug)}: {strong} {sum(lb) / len(lb):.4f} vs baseline {sum(la) / len(la):.4f} on average "
-                f"over {len(la)} layers, paired difference {d['diff']:+.4f} (95% CI {d['low']:+.4f} to {d['high']:+.4f}, "
-                f"layers as units); lower for {strong} in {layers_lower} of {len(la)} layers.")
+    sentence = (
+        f"{claim}: {verdict.upper()}. Mean {a['distance']} distance between Shift(F(x)) and F(Shift(x)), "
+        f"per layer over {a['num_images']} image(s) and the circular shifts (grid step {a.get('step', 1)}), "
+        f"{_aug_label(aug)}: {strong} {sum(lb) / len(lb):.4f} vs baseline {sum(la) / len(la):.4f} on average "
+        f"over {len(la)} layers, paired difference {d['diff']:+.4f} (95% CI {d['low']:+.4f} to {d['high']:+.4f}, "
+        f"layers as units); lower for {strong} in {layers_lower} of {len(la)} layers."
+    )
     return _claim(cid, claim, verdict, sentence,
                   [{"model": strong, "reference": "baseline", "augment": aug, **d, "direction": direction}])
 
@@ -301,11 +322,14 @@ def _robustness_claims(results: Mapping[str, Any], runs: Runs, filters: Sequence
         def est(e: Mapping[str, float] | None) -> str:
             return "n/a" if e is None else f"{e['value']:.1f} [{e['low']:.1f}, {e['high']:.1f}]"
 
-        sentence = (f"{claim}: {verdict.upper()}. {_aug_label(aug).capitalize()}: unnormalised {key.replace('m', 'm', 1).upper()} "
-                    f"baseline {est(base[key])} vs {filters[-1]} {est(s[key])} (percent); normalised by the baseline "
-                    f"(= 100): {filters[-1]} {est(s[key + '_normalised'])}. Paired over items ({unit}): "
-                    f"{dirs.count('down')} of {len(dirs)} filters significantly lower, {dirs.count('up')} higher; "
-                    f"{filters[-1]} {100 * ex['diff']:+.2f} points (95% CI {100 * ex['low']:+.2f} to {100 * ex['high']:+.2f}).")
+        sentence = (
+            f"{claim}: {verdict.upper()}. {_aug_label(aug).capitalize()}: "
+            f"unnormalised {key.replace('m', 'm', 1).upper()} "
+            f"baseline {est(base[key])} vs {filters[-1]} {est(s[key])} (percent); normalised by the baseline "
+            f"(= 100): {filters[-1]} {est(s[key + '_normalised'])}. Paired over items ({unit}): "
+            f"{dirs.count('down')} of {len(dirs)} filters significantly lower, {dirs.count('up')} higher; "
+            f"{filters[-1]} {100 * ex['diff']:+.2f} points (95% CI {100 * ex['low']:+.2f} to {100 * ex['high']:+.2f})."
+        )
         out.append(_claim(part, claim, verdict, sentence, comps))
     return out
 

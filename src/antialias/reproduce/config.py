@@ -108,7 +108,9 @@ class ReproduceConfig:
             object.__setattr__(self, "eval", EvalSettings(**self.eval))
         w = "ReproduceConfig"
         if not isinstance(self.data, str) or not self.data:
-            raise ValueError(f"`{w}`: `data` must be a data set spec such as 'fashion-mnist' or 'cifar10:PATH', got {self.data!r}.")
+            raise ValueError(
+                f"`{w}`: `data` must be a data set spec such as 'fashion-mnist' or 'cifar10:PATH', got {self.data!r}."
+            )
         for f in self.filters:
             filter_row(f, where=w)
         if "bin5" not in self.filters:

@@ -94,5 +94,7 @@ def load_state_dict_file(path: str) -> dict[str, torch.Tensor]:
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"`train`: `finetune_from` must hold a state_dict of tensors, got {type(obj).__name__} in {path!r}.")
+        raise ValueError(
+            f"`train`: `finetune_from` must hold a state_dict of tensors, got {type(obj).__name__} in {path!r}."
+        )
     return obj

@@ -59,7 +59,9 @@ def _json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"width\": 0.5}}', got {text!r} ({exc})") from None
+        raise argparse.ArgumentTypeError(
+            f"must be a JSON object such as '{{\"width\": 0.5}}', got {text!r} ({exc})"
+        ) from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"width\": 0.5}}', got {text!r}")
     return value

@@ -191,7 +191,12 @@ class TrainConfig:
                              ("gamma", 0.0, math.inf), ("warmup_epochs", 0.0, math.inf),
                              ("label_smoothing", 0.0, 1.0)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi or math.isnan(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not lo <= value <= hi
+                or math.isnan(value)
+            ):
                 raise ValueError(f"`{w}`: `{name}` must be a number in [{lo}, {hi}], got {value!r}.")
         for name, choices in (("schedule", _SCHEDULES), ("amp", _AMP), ("device", _DEVICES), ("progress", _PROGRESS)):
             value = getattr(self, name)
@@ -280,11 +285,15 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
             raise
         raise ValueError(f"`{where}`: `path` must hold valid {p.suffix[1:].upper()}, got {str(p)!r}: {exc}") from None
     if not isinstance(values, dict):
-        raise ValueError(f"`{where}`: `path` must hold a table of config keys, got {type(values).__name__} in {str(p)!r}.")
+        raise ValueError(
+            f"`{where}`: `path` must hold a table of config keys, got {type(values).__name__} in {str(p)!r}."
+        )
     return values
 
 
-def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], *, ignore: Collection[str] = RESUMABLE_FIELDS) -> list[str]:
+def config_differences(
+    old: Mapping[str, Any], new: Mapping[str, Any], *, ignore: Collection[str] = RESUMABLE_FIELDS
+) -> list[str]:
     """Lists ``field: old -> new`` for every field that differs, except those in ``ignore``.
 
     Examples:

@@ -240,8 +240,10 @@ def train(config: TrainConfig, *, stream: TextIO | None = None) -> RunResult:
     info = D.setup(device_type)
     try:
         if cfg.sync_batchnorm and info.distributed and device_type != "cuda":
-            raise ValueError("`train`: `sync_batchnorm` must be False on CPU (PyTorch's SyncBatchNorm runs on GPUs only), "
-                             "got True. Drop --sync-batchnorm.")
+            raise ValueError(
+                "`train`: `sync_batchnorm` must be False on CPU (PyTorch's SyncBatchNorm runs on GPUs only), "
+                "got True. Drop --sync-batchnorm."
+            )
         with _determinism(cfg.deterministic, device_type):
             return _train(cfg, info, device_type, stream)
     finally:
@@ -259,9 +261,13 @@ def _train(cfg: TrainConfig, info: D.DistInfo, device_type: str, stream: TextIO 
     resumed = _resume(cfg, info, run, pos, model, optimizer, scheduler, scaler)
     if run is not None and info.is_main:
         _write_run_files(cfg, info, run, data, steps_per_epoch, device_type, pos.history)
-    reporter = make_reporter(cfg.progress, is_main=info.is_main, every=cfg.log_every_steps,
-                             tensorboard_dir=(run.path / "tensorboard") if (run is not None and cfg.tensorboard) else None,
-                             stream=stream)
+    reporter = make_reporter(
+        cfg.progress,
+        is_main=info.is_main,
+        every=cfg.log_every_steps,
+        tensorboard_dir=(run.path / "tensorboard") if (run is not None and cfg.tensorboard) else None,
+        stream=stream,
+    )
     if resumed:
         reporter.message(f"resumed from {pos.last_ckpt} (epoch {pos.epoch + 1}, step {pos.global_step})")
     if info.distributed:
@@ -572,7 +578,9 @@ class _Loop:
             "world_size": self.W,
         }
         meta = _weights_metadata(self.cfg, pos.epoch, pos.global_step)
-        return self.rundir.save(pos.global_step, _unwrap(self.model).state_dict(), meta, state, self.cfg.keep_checkpoints)
+        return self.rundir.save(
+            pos.global_step, _unwrap(self.model).state_dict(), meta, state, self.cfg.keep_checkpoints
+        )
 
 
 # ---------------------------------------------------------------------------------------- final files

@@ -58,7 +58,9 @@ def main():
     }
     for arch in ARCHS:
         model = getattr(torchvision.models, arch)(weights=None).eval()
-        entry = {"keys": [[n, list(t.shape), str(t.dtype).replace("torch.", "")] for n, t in model.state_dict().items()]}
+        entry = {
+            "keys": [[n, list(t.shape), str(t.dtype).replace("torch.", "")] for n, t in model.state_dict().items()]
+        }
         fill(model)
         for key, s in (("parity", 224), ("parity_odd", 161)):
             x = torch.sin(0.011 * torch.arange(3 * s * s, dtype=torch.float64)).reshape(1, 3, s, s).float()
