@@ -41,7 +41,12 @@ def _files(directory: Path) -> list[str]:
 
 def test_round_trip_tensors_and_metadata(tmp_path: Path) -> None:
     state = _state()
-    meta = {"config": _Config(), "filter": "tri4", "metrics": {"top1": 71.5, "loss": float("nan")}, "extra": {"note": "x", "tags": {"b", "a"}}}
+    meta = {
+        "config": _Config(),
+        "filter": "tri4",
+        "metrics": {"top1": 71.5, "loss": float("nan")},
+        "extra": {"note": "x", "tags": {"b", "a"}},
+    }
     path = save_checkpoint(tmp_path / "run" / "best.safetensors", state, meta)
     assert path == tmp_path / "run" / "best.safetensors"
     assert _files(path.parent) == ["best.json", "best.safetensors"]
@@ -189,7 +194,9 @@ def test_unreadable_tensors_file_with_matching_hash(saved: Path) -> None:
 
 def test_save_errors(tmp_path: Path) -> None:
     good = {"w": torch.zeros(1)}
-    with pytest.raises(ValueError, match=r"`path` must end with '.safetensors', got '.*c\.pt'\. Use e\.g\. '.*c\.safetensors'"):
+    with pytest.raises(
+        ValueError, match=r"`path` must end with '\.safetensors', got '.*c\.pt'\. Use e\.g\. '.*c\.safetensors'"
+    ):
         save_checkpoint(tmp_path / "c.pt", good)
     with pytest.raises(TypeError, match=r"got a module\. Pass `model.state_dict\(\)`"):
         save_checkpoint(tmp_path / "c.safetensors", torch.nn.Linear(1, 1))

@@ -146,7 +146,10 @@ def test_publish_moves_a_folder(tmp_path) -> None:
 
 
 def test_bad_mode_is_refused(tmp_path) -> None:
-    with pytest.raises(ValueError, match="`atomic_open`: `mode` must be 'w' or 'wb', got 'a'"), atomic_open(tmp_path / "x", "a"):
+    with (
+        pytest.raises(ValueError, match="`atomic_open`: `mode` must be 'w' or 'wb', got 'a'"),
+        atomic_open(tmp_path / "x", "a"),
+    ):
         pass
     assert _entries(tmp_path) == []
 
@@ -176,8 +179,15 @@ def _rename_calls(tree: ast.AST) -> list[int]:
             continue
         attr, owner = node.func.attr, node.func.value
         owner_name = owner.id if isinstance(owner, ast.Name) else None
-        module_call = (owner_name == "os" and attr in _RENAMES | {"link"}) or (owner_name == "shutil" and attr == "move")
-        path_call = attr in ("replace", "rename") and owner_name != "dataclasses" and len(node.args) == 1 and not node.keywords
+        module_call = (owner_name == "os" and attr in _RENAMES | {"link"}) or (
+            owner_name == "shutil" and attr == "move"
+        )
+        path_call = (
+            attr in ("replace", "rename")
+            and owner_name != "dataclasses"
+            and len(node.args) == 1
+            and not node.keywords
+        )
         if module_call or path_call:
             lines.append(node.lineno)
     return lines

@@ -223,7 +223,10 @@ def _transfer(url: str, tmp: Path, name: str, progress: bool, timeout: float) ->
     try:
         if scheme in ("http", "https"):
             downloader: Any = pooch.HTTPDownloader(
-                progressbar=bar or False, chunk_size=_CHUNK, timeout=timeout, headers={"User-Agent": f"antialias/{__version__}"}
+                progressbar=bar or False,
+                chunk_size=_CHUNK,
+                timeout=timeout,
+                headers={"User-Agent": f"antialias/{__version__}"},
             )
         else:  # ftp, sftp, doi: pooch's choice
             downloader = pooch.downloaders.choose_downloader(url, progressbar=bar or False)

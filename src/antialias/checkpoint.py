@@ -42,7 +42,10 @@ FORMAT = "antialias-checkpoint"
 #: Version of the sidecar layout; a newer one is refused with a clear message.
 FORMAT_VERSION = 1
 # Fields save_checkpoint writes itself; user metadata may not set them.
-_RESERVED = ("format", "format_version", "antialias_version", "torch_version", "created_utc", "tensors_file", "tensors_sha256", "tensor_names")  # fmt: skip
+_RESERVED = (
+    "format", "format_version", "antialias_version", "torch_version", "created_utc", "tensors_file", "tensors_sha256",
+    "tensor_names",
+)  # fmt: skip
 _SUFFIX = ".safetensors"
 
 
@@ -93,9 +96,13 @@ def _json_default(obj: Any) -> Any:
 
 def _tensors_for_saving(state_dict: Mapping[str, Tensor], where: str) -> dict[str, Tensor]:
     if isinstance(state_dict, torch.nn.Module):
-        raise TypeError(f"`{where}`: `state_dict` must be a mapping of names to tensors, got a module. Pass `model.state_dict()`.")
+        raise TypeError(
+            f"`{where}`: `state_dict` must be a mapping of names to tensors, got a module. Pass `model.state_dict()`."
+        )
     if not isinstance(state_dict, Mapping):
-        raise TypeError(f"`{where}`: `state_dict` must be a mapping of names to tensors, got {type(state_dict).__name__}.")
+        raise TypeError(
+            f"`{where}`: `state_dict` must be a mapping of names to tensors, got {type(state_dict).__name__}."
+        )
     bad = [k for k, v in state_dict.items() if not isinstance(k, str) or not isinstance(v, Tensor)]
     if bad:
         raise TypeError(f"`{where}`: `state_dict` must map names to tensors, got non-tensor entries {bad[:5]!r}.")
@@ -144,7 +151,9 @@ def save_checkpoint(
         raise TypeError(f"`{where}`: `metadata` must be a mapping with str keys, got {metadata!r:.80}.")
     reserved = [k for k in metadata if k in _RESERVED]
     if reserved:
-        raise ValueError(f"`{where}`: `metadata` must not set the reserved keys {reserved!r}; they are written by save_checkpoint.")
+        raise ValueError(
+            f"`{where}`: `metadata` must not set the reserved keys {reserved!r}; they are written by save_checkpoint."
+        )
 
     record: dict[str, Any] = {
         "format": FORMAT,
@@ -173,7 +182,9 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> tuple[dict[str, Tensor], dict[str, Any]]:
+def load_checkpoint(
+    path: str | os.PathLike, *, device: str | torch.device = "cpu"
+) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
     Args:
@@ -181,8 +192,8 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
         device: Where to put the tensors.
 
     Returns:
-        ``(state_dict, metadata)``: the tensors in the order they were saved, and the sidecar's content (user metadata plus
-        the fields written by :func:`save_checkpoint`).
+        ``(state_dict, metadata)``: the tensors in the order they were saved, and the sidecar's content
+        (user metadata plus the fields written by :func:`save_checkpoint`).
 
     Raises:
         FileNotFoundError: The tensors file or the sidecar is missing.
@@ -203,9 +214,14 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
     try:
         metadata = json.loads(sidecar.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"`{where}`: the sidecar {str(sidecar)!r} is not valid JSON ({exc}); it is corrupt.") from exc
+        raise CheckpointError(
+            f"`{where}`: the sidecar {str(sidecar)!r} is not valid JSON ({exc}); it is corrupt."
+        ) from exc
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-        raise CheckpointError(f"`{where}`: {str(sidecar)!r} must be an antialias checkpoint sidecar (format {FORMAT!r}), got another JSON file.")
+        raise CheckpointError(
+            f"`{where}`: {str(sidecar)!r} must be an antialias checkpoint sidecar (format {FORMAT!r}), "
+            "got another JSON file."
+        )
     version = metadata.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(

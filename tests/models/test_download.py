@@ -224,7 +224,8 @@ def test_cut_connection_leaves_nothing(server, checkpoint, tmp_path) -> None:
     name, prefix, _ = checkpoint
     cache = tmp_path / "cache"
     size = len(server.files[name])
-    with pytest.raises(DownloadError, match=rf"IncompleteRead\({size // 2} bytes read, {size - size // 2} more expected\)"):
+    cut = rf"IncompleteRead\({size // 2} bytes read, {size - size // 2} more expected\)"
+    with pytest.raises(DownloadError, match=cut):
         download_file(f"{server.base}/cut/{name}", prefix, cache_dir=cache, progress=False)
     assert _files(cache) == []
     assert server.log == [f"/cut/{name}"] * (1 + core.RETRIES)  # a cut connection is retried
@@ -361,7 +362,13 @@ def test_offline_error_says_what_to_download_and_where(tmp_path) -> None:
 def test_every_source_with_a_bad_hash_is_a_checksum_error(server, checkpoint, tmp_path) -> None:
     name, _, _ = checkpoint
     with pytest.raises(ChecksumError, match="put it at"):
-        download_file(f"{server.base}/good/{name}", "deadbeef", cache_dir=tmp_path, mirrors=[f"{server.base}/good"], progress=False)
+        download_file(
+            f"{server.base}/good/{name}",
+            "deadbeef",
+            cache_dir=tmp_path,
+            mirrors=[f"{server.base}/good"],
+            progress=False,
+        )
 
 
 def test_corrupt_cached_file_is_reported_not_loaded(checkpoint, tmp_path) -> None:

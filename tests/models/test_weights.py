@@ -162,13 +162,18 @@ def test_resolve_accepts_every_form() -> None:
 
 
 def test_unknown_name_suggests_close_ones() -> None:
-    with pytest.raises(ValueError, match=r"got 'resnet50.imagenet1k_tri4_f'\. Did you mean 'resnet50.imagenet1k_tri4_ft'"):
+    with pytest.raises(
+        ValueError, match=r"got 'resnet50\.imagenet1k_tri4_f'\. Did you mean 'resnet50\.imagenet1k_tri4_ft'"
+    ):
         resolve("resnet50.imagenet1k_tri4_f", "resnet50")
     with pytest.raises(ValueError, match=r"Did you mean 'resnet50.default'"):
         resolve("resnt50.default", "resnet50")
     with pytest.raises(ValueError, match=r"`get_weights`: `name` must be a published weights name, got 'nope'"):
         get_weights("nope")
-    with pytest.raises(ValueError, match=r"`arch` must be an architecture with published weights, got 'resnet51'\. Did you mean 'resnet50'"):
+    with pytest.raises(
+        ValueError,
+        match=r"`arch` must be an architecture with published weights, got 'resnet51'\. Did you mean 'resnet50'",
+    ):
         list_weights("resnet51")
 
 
@@ -218,5 +223,6 @@ def test_table_rows_and_enum_members_match_one_to_one() -> None:
     used = sorted(m.meta["checkpoint"] for m in ALL)
     assert used == sorted(_weights_table.SHA256_PREFIXES) and len(used) == 59
     for m in ALL:
-        assert m.url == f"{_weights_table.BASE_URL}{m.meta['checkpoint']}-{_weights_table.SHA256_PREFIXES[m.meta['checkpoint']]}.pth"
+        stem = m.meta["checkpoint"]
+        assert m.url == f"{_weights_table.BASE_URL}{stem}-{_weights_table.SHA256_PREFIXES[stem]}.pth"
     assert set(_weights_table.NUM_PARAMS) == {m.arch for m in ALL}

@@ -550,10 +550,10 @@ def resolve(weights: Weights | WeightsEnum | str | None, arch: str) -> Weights |
     Examples:
         >>> resolve("default", "vgg16_bn").full_name
         'vgg16_bn.imagenet1k_tri4_ft'
-        >>> resolve(ResNet18_Weights.DEFAULT, "resnet50")
+        >>> resolve(ResNet18_Weights.DEFAULT, "resnet50")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: `resolve`: weights 'resnet18.imagenet1k_tri4_ft' are for resnet18, not resnet50. Use ResNet50_Weights, e.g. 'resnet50.imagenet1k_tri4_ft'.
+        ValueError: `resolve`: weights 'resnet18.imagenet1k_tri4_ft' are for resnet18, not resnet50. Use ...
     """
     if weights is None:
         return None

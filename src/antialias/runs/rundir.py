@@ -133,7 +133,9 @@ class RunDir:
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             previous = self.checkpoints()
-            kept = f"the previous checkpoint {previous[-1][1]} is intact" if previous else "no earlier checkpoint exists"
+            kept = (
+                f"the previous checkpoint {previous[-1][1]} is intact" if previous else "no earlier checkpoint exists"
+            )
             raise OSError(
                 exc.errno,
                 f"`train`: checkpoint {final} could not be written ({exc.strerror or exc}); {kept}. "
