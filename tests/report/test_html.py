@@ -44,7 +44,8 @@ def _results() -> dict:
     for f in (None, "rect2", "bin5"):
         for aug in (False, True):
             runs[f"{f or 'baseline'}-{'aug' if aug else 'noaug'}"] = {
-                "filter_size": f, "augment": aug, "status": "trained", "train_seconds": 3.0, "train": {"train_acc": 0.8},
+                "filter_size": f, "augment": aug, "status": "trained", "train_seconds": 3.0,
+                "train": {"train_acc": 0.8},
                 "eval": {"clean": {"accuracy": _proportion(0.8)},
                          "consistency": {"crop": {"consistency": _proportion(0.9)},
                                          "circular": {"consistency": _proportion(0.7)}},
@@ -56,7 +57,8 @@ def _results() -> dict:
         "runs": runs,
         "config": {"filters": ["rect2", "bin5"], "model": "vgg13_bn_cifar", "width": 0.125, "preset": "tiny",
                    "epochs": 1, "data": "fashion-mnist", "seed": 0},
-        "claims": [{"id": "consistency", "verdict": "confirmed", "sentence": "Consistency <script>alert(1)</script> up."},
+        "claims": [{"id": "consistency", "verdict": "confirmed",
+                    "sentence": "Consistency <script>alert(1)</script> up."},
                    {"id": "accuracy_kept", "verdict": "not confirmed", "sentence": "Accuracy dropped."},
                    {"id": "equivariance", "verdict": "inconclusive", "sentence": "Too few images."},
                    {"id": "perturbation", "verdict": "not measured", "sentence": "No perturbations."}],
@@ -97,7 +99,8 @@ def test_page_renders_in_headless_chromium_with_every_image_loaded(tmp_path):
     images = {"accuracy_vs_consistency": _png("red"), "stability": _png("blue")}
     page = render_html(_results(), images)
     probe = (
-        "<script>window.__errs=[];window.addEventListener('error',e=>window.__errs.push(String(e.message||e.type)),true);"
+        "<script>window.__errs=[];"
+        "window.addEventListener('error',e=>window.__errs.push(String(e.message||e.type)),true);"
         "const _ce=console.error;console.error=(...a)=>{window.__errs.push(a.join(' '));_ce(...a)};"
         "window.addEventListener('load',()=>{const r={images:[...document.images].map(i=>[i.complete,i.naturalWidth]),"
         "errors:window.__errs,title:document.title};const p=document.createElement('pre');p.id='probe-result';"

@@ -71,7 +71,8 @@ def _runs_table(results: Mapping[str, Any]) -> str:
             f"<td>{_pct(ev.get('clean', {}).get('accuracy'))}</td>"
             f"<td>{_pct(ev.get('consistency', {}).get('crop', {}).get('consistency'))}</td>"
             f"<td>{_pct(ev.get('consistency', {}).get('circular', {}).get('consistency'))}</td>"
-            f"<td>{st.get('mean_abs_step_change', float('nan')):.4f}</td><td>{st.get('prediction_changes', float('nan')):.2f}</td>"
+            f"<td>{st.get('mean_abs_step_change', float('nan')):.4f}</td>"
+            f"<td>{st.get('prediction_changes', float('nan')):.2f}</td>"
             f"<td>{tr.get('train_acc', float('nan')) * 100:.1f}</td>"
             f"<td>{r.get('train_seconds', 0):.0f} ({_e(r.get('status', ''))})</td>"
             "</tr>"
@@ -126,8 +127,10 @@ def _robustness_table(results: Mapping[str, Any]) -> str:
     head = "<tr><th class=l></th>" + "".join(f"<th>{_e(c)}</th>" for c in order) + "</tr>"
     body = []
     for label, part, key, paper_key in rows_def:
-        cells = "".join(f"<td>{_num(by.get(c, {}).get(part, {}).get(key)) if part in by.get(c, {}) else 'not measured'}</td>"
-                        for c in order)
+        cells = "".join(
+            f"<td>{_num(by.get(c, {}).get(part, {}).get(key)) if part in by.get(c, {}) else 'not measured'}</td>"
+            for c in order
+        )
         body.append(f"<tr><td class=l><b>ours</b>: {_e(label)}</td>{cells}</tr>")
         if paper:
             vals = dict(zip(paper["columns"], paper["rows"][paper_key], strict=True))
@@ -166,7 +169,8 @@ def render_html(results: Mapping[str, Any], images: Mapping[str, bytes]) -> str:
         f"(antialias {_e(results.get('antialias_version', '?'))}, torch {_e(results.get('torch_version', '?'))}). "
         f"Model {_e(cfg.get('model', '?'))} at width {_e(cfg.get('width', '?'))}, preset {_e(cfg.get('preset', '?'))}, "
         f"{_e(cfg.get('epochs', '?'))} epoch(s) on {_e(cfg.get('train_subset') or 'all')} training images of "
-        f"{_e(cfg.get('data', '?'))}, seed {_e(cfg.get('seed', '?'))}; evaluated on {_e(results.get('data_description', '?'))}. "
+        f"{_e(cfg.get('data', '?'))}, seed {_e(cfg.get('seed', '?'))}; "
+        f"evaluated on {_e(results.get('data_description', '?'))}. "
         + (f"Took {timing['total']:.0f} s" if "total" in timing else "")
         + (f" on {machine.get('cpu_count')} CPU core(s) (load average at start {machine['load_average_start'][0]:.1f})."
            if machine.get("load_average_start") else "")
@@ -180,7 +184,9 @@ def render_html(results: Mapping[str, Any], images: Mapping[str, bytes]) -> str:
     if results.get("decision_rule"):
         parts.append(f"<p class=meta><b>Decision rule.</b> {_e(results['decision_rule'])}</p>")
     for m in results.get("missing", []):
-        parts.append(f"<p class=missing><b>Missing: {_e(m.get('table', m.get('part')))}.</b> {_e(m.get('reason', ''))}</p>")
+        parts.append(
+            f"<p class=missing><b>Missing: {_e(m.get('table', m.get('part')))}.</b> {_e(m.get('reason', ''))}</p>"
+        )
 
     figures = results.get("figures", {})
 
@@ -207,15 +213,20 @@ def render_html(results: Mapping[str, Any], images: Mapping[str, bytes]) -> str:
         figure(key)
     ev = results.get("eval_settings") or cfg.get("eval", {})
     parts.append("<h2>Deviations from the paper</h2><ul>"
-                 "<li>Small scale: a narrow VGG13-bn, a subset of the training set and few epochs, to fit a CPU budget.</li>"
-                 "<li>Fashion-MNIST (28x28) is padded with zeros to 32x32 unless another data set is given; the paper used "
-                 "CIFAR-10 for these experiments.</li>"
-                 "<li>Consistency protocols for small images are our choice (the paper's CIFAR protocol was not published): "
-                 f"crop = two crops of the zero-padded image at random offsets (up to {_e(ev.get('crop_max_shift', '?'))} px "
-                 f"each way); circular = two random torch.roll shifts (up to {_e(ev.get('circular_max_shift', '?'))} px). "
+                 "<li>Small scale: a narrow VGG13-bn, a subset of the training set and few epochs, "
+                 "to fit a CPU budget.</li>"
+                 "<li>Fashion-MNIST (28x28) is padded with zeros to 32x32 unless another data set is given; "
+                 "the paper used CIFAR-10 for these experiments.</li>"
+                 "<li>Consistency protocols for small images are our choice "
+                 "(the paper's CIFAR protocol was not published): "
+                 "crop = two crops of the zero-padded image at random offsets "
+                 f"(up to {_e(ev.get('crop_max_shift', '?'))} px each way); circular = two random torch.roll shifts "
+                 f"(up to {_e(ev.get('circular_max_shift', '?'))} px). "
                  "Offsets are drawn per image from a fixed seed, the same for every model.</li>"
-                 "<li>Feature distance: cosine distance averaged over positions and images (not confirmed in the paper).</li>"
-                 "<li>Robustness is normalised by our baseline, not AlexNet; corruptions are generated on the fly.</li></ul>")
+                 "<li>Feature distance: cosine distance averaged over positions and images "
+                 "(not confirmed in the paper).</li>"
+                 "<li>Robustness is normalised by our baseline, not AlexNet; "
+                 "corruptions are generated on the fly.</li></ul>")
     parts.append("<h2>Configuration</h2><details><summary>results.json header</summary><pre>"
                  + _e(json.dumps({k: results[k] for k in ("config", "machine", "timing") if k in results}, indent=1))
                  + "</pre></details>")
