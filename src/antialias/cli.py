@@ -4,8 +4,10 @@ Each subcommand is one ``_add_<name>(subparsers)`` function that declares its ar
 eval's are generated from their config dataclasses, in :mod:`antialias.train._cli` and
 :mod:`antialias.eval._cli`) and sets ``handler`` to a ``_run_<name>(args) -> int``. Evaluation returns
 results and draws nothing: ``antialias eval`` asks :mod:`antialias.report` for the figure of the
-returned record here and writes it next to the results. Exit codes: 0 success, 1 the command failed (message on stderr),
-2 bad arguments (argparse's convention).
+returned record here and writes it next to the results. Every import is at the top: the
+subcommands' modules add 0.01 s to ``antialias --help`` with byte-code cached (measured; torch,
+matplotlib and torchmetrics dominate). Exit codes: 0 success, 1 the command failed (message on
+stderr), 2 bad arguments (argparse's convention).
 
 Examples:
     >>> args = build_parser().parse_args(["figures", "--out", "figs", "--filter-size", "bin5"])
