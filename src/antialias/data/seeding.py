@@ -34,6 +34,7 @@ from torch import Tensor
 
 __all__ = [
     "AUGMENT",
+    "BOOTSTRAP",
     "CORRUPTION",
     "LOADER",
     "PERTURBATION",
@@ -59,6 +60,8 @@ SHIFTS = 0xE7A1
 CORRUPTION = 0xC022
 #: Perturbation noise (ImageNet-P style), per image: ``(seed, PERTURBATION, perturbation, index)``.
 PERTURBATION = 0x9E27
+#: Bootstrap resampling of images for the intervals of means: ``(seed, BOOTSTRAP)``.
+BOOTSTRAP = 0xB007
 
 _MASK63 = (1 << 63) - 1
 _M64 = 0xFFFFFFFFFFFFFFFF

@@ -9,6 +9,9 @@ One module, so that every interval in a report comes from one implementation:
   paired data and the exact McNemar test.
 - :func:`paired_mean_difference`: paired real values (error rate per image, distance per layer),
   with the Student-t interval and the paired t-test.
+- :func:`bootstrap_mean_interval`: the mean of real values per image (the mean absolute change of
+  the top-class probability), with the percentile bootstrap over images, seeded by
+  :mod:`antialias.data.seeding`.
 
 Quantiles and exact tests come from :mod:`scipy.stats`, a declared dependency: no fallback whose
 result would depend on what is installed.
@@ -24,8 +27,11 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from antialias.data.seeding import BOOTSTRAP, numpy_seed
+
 __all__ = [
     "Proportion",
+    "bootstrap_mean_interval",
     "mcnemar_exact_p",
     "paired_mean_difference",
     "paired_proportion_difference",
@@ -268,3 +274,58 @@ def paired_mean_difference(a: Sequence[float], b: Sequence[float], confidence: f
     else:
         p = float(2 * stats.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
     return {**out, "low": mean - half, "high": mean + half, "p_value": p}
+
+
+# ----------------------------------------------------------------------------------- means over images
+
+
+def bootstrap_mean_interval(values: Sequence[float] | Any, confidence: float = 0.95, *, resamples: int = 2000,
+                            seed: int = 0) -> tuple[float, float, float]:
+    """The mean of per-image values with its percentile bootstrap interval (images resampled with replacement).
+
+    Each image is one unit: ``resamples`` samples of ``n`` images drawn with replacement from a NumPy
+    generator seeded with ``numpy_seed(seed, BOOTSTRAP)`` (:mod:`antialias.data.seeding`), so the
+    interval is a pure function of the values and ``seed``. The interval is the
+    ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles of the resampled means (Efron's
+    percentile interval), which needs no bound on the values and stays inside their range.
+
+    Args:
+        values: One finite value per image, 1-D.
+        confidence: Two-sided confidence level.
+        resamples: Number of bootstrap samples.
+        seed: Seed of the resampling.
+
+    Returns:
+        ``(mean, low, high)``; ``(nan, nan, nan)`` for no values, ``(v, v, v)`` for one.
+
+    Raises:
+        ValueError: Values not 1-D or not finite, or ``resamples`` below 1.
+
+    Examples:
+        >>> bootstrap_mean_interval([0.0, 0.0, 0.0])
+        (0.0, 0.0, 0.0)
+        >>> mean, low, high = bootstrap_mean_interval([0.1, 0.4, 0.2, 0.3], seed=1)
+        >>> round(mean, 2), 0.1 <= low < mean < high <= 0.4
+        (0.25, True)
+    """
+    where = "bootstrap_mean_interval"
+    _check_confidence(where, confidence)
+    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 1:
+        raise ValueError(f"`{where}`: `resamples` must be an int >= 1, got {resamples!r}.")
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 1 or not np.isfinite(x).all():
+        raise ValueError(f"`{where}`: `values` must be a 1-D sequence of finite numbers, got shape {x.shape}.")
+    n = int(x.size)
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(x.mean())
+    if n == 1:
+        return mean, mean, mean
+    rng = np.random.default_rng(numpy_seed(seed, BOOTSTRAP))
+    means = np.empty(resamples)
+    chunk = max(1, 2_000_000 // n)  # bounded memory: at most ~2M indices at once
+    for start in range(0, resamples, chunk):
+        stop = min(resamples, start + chunk)
+        means[start:stop] = x[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+    low, high = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return mean, float(min(low, mean)), float(max(high, mean))
