@@ -11,10 +11,11 @@ by ``cos(pi d)``, the real part of its ramp: splitting that bin evenly between `
 keeps the spectrum Hermitian, so the result is real for every shift, and for an integer ``d``,
 ``cos(pi d) = (-1)^d`` is the ramp itself, so an integer shift is exactly :func:`torch.roll` (up to
 floating-point rounding of the FFT). (Keeping only the real part of the inverse transform would
-apply the same factor implicitly; the explicit one keeps the imaginary part at rounding level.) The price, inherent to real interpolants of even sizes: shifts
-do not compose on the Nyquist bin (two shifts of 1/2 multiply it by ``cos(pi/2)^2 = 0``, a shift of
-1 by ``-1``), so ``shift(shift(x, 1/2), 1/2) == shift(x, 1)`` holds exactly for odd sizes and for
-images without energy at the Nyquist frequency, not in general.
+apply the same factor implicitly; the explicit one keeps the imaginary part at rounding level.)
+The price, inherent to real interpolants of even sizes: shifts do not compose on the Nyquist bin
+(two shifts of 1/2 multiply it by ``cos(pi/2)^2 = 0``, a shift of 1 by ``-1``), so
+``shift(shift(x, 1/2), 1/2) == shift(x, 1)`` holds exactly for odd sizes and for images without
+energy at the Nyquist frequency, not in general.
 """
 
 from __future__ import annotations
