@@ -142,8 +142,26 @@ def test_train_then_evaluate_the_run_directory(tmp_path, capsys):
 @pytest.mark.skipif(not FASHION.is_dir(), reason="Fashion-MNIST is not installed (apt install fashion-mnist)")
 def test_zoo_model_on_fashion_mnist_subset(tmp_path, capsys):
     out = tmp_path / "f.json"
-    code = main(["eval", "consistency", "--model", "resnet20_cifar", "--filter-size", "tri3", "--model-kwargs",
-                 '{"width": 0.25}', "--subset", "24", "--batch-size", "12", "--protocol", "circular", "--out", str(out)])
+    code = main(
+        [
+            "eval",
+            "consistency",
+            "--model",
+            "resnet20_cifar",
+            "--filter-size",
+            "tri3",
+            "--model-kwargs",
+            '{"width": 0.25}',
+            "--subset",
+            "24",
+            "--batch-size",
+            "12",
+            "--protocol",
+            "circular",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     err = capsys.readouterr().err.strip()  # warnings are one line each, no source lines
     assert err.startswith("antialias eval consistency: warning:") and "randomly initialised" in err
@@ -199,9 +217,17 @@ def test_missing_model_is_a_usage_error(capsys):
         ("consistency", {"--data": "cifar-1O"}, "Did you mean"),
         ("consistency", {"--model": "{ws}/nets.py:spatial"}, r"logits of shape (N, classes), got (2, 2, 16, 16)"),
         ("consistency", {"--crop-size": "24"}, "`crop_size` must fit in the images (16x16)"),
-        ("consistency", {"--max-shift": "16", "--protocol": "circular"}, "`max_shift` must be smaller than the images (16x16)"),
+        (
+            "consistency",
+            {"--max-shift": "16", "--protocol": "circular"},
+            "`max_shift` must be smaller than the images (16x16)",
+        ),
         ("stability", {"--max-shift": "40"}, "`max_shift` must be smaller than the images"),
-        ("equivariance", {"--layers": "conv"}, "got 'conv'. Layers that can be measured: 0 (Conv2d), 1 (ReLU), 2 (MaxPool2d)"),
+        (
+            "equivariance",
+            {"--layers": "conv"},
+            "got 'conv'. Layers that can be measured: 0 (Conv2d), 1 (ReLU), 2 (MaxPool2d)",
+        ),
         ("equivariance", {"--layers": "03"}, "got '03'. Did you mean '3' or '0'?"),
         ("consistency", {"--checkpoint": "{ws}/missing", "--model": None}, "existing run directory"),
         ("consistency", {"--amp": "fp16", "--device": "cpu"}, "fp16 autocast needs CUDA"),

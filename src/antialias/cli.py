@@ -72,13 +72,23 @@ def _add_figures(subparsers: Any) -> None:
             "not write are left alone (the command fails) unless --force is given."
         ),
     )
-    p.add_argument("--out", default="figures", metavar="DIR", help="output folder, created if missing (default: %(default)s)")
     p.add_argument(
-        "--filter-size", type=_filter_size, default=4, metavar="FILTER",
-        help="MaxBlurPool filter in the downsampling figures: rect2, tri3, tri4, bin5 or a tap count (default: 4 = tri4)",
+        "--out", default="figures", metavar="DIR", help="output folder, created if missing (default: %(default)s)"
     )
-    p.add_argument("--photo", choices=sorted(PHOTOS), default="astronaut", help="scikit-image photo to use (default: %(default)s)")
-    p.add_argument("--force", action="store_true", help="replace files of the same names even if another program wrote them")
+    p.add_argument(
+        "--filter-size",
+        type=_filter_size,
+        default=4,
+        metavar="FILTER",
+        help="MaxBlurPool filter in the downsampling figures: rect2, tri3, tri4, bin5 or a tap count "
+        "(default: 4 = tri4)",
+    )
+    p.add_argument(
+        "--photo", choices=sorted(PHOTOS), default="astronaut", help="scikit-image photo to use (default: %(default)s)"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="replace files of the same names even if another program wrote them"
+    )
     p.set_defaults(handler=_run_figures)
 
 

@@ -20,7 +20,14 @@ def test_derived_seed_is_the_documented_sha256():
 
 
 def test_stream_tags_are_distinct():
-    tags = [seeding.AUGMENT, seeding.LOADER, seeding.TRAIN_RANK, seeding.SHIFTS, seeding.CORRUPTION, seeding.PERTURBATION]
+    tags = [
+        seeding.AUGMENT,
+        seeding.LOADER,
+        seeding.TRAIN_RANK,
+        seeding.SHIFTS,
+        seeding.CORRUPTION,
+        seeding.PERTURBATION,
+    ]
     assert len(set(tags)) == len(tags)
 
 

@@ -104,8 +104,15 @@ def reference_offsets(index: int, cfg: ConsistencyConfig, pass_index: int = 0) -
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**31), m=st.integers(0, 6), copies=st.integers(2, 4), protocol=st.sampled_from(["crop", "circular"]),
-       start=st.integers(0, 1000), n=st.integers(1, 9), pass_index=st.integers(0, 3))
+@given(
+    seed=st.integers(0, 2**31),
+    m=st.integers(0, 6),
+    copies=st.integers(2, 4),
+    protocol=st.sampled_from(["crop", "circular"]),
+    start=st.integers(0, 1000),
+    n=st.integers(1, 9),
+    pass_index=st.integers(0, 3),
+)
 def test_offsets_are_a_function_of_seed_pass_and_index(seed, m, copies, protocol, start, n, pass_index):
     cfg = ConsistencyConfig(protocol=protocol, max_shift=m, copies=copies, seed=seed)
     offsets = draw_offsets(torch.arange(start, start + n), cfg, pass_index)  # (K, n, 2)
@@ -141,8 +148,13 @@ def test_results_do_not_depend_on_batch_size_or_sharding(cfg):
     def run(batch, shards):
         metric = ShiftConsistency()
         for lo, hi in shards:
-            evaluate_consistency(readout(), [(x[i : min(hi, i + batch)], y[i : min(hi, i + batch)]) for i in range(lo, hi, batch)],
-                                 cfg, metric=metric, first_index=lo)
+            evaluate_consistency(
+                readout(),
+                [(x[i : min(hi, i + batch)], y[i : min(hi, i + batch)]) for i in range(lo, hi, batch)],
+                cfg,
+                metric=metric,
+                first_index=lo,
+            )
         return {k: int(getattr(metric, k)) for k in ("agree", "compared", "correct", "labelled")}
 
     whole = run(23, [(0, 23)])

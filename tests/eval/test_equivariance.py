@@ -1,4 +1,4 @@
-"""antialias.eval.equivariance: the author's upsampling, zero distance for equivariant nets, odd shifts for subsampling."""
+"""antialias.eval.equivariance: the author's upsampling; zero distance for equivariant nets, odd shifts if strided."""
 
 import pytest
 import torch

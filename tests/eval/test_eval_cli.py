@@ -61,10 +61,26 @@ def test_former_flags_parse_into_the_configs(argv):
               "bf16", "--num-workers", "1", "--out", "x.json", "--force"]
     args = build_parser().parse_args(["eval", *argv, *common])
     options, config = configs_from_args(args)
-    assert options == EvalOptions(model="m:f", filter_size=None, weights="w", model_kwargs={"width": 0.5}, data="cifar10",
-                                  data_root="/d", download=True, split="train", subset=5, resize=9, center_crop=8,
-                                  normalize="none", batch_size=3, device="cpu", amp="bf16", num_workers=1, out="x.json",
-                                  overwrite=True)
+    assert options == EvalOptions(
+        model="m:f",
+        filter_size=None,
+        weights="w",
+        model_kwargs={"width": 0.5},
+        data="cifar10",
+        data_root="/d",
+        download=True,
+        split="train",
+        subset=5,
+        resize=9,
+        center_crop=8,
+        normalize="none",
+        batch_size=3,
+        device="cpu",
+        amp="bf16",
+        num_workers=1,
+        out="x.json",
+        overwrite=True,
+    )
     assert type(config) is METRIC_CONFIGS[argv[0]] and config != type(config)()
 
 
@@ -128,14 +144,26 @@ def workspace(tmp_path_factory):
         folder = root / "images" / "test" / c
         folder.mkdir(parents=True)
         for i in range(3):
-            Image.fromarray(torch.randint(0, 256, (16, 16, 3), dtype=torch.uint8, generator=g).numpy()).save(folder / f"{i}.png")
+            Image.fromarray(torch.randint(0, 256, (16, 16, 3), dtype=torch.uint8, generator=g).numpy()).save(
+                folder / f"{i}.png"
+            )
     return root
 
 
 def test_the_cli_writes_the_figure_and_never_replaces_one_silently(workspace, tmp_path, capsys):
     out = tmp_path / "s.json"
-    argv = ["eval", "stability", "--model", f"{workspace / 'nets.py'}:tiny", "--data", f"imagefolder:{workspace / 'images'}",
-            "--max-shift", "2", "--out", str(out)]
+    argv = [
+        "eval",
+        "stability",
+        "--model",
+        f"{workspace / 'nets.py'}:tiny",
+        "--data",
+        f"imagefolder:{workspace / 'images'}",
+        "--max-shift",
+        "2",
+        "--out",
+        str(out),
+    ]
     (tmp_path / "s.png").write_bytes(b"mine")
     assert main(argv) == 1  # refused before the work: nothing written
     assert "s.png" in capsys.readouterr().err and not out.exists() and (tmp_path / "s.png").read_bytes() == b"mine"
@@ -163,8 +191,11 @@ def test_a_config_file_sets_defaults_that_flags_override(tmp_path):
 @pytest.mark.parametrize(
     "text,message",
     [
-        ('max_shfit = 3\nout = "r.json"\n', "`max_shfit` must be an option of `antialias eval stability`, got unknown key "
-                                          "'max_shfit'. Did you mean 'max_shift'?"),
+        (
+            'max_shfit = 3\nout = "r.json"\n',
+            "`max_shfit` must be an option of `antialias eval stability`, got unknown key "
+            "'max_shfit'. Did you mean 'max_shift'?",
+        ),
         ("max_shift = [\n", "`--config` must hold valid TOML"),
         ("max_shift = 3\n", "the following arguments are required: --out"),
     ],

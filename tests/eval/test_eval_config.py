@@ -38,7 +38,9 @@ def test_from_dict_round_trips_and_refuses_unknown_keys(cls):
     config = cls()
     assert cls.from_dict(dataclasses.asdict(config)) == config
     first = dataclasses.fields(cls)[0].name
-    with pytest.raises(ValueError, match=rf"`{cls.__name__}`: `{first}x` must be a {cls.__name__} field, got unknown key"):
+    with pytest.raises(
+        ValueError, match=rf"`{cls.__name__}`: `{first}x` must be a {cls.__name__} field, got unknown key"
+    ):
         cls.from_dict({first + "x": 1})
 
 
@@ -72,17 +74,29 @@ def test_python_only_values_are_accepted():
     "build,error,match",
     [
         (lambda: EvalOptions(batch_size=0), ValueError, r"^`eval`: `batch_size` must be an integer >= 1, got 0\.$"),
-        (lambda: EvalOptions(split="valid"), ValueError, r"`split` must be one of 'train', 'test', 'val', got 'valid'\. Did you mean 'val'\?"),
+        (
+            lambda: EvalOptions(split="valid"),
+            ValueError,
+            r"`split` must be one of 'train', 'test', 'val', got 'valid'\. Did you mean 'val'\?",
+        ),
         (lambda: EvalOptions(amp="bf-16"), ValueError, "Did you mean 'bf16'"),
         (lambda: EvalOptions(out="r.txt"), ValueError, r"`out` must be a path ending in \.json, got 'r\.txt'"),
         (lambda: EvalOptions(subset=True), ValueError, "`subset` must be an integer >= 1 or None, got True"),
         (lambda: EvalOptions(model_kwargs=[1]), TypeError, "`model_kwargs` must be a dict"),
         (lambda: EvalOptions(download="yes"), TypeError, "`download` must be True or False"),
-        (lambda: StabilityConfig(max_shift=-1), ValueError, r"`StabilityConfig`: `max_shift` must be an integer >= 0, got -1\."),
+        (
+            lambda: StabilityConfig(max_shift=-1),
+            ValueError,
+            r"`StabilityConfig`: `max_shift` must be an integer >= 0, got -1\.",
+        ),
         (lambda: StabilityConfig(pad_mode="reflection"), ValueError, "Did you mean 'reflect'"),
         (lambda: EquivarianceConfig(layers="conv1"), TypeError, r"use \['conv1'\]"),
         (lambda: EquivarianceConfig(distance="cos"), ValueError, "Did you mean 'cosine'"),
-        (lambda: CorruptionConfig(severities=(0, 6)), ValueError, r"`severities` must be a non-empty list of integers in 1\.\.5"),
+        (
+            lambda: CorruptionConfig(severities=(0, 6)),
+            ValueError,
+            r"`severities` must be a non-empty list of integers in 1\.\.5",
+        ),
         (lambda: PerturbationConfig(preset="cifar10"), ValueError, "Did you mean 'cifar'"),
         (lambda: PerturbationConfig(step=0), ValueError, "`step` must be an integer >= 1"),
         (lambda: ConsistencyConfig(passes=0), ValueError, "`passes` must be an integer >= 1"),

@@ -82,7 +82,7 @@ def test_shards_are_contiguous_whole_batches_covering_every_item_once(n, bs, wor
 
 
 def reference_consistency(net, data, cfg: ConsistencyConfig, normalize) -> tuple[int, int]:
-    """Plain loop: each image's offsets as documented (index_uniforms of (seed, SHIFTS, pass 0), its index), pad, slice."""
+    """Plain loop: each image's offsets as documented (index_uniforms keyed by (seed, SHIFTS, pass 0)), pad, slice."""
     agree = correct = 0
     m = cfg.max_shift
     key = derived_seed(cfg.seed, SHIFTS, 0)
@@ -113,7 +113,8 @@ def test_run_consistency_matches_a_plain_loop_and_records_everything():
     rec = run_consistency(net, data, config=cfg, batch_size=16, normalize="dataset")
     mean, std = rec["data"]["normalization"]["mean"][0], rec["data"]["normalization"]["std"][0]
     pixels = data.images.double() / 255
-    assert mean == pytest.approx(float(pixels.mean()), abs=1e-9) and std == pytest.approx(float(pixels.std(unbiased=False)), abs=1e-9)
+    assert mean == pytest.approx(float(pixels.mean()), abs=1e-9)
+    assert std == pytest.approx(float(pixels.std(unbiased=False)), abs=1e-9)
     agree, correct = reference_consistency(net, data, cfg, lambda x: (x - mean) / std)
     res = rec["results"]
     assert (res["consistency"]["successes"], res["consistency"]["total"]) == (agree, 40)
@@ -236,16 +237,46 @@ class _Spatial(nn.Module):
 @pytest.mark.parametrize(
     "call,error,match",
     [
-        (lambda: run_consistency(_Spatial(), tiny_set(n=4)), ValueError, r"logits of shape \(N, classes\), got \(2, 1, 12, 12\)"),
-        (lambda: run_consistency(nn.Sequential(nn.Flatten(), nn.Linear(144, 2)), tiny_set(n=4)), ValueError, "at least the data's 3 classes"),
-        (lambda: run_consistency(pooled_net(), tiny_set(n=4), config=ConsistencyConfig(crop_size=20)), ValueError, r"`crop_size` must fit in the images \(12x12\)"),
-        (lambda: run_consistency(pooled_net(), tiny_set(n=4), config=ConsistencyConfig(protocol="circular", max_shift=12)), ValueError, "smaller than the images"),
+        (
+            lambda: run_consistency(_Spatial(), tiny_set(n=4)),
+            ValueError,
+            r"logits of shape \(N, classes\), got \(2, 1, 12, 12\)",
+        ),
+        (
+            lambda: run_consistency(nn.Sequential(nn.Flatten(), nn.Linear(144, 2)), tiny_set(n=4)),
+            ValueError,
+            "at least the data's 3 classes",
+        ),
+        (
+            lambda: run_consistency(pooled_net(), tiny_set(n=4), config=ConsistencyConfig(crop_size=20)),
+            ValueError,
+            r"`crop_size` must fit in the images \(12x12\)",
+        ),
+        (
+            lambda: run_consistency(
+                pooled_net(), tiny_set(n=4), config=ConsistencyConfig(protocol="circular", max_shift=12)
+            ),
+            ValueError,
+            "smaller than the images",
+        ),
         (lambda: run_stability(pooled_net(), tiny_set(n=4), max_shift=30), ValueError, "smaller than the images"),
-        (lambda: run_equivariance(pooled_net(), tiny_set(n=4), layers=["conv1"], pad_to=None), ValueError, "must name modules of the model, got 'conv1'. Layers that"),
-        (lambda: run_equivariance(pooled_net(), tiny_set(n=4), layers=["22"], pad_to=None), ValueError, "Did you mean '2'"),
+        (
+            lambda: run_equivariance(pooled_net(), tiny_set(n=4), layers=["conv1"], pad_to=None),
+            ValueError,
+            "must name modules of the model, got 'conv1'. Layers that",
+        ),
+        (
+            lambda: run_equivariance(pooled_net(), tiny_set(n=4), layers=["22"], pad_to=None),
+            ValueError,
+            "Did you mean '2'",
+        ),
         (lambda: run_consistency("resnt20_cifar", tiny_set(n=4)), ValueError, "Did you mean 'resnet20_cifar'"),
         (lambda: run_consistency(pooled_net(), "fashion-minst"), ValueError, "Did you mean 'fashion-mnist'"),
-        (lambda: run_consistency(pooled_net(), tiny_set(n=4), amp="fp16", device="cpu"), ValueError, "fp16 autocast needs CUDA"),
+        (
+            lambda: run_consistency(pooled_net(), tiny_set(n=4), amp="fp16", device="cpu"),
+            ValueError,
+            "fp16 autocast needs CUDA",
+        ),
         (lambda: run_consistency(pooled_net(), tiny_set(n=4), out="r.txt"), ValueError, "ending in .json"),
         (lambda: run_consistency(pooled_net(), tiny_set(n=4), batchsize=4), TypeError, "Did you mean 'batch_size'"),
         (lambda: run_consistency(checkpoint="/nonexistent/run"), FileNotFoundError, "existing run directory"),
@@ -291,10 +322,13 @@ def test_two_gloo_processes_give_the_results_of_one(tmp_path):
     assert world == 2
     data = tiny_set(n=37)
     whole = ShiftConsistency(keep_outcomes=True)
-    evaluate_consistency(pooled_net(), [(data.images.float() / 255, data.targets)], ConsistencyConfig(max_shift=3, seed=3),
-                         metric=whole)
+    evaluate_consistency(
+        pooled_net(), [(data.images.float() / 255, data.targets)], ConsistencyConfig(max_shift=3, seed=3), metric=whole
+    )
     assert outcomes == whole.outcomes()["consistent"].tolist()
-    one = run_consistency(pooled_net(), tiny_set(n=37), config=ConsistencyConfig(max_shift=3, seed=3, passes=2), batch_size=4)
+    one = run_consistency(
+        pooled_net(), tiny_set(n=37), config=ConsistencyConfig(max_shift=3, seed=3, passes=2), batch_size=4
+    )
     assert two == one["results"]
     one_s = run_stability(pooled_net(), tiny_set(n=37), max_shift=2, batch_size=4, out=tmp_path / "one.json")
     two_s = json.loads((tmp_path / "two.json").read_text())

@@ -6,7 +6,8 @@ Determinism contract (what the trainer relies on):
   epoch))`` (:func:`~antialias.data.seeding.sampler_seed`), the permutation
   :class:`torch.utils.data.DistributedSampler` uses, so one process with a global batch ``B * W``
   visits, step by step, the same samples as ``W`` ranks with batch ``B`` (the distributed sampler
-  pads ``N`` up to a multiple of ``W`` by repeating the first indices, unless ``drop_last``). With ``shuffle=False`` the order is ``0..N-1``.
+  pads ``N`` up to a multiple of ``W`` by repeating the first indices, unless ``drop_last``). With
+  ``shuffle=False`` the order is ``0..N-1``.
 * Augmentation. A :class:`~antialias.data.transforms.Transform` passed as ``transform`` is applied
   to whole batches inside the workers, with its random numbers from
   :func:`~antialias.data.transforms.keyed_uniforms` of ``(seed, epoch, sample index)``: the same

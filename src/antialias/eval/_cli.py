@@ -223,9 +223,13 @@ def _read_config_file(path: str) -> dict[str, Any]:
     try:
         values = tomllib.loads(text) if p.suffix.lower() == ".toml" else json.loads(text)
     except ValueError as exc:  # json.JSONDecodeError and tomllib.TOMLDecodeError are ValueErrors
-        raise ValueError(f"`{where}`: `--config` must hold valid {p.suffix[1:].upper()}, got {str(p)!r}: {exc}") from None
+        raise ValueError(
+            f"`{where}`: `--config` must hold valid {p.suffix[1:].upper()}, got {str(p)!r}: {exc}"
+        ) from None
     if not isinstance(values, dict):
-        raise ValueError(f"`{where}`: `--config` must hold a table of options, got {type(values).__name__} in {str(p)!r}.")
+        raise ValueError(
+            f"`{where}`: `--config` must hold a table of options, got {type(values).__name__} in {str(p)!r}."
+        )
     return values
 
 
@@ -295,7 +299,9 @@ def run_from_args(args: argparse.Namespace, *, figure_writer: FigureWriter | Non
         print(f"{prog}: error: one of --model or --checkpoint is required", file=sys.stderr)
         return 2
     png = Path(str(options.out)).with_suffix(".png") if figure_writer and args.metric in FIGURE_METRICS else None
-    common = {f.name: getattr(options, f.name) for f in dataclasses.fields(EvalOptions) if f.name not in ("model", "data")}
+    common = {
+        f.name: getattr(options, f.name) for f in dataclasses.fields(EvalOptions) if f.name not in ("model", "data")
+    }
     command = ["antialias", *args.argv] if getattr(args, "argv", None) is not None else None
     written: list[Path] = []
     try:
@@ -333,7 +339,10 @@ def _summary(metric: str, record: dict[str, Any]) -> str:
         return ", ".join(f"{name} error {_fmt(e)}" for name, e in errors.items()) + f"; mCE {_number(res.get('mce'))}"
     if metric == "perturbation":
         flips = res["flip_probability"]
-        return ", ".join(f"{name} flip probability {_fmt(e)}" for name, e in flips.items()) + f"; mFR {_number(res.get('mfr'))}"
+        return (
+            ", ".join(f"{name} flip probability {_fmt(e)}" for name, e in flips.items())
+            + f"; mFR {_number(res.get('mfr'))}"
+        )
     means = res["means"]
     return f"{len(means)} layers, mean {res['distance']} distance {sum(means.values()) / max(1, len(means)):.4f}"
 

@@ -184,7 +184,9 @@ def _find_weights(path: str) -> tuple[Path, dict[str, Any] | None]:
             weights = found[-1][1] / "model.safetensors"
         return weights, run.read_config()
     if not p.exists():
-        raise FileNotFoundError(f"`{where}`: `checkpoint` must be an existing run directory or .safetensors file, got {str(p)!r}.")
+        raise FileNotFoundError(
+            f"`{where}`: `checkpoint` must be an existing run directory or .safetensors file, got {str(p)!r}."
+        )
     if p.suffix != ".safetensors":
         raise ValueError(
             f"`{where}`: `checkpoint` must be a run directory or a .safetensors file of antialias.checkpoint, got "
@@ -359,7 +361,9 @@ def pick_normalization(
     if normalize not in NORMALIZE_CHOICES:
         close = difflib.get_close_matches(str(normalize), NORMALIZE_CHOICES, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"`eval`: `normalize` must be one of {NORMALIZE_CHOICES} or (mean, std), got {normalize!r}.{hint}")
+        raise ValueError(
+            f"`eval`: `normalize` must be one of {NORMALIZE_CHOICES} or (mean, std), got {normalize!r}.{hint}"
+        )
     if normalize == "none":
         return None, "none"
     if normalize == "imagenet":

@@ -120,7 +120,9 @@ def check_outputs(paths: Iterable[str | os.PathLike], *, overwrite: bool) -> Non
             )
         parent = p.parent if str(p.parent) else Path(".")
         if not parent.is_dir():
-            raise FileNotFoundError(f"`results`: the folder of {str(p)!r} does not exist; create {str(parent)!r} first.")
+            raise FileNotFoundError(
+                f"`results`: the folder of {str(p)!r} does not exist; create {str(parent)!r} first."
+            )
 
 
 def _atomic_write(path: Path, write: Callable[[IO[bytes]], object], *, overwrite: bool, where: str) -> Path:

@@ -114,7 +114,9 @@ class EvalOptions(Config):
     def __post_init__(self) -> None:
         w = "eval"
         if self.model is not None and not isinstance(self.model, (str, nn.Module)):
-            raise TypeError(f"`{w}`: `model` must be a name, 'module:function', an nn.Module or None, got {self.model!r}.")
+            raise TypeError(
+                f"`{w}`: `model` must be a name, 'module:function', an nn.Module or None, got {self.model!r}."
+            )
         fs = self.filter_size
         if fs is not None and (isinstance(fs, bool) or not isinstance(fs, (int, str))):
             raise TypeError(f"`{w}`: `filter_size` must be an int, a filter name, 'auto' or None, got {fs!r}.")
@@ -125,7 +127,9 @@ class EvalOptions(Config):
         if not isinstance(self.model_kwargs, dict) or not all(isinstance(k, str) for k in self.model_kwargs):
             raise TypeError(f"`{w}`: `model_kwargs` must be a dict with str keys, got {self.model_kwargs!r}.")
         if not isinstance(self.data, (str, Dataset)):
-            raise TypeError(f"`{w}`: `data` must be a data set spec (str) or a Dataset, got {type(self.data).__name__}.")
+            raise TypeError(
+                f"`{w}`: `data` must be a data set spec (str) or a Dataset, got {type(self.data).__name__}."
+            )
         check_choice(w, "split", self.split, SPLITS)
         for name in ("subset", "resize", "center_crop"):
             check_integer(w, name, getattr(self, name), 1, optional=True)
@@ -207,7 +211,9 @@ class EquivarianceConfig(Config):
     def __post_init__(self) -> None:
         w = "EquivarianceConfig"
         if isinstance(self.layers, str):
-            raise TypeError(f"`{w}`: `layers` must be a list of names, got the string {self.layers!r}; use [{self.layers!r}].")
+            raise TypeError(
+                f"`{w}`: `layers` must be a list of names, got the string {self.layers!r}; use [{self.layers!r}]."
+            )
         object.__setattr__(self, "layers", names(w, "layers", self.layers))
         check_integer(w, "step", self.step, 1, optional=True)
         check_choice(w, "distance", self.distance, DISTANCES)
@@ -246,7 +252,9 @@ class CorruptionConfig(Config):
             raise fail(w, "severities", "a non-empty list of integers in 1..5", self.severities)
         object.__setattr__(self, "severities", severities)
         if self.normaliser is not None and not isinstance(self.normaliser, (str, os.PathLike)):
-            raise TypeError(f"`{w}`: `normaliser` must be 'alexnet', a results JSON path or None, got {self.normaliser!r}.")
+            raise TypeError(
+                f"`{w}`: `normaliser` must be 'alexnet', a results JSON path or None, got {self.normaliser!r}."
+            )
         boolean(w, "clean", self.clean)
         check_integer(w, "seed", self.seed, 0)
 

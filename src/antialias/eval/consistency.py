@@ -62,7 +62,7 @@ __all__ = [
 
 
 def _outcomes(logits: Tensor, target: Tensor | None) -> tuple[Tensor, Tensor | None]:
-    """Per image: whether all copies agree ``(N,)``, and whether the first copy is correct ``(N,)`` (given ``target``)."""
+    """Per image: whether all copies agree ``(N,)``; whether the first copy is correct ``(N,)`` (given ``target``)."""
     if not isinstance(logits, Tensor) or logits.ndim != 3 or logits.shape[0] < 2:
         shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
         raise ValueError(
@@ -223,7 +223,11 @@ class ConsistencyConfig(Config):
         boolean(w, "per_batch", self.per_batch)
         boolean(w, "only_correct", self.only_correct)
         check_integer(w, "seed", self.seed, 0)
-        if isinstance(self.confidence, bool) or not isinstance(self.confidence, (int, float)) or not 0 < self.confidence < 1:
+        if (
+            isinstance(self.confidence, bool)
+            or not isinstance(self.confidence, (int, float))
+            or not 0 < self.confidence < 1
+        ):
             raise fail(w, "confidence", "a number in (0, 1)", self.confidence)
 
     @classmethod
@@ -246,8 +250,10 @@ def offset_range(config: ConsistencyConfig) -> tuple[int, int]:
     """The inclusive range ``(low, high)`` of each offset coordinate under ``config``.
 
     Examples:
-        >>> offset_range(ConsistencyConfig(max_shift=3)), offset_range(ConsistencyConfig(protocol="circular", max_shift=3))
-        ((0, 6), (-3, 3))
+        >>> offset_range(ConsistencyConfig(max_shift=3))
+        (0, 6)
+        >>> offset_range(ConsistencyConfig(protocol="circular", max_shift=3))
+        (-3, 3)
     """
     m = config.max_shift
     if config.protocol == "circular":
@@ -372,7 +378,11 @@ def evaluate_consistency(
     Returns:
         ``metric.compute()``: ``{"consistency": Proportion, "accuracy": Proportion}``.
     """
-    metric = metric if metric is not None else ShiftConsistency(only_correct=config.only_correct, confidence=config.confidence)
+    metric = (
+        metric
+        if metric is not None
+        else ShiftConsistency(only_correct=config.only_correct, confidence=config.confidence)
+    )
     metric = metric.to(device)
     model = model.to(device).eval()
     if config.passes > 1 and not isinstance(batches, (list, tuple)):

@@ -159,7 +159,9 @@ def feature_distance_maps(
     for name in names:
         if name not in modules:
             close = difflib.get_close_matches(name, list(modules), n=3)
-            raise ValueError(f"feature_distance_maps: no layer named {name!r}." + (f" Did you mean {close}?" if close else ""))
+            raise ValueError(
+                f"feature_distance_maps: no layer named {name!r}." + (f" Did you mean {close}?" if close else "")
+            )
     h, w = images.shape[-2:]
     if not 1 <= step <= min(h, w):
         raise ValueError(f"feature_distance_maps: `step` must be in 1..{min(h, w)}, got {step!r}.")

@@ -90,7 +90,10 @@ def diagonal_stability(
                     size = (h, w)
                     mode = "constant" if pad_mode == "zeros" else "reflect"
                     if mode == "reflect" and max_shift >= min(h, w):
-                        raise ValueError(f"diagonal_stability: reflect padding by {max_shift} needs images larger than that, got {h}x{w}.")
+                        raise ValueError(
+                            f"diagonal_stability: reflect padding by {max_shift} needs images larger than that, "
+                            f"got {h}x{w}."
+                        )
                     source = F.pad(images, (0, max_shift, 0, max_shift), mode=mode)
                 else:
                     if crop_size + max_shift > min(h, w):
@@ -106,7 +109,9 @@ def diagonal_stability(
                 flat = preprocess(flat)
             logits = model(flat)
             if logits.ndim != 2 or logits.shape[0] != flat.shape[0]:
-                raise ValueError(f"diagonal_stability: the model must return (N, classes) logits, got {tuple(logits.shape)}.")
+                raise ValueError(
+                    f"diagonal_stability: the model must return (N, classes) logits, got {tuple(logits.shape)}."
+                )
             probs = logits.float().softmax(-1).view(n, len(shifts), -1).cpu()
             labels = labels.cpu()
             pred = probs.argmax(-1)

@@ -11,6 +11,7 @@ tests of :mod:`antialias.eval._stats`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -121,15 +122,17 @@ def _stability(model: nn.Module, data: EvalData, s: EvalSettings) -> dict[str, A
 
 def equivariance_part(model: nn.Module, data: EvalData, s: EvalSettings) -> dict[str, Any]:
     """Feature-distance maps averaged over images, plus each image's mean distance (for a paired test)."""
-    images = data.preprocess(data.images[: s.equivariance_images])
-    total = None
-    per_image = []
-    result = None
-    for i in range(len(images)):
-        result = feature_distance_maps(model, images[i : i + 1], step=s.equivariance_step, shifts_per_batch=16)
-        total = result.maps.clone() if total is None else total + result.maps
-        per_image.append(float(result.maps.mean()))
-    maps = total / len(images)  # (L, Sh, Sw)
+    images = data.preprocess(data.images[: s.equivariance_images])  # (M, C, H, W)
+    results = [feature_distance_maps(model, images[i : i + 1], step=s.equivariance_step, shifts_per_batch=16)
+               for i in range(len(images))]
+    if not results:
+        raise ValueError(f"`reproduce`: `equivariance_images` must be >= 1, got {s.equivariance_images!r}.")
+    total = results[0].maps.clone()
+    for r in results[1:]:
+        total = total + r.maps
+    maps = total / len(results)  # (L, Sh, Sw)
+    per_image = [float(r.maps.mean()) for r in results]
+    result = results[0]
     return {"layers": result.layers, "maps": [[[round(float(v), 6) for v in row] for row in layer] for layer in maps],
             "means": {name: float(m.mean()) for name, m in zip(result.layers, maps, strict=True)},
             "per_image_mean": per_image, "distance": result.distance, "num_images": len(images),
@@ -151,14 +154,17 @@ def evaluate_model(model: nn.Module, data: EvalData, s: EvalSettings, cache: Par
     out: dict[str, Any] = {}
     out["clean"] = part("accuracy", {k: base[k] for k in ("data", "num_images")}, lambda: _accuracy(model, data, s))
     out["consistency"] = {
-        p: part(f"consistency_{p}", {**base, "protocol": p}, lambda p=p: _consistency(model, data, s, p))
+        p: part(f"consistency_{p}", {**base, "protocol": p}, functools.partial(_consistency, model, data, s, p))
         for p in ("crop", "circular")
     }
     out["stability"] = part("stability", {k: base[k] for k in ("data", "stability_images", "stability_max_shift")},
                             lambda: _stability(model, data, s))
     if equivariance:
-        out["equivariance"] = part("equivariance", {k: base[k] for k in ("data", "equivariance_images", "equivariance_step")},
-                                   lambda: equivariance_part(model, data, s))
+        out["equivariance"] = part(
+            "equivariance",
+            {k: base[k] for k in ("data", "equivariance_images", "equivariance_step")},
+            lambda: equivariance_part(model, data, s),
+        )
     if robustness is not None:
         out.update(robustness(cache))
     return out

@@ -32,7 +32,9 @@ def run_consistency(model: Any = None, data: Any = "fashion-mnist", *, config: C
     """
     given, common = split_kwargs(kwargs, ConsistencyConfig)
     if config is not None and given:
-        raise TypeError(f"`run_consistency`: `config` must not be combined with its fields, got both and {sorted(given)}.")
+        raise TypeError(
+            f"`run_consistency`: `config` must not be combined with its fields, got both and {sorted(given)}."
+        )
     if config is None:
         config = ConsistencyConfig.for_data(data, **given)
     options, command = options_from(model, data, common)

@@ -74,7 +74,9 @@ def run_equivariance(model: Any = None, data: Any = "fashion-mnist", *, config: 
     """
     given, common = split_kwargs(kwargs, EquivarianceConfig)
     if config is not None and given:
-        raise TypeError(f"`run_equivariance`: `config` must not be combined with its fields, got both and {sorted(given)}.")
+        raise TypeError(
+            f"`run_equivariance`: `config` must not be combined with its fields, got both and {sorted(given)}."
+        )
     config = config if config is not None else EquivarianceConfig.for_data(data, **given)
     options, command = options_from(model, data, common)
     options = dataclasses.replace(options, subset=min(config.num_images, options.subset or config.num_images))
@@ -95,10 +97,16 @@ def run_equivariance(model: Any = None, data: Any = "fashion-mnist", *, config: 
                                            shifts_per_batch=spb, split_max=config.split_max, device=run.device)
     seconds = time.perf_counter() - start
     layer_names, maps, total, shifts_h, shifts_w = _merged(run, result)
-    results = {"layers": layer_names, "means": {name: float(m.mean()) for name, m in zip(layer_names, maps, strict=True)},
-               "shifts_h": shifts_h, "shifts_w": shifts_w, "distance": config.distance, "num_images": total,
-               "max_map_value": float(maps.max()) if maps.numel() else 0.0,
-               "shifted_images_per_second": total * len(shifts_h) * len(shifts_w) / seconds if seconds > 0 else None}
+    results = {
+        "layers": layer_names,
+        "means": {name: float(m.mean()) for name, m in zip(layer_names, maps, strict=True)},
+        "shifts_h": shifts_h,
+        "shifts_w": shifts_w,
+        "distance": config.distance,
+        "num_images": total,
+        "max_map_value": float(maps.max()) if maps.numel() else 0.0,
+        "shifted_images_per_second": total * len(shifts_h) * len(shifts_w) / seconds if seconds > 0 else None,
+    }
     recorded = {"layers": list(config.layers) if config.layers is not None else None, "step": step,
                 "distance": config.distance, "num_images": config.num_images, "pad_to": config.pad_to,
                 "padding_ltrb": [pads[0], pads[2], pads[1], pads[3]], "input_size": [h, w], "shifts_per_batch": spb,

@@ -84,7 +84,9 @@ def split_kwargs(kwargs: Mapping[str, Any], config_type: type | None = None) -> 
     unknown = sorted(set(kwargs) - set(known))
     if unknown:
         hint = difflib.get_close_matches(unknown[0], known, n=1)
-        raise TypeError(f"`eval`: unexpected keyword argument {unknown[0]!r}." + (f" Did you mean {hint[0]!r}?" if hint else ""))
+        raise TypeError(
+            f"`eval`: unexpected keyword argument {unknown[0]!r}." + (f" Did you mean {hint[0]!r}?" if hint else "")
+        )
     config = {k: v for k, v in kwargs.items() if k in config_names}
     common = {k: v for k, v in kwargs.items() if k not in config_names}
     return config, common
@@ -114,7 +116,9 @@ def _resolve_device(device: str | torch.device, local_rank: int) -> torch.device
         raise ValueError(f"`eval`: `device` must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}.") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"`eval`: `device` must be available, got {device!r} on a machine without CUDA. Use --device cpu.")
+            raise ValueError(
+                f"`eval`: `device` must be available, got {device!r} on a machine without CUDA. Use --device cpu."
+            )
         if dev.index is None:
             dev = torch.device("cuda", local_rank)
     return dev
@@ -218,8 +222,14 @@ def check_shift(max_shift: int, crop_size: int | None, setup: Setup, where: str)
         )
 
 
-def finish(setup: Setup, record: dict[str, Any], options: EvalOptions, arrays: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Write ``arrays`` (``.npz``) then ``record`` (``.json``) on the main process, if ``options.out``; return the record."""
+def finish(
+    setup: Setup, record: dict[str, Any], options: EvalOptions, arrays: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Writes ``arrays`` (``.npz``), then ``record`` (``.json``), on the main process if ``options.out``.
+
+    Returns:
+        ``record``.
+    """
     if options.out is not None and setup.dist.is_main:
         paths = _output_paths(options.out, ["npz"] if arrays is not None else [])
         if arrays is not None:

@@ -38,7 +38,9 @@ def run_stability(model: Any = None, data: Any = "fashion-mnist", *, config: Sta
     """
     given, common = split_kwargs(kwargs, StabilityConfig)
     if config is not None and given:
-        raise TypeError(f"`run_stability`: `config` must not be combined with its fields, got both and {sorted(given)}.")
+        raise TypeError(
+            f"`run_stability`: `config` must not be combined with its fields, got both and {sorted(given)}."
+        )
     if config is None:
         config = StabilityConfig.for_data(data, **given)
     options, command = options_from(model, data, common)
