@@ -27,8 +27,26 @@ from antialias.eval.perturbation import (
     read_cifar10p,
     top5_distance,
 )
-from antialias.eval.protocols import run_consistency, run_corruption, run_equivariance, run_perturbation, run_stability
+from antialias.eval.protocols import (
+    run_consistency,
+    run_corruption,
+    run_equivariance,
+    run_perturbation,
+    run_stability,
+    run_worst_case,
+)
 from antialias.eval.stability import StabilityResult, diagonal_stability
+from antialias.eval.subpixel import fourier_shift
+from antialias.eval.worst_case import (
+    KWayConsistency,
+    MeanAbsoluteChange,
+    WorstCaseConfig,
+    WorstCaseConsistency,
+    evaluate_worst_case,
+    k_way_consistency,
+    mean_absolute_change,
+    worst_case_consistency,
+)
 
 __all__ = [
     "ALL_CORRUPTIONS",
@@ -43,6 +61,8 @@ __all__ = [
     "EquivarianceConfig",
     "EquivarianceResult",
     "EvalOptions",
+    "KWayConsistency",
+    "MeanAbsoluteChange",
     "PerturbationConfig",
     "PerturbationResult",
     "PerturbationStability",
@@ -50,6 +70,8 @@ __all__ = [
     "ShiftConsistency",
     "StabilityConfig",
     "StabilityResult",
+    "WorstCaseConfig",
+    "WorstCaseConsistency",
     "circular_upsample",
     "corrupt_images",
     "corruption_error",
@@ -61,8 +83,12 @@ __all__ = [
     "evaluate_corruptions",
     "evaluate_imagenet_c",
     "evaluate_perturbations",
+    "evaluate_worst_case",
     "feature_distance_maps",
     "flip_probability",
+    "fourier_shift",
+    "k_way_consistency",
+    "mean_absolute_change",
     "perturbation_sequence",
     "perturbation_stability",
     "read_cifar10c",
@@ -72,7 +98,9 @@ __all__ = [
     "run_equivariance",
     "run_perturbation",
     "run_stability",
+    "run_worst_case",
     "shift_consistency",
     "top5_distance",
     "wilson_interval",
+    "worst_case_consistency",
 ]

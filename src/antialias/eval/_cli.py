@@ -37,7 +37,14 @@ else:  # Python 3.10: the tomli backport (a dependency there)
 
 from antialias.eval._results import check_outputs
 from antialias.eval.config import METRIC_CONFIGS, EvalOptions
-from antialias.eval.protocols import run_consistency, run_corruption, run_equivariance, run_perturbation, run_stability
+from antialias.eval.protocols import (
+    run_consistency,
+    run_corruption,
+    run_equivariance,
+    run_perturbation,
+    run_stability,
+    run_worst_case,
+)
 from antialias.filters import filter_row
 from antialias.runs.model import parse_filter_size
 
@@ -56,6 +63,7 @@ _RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
     "equivariance": run_equivariance,
     "corruption": run_corruption,
     "perturbation": run_perturbation,
+    "worst-case": run_worst_case,
 }
 
 _HELP = {
@@ -64,6 +72,8 @@ _HELP = {
     "equivariance": "per-layer feature distance maps Shift(F(x)) vs F(Shift(x)) (the paper's heatmaps)",
     "corruption": "ImageNet-C style corruption errors, CE and mCE (needs the corruptions extra)",
     "perturbation": "ImageNet-P style flip probability, FR/mFR and top-5 distance",
+    "worst-case": "worst-case consistency over shift grids (circular, crop, sub-pixel), MAC, k-way and random "
+    "sub-pixel consistency",
 }
 
 _DESCRIPTION = {
@@ -83,6 +93,12 @@ _DESCRIPTION = {
     "perturbation": "Generate perturbation sequences on the fly; flip probabilities (consecutive frames; noise: "
     "against the first frame), FR/mFR against --normaliser (a reference model's results JSON) and top-5 distance; "
     "writes the JSON and a figure (.png).",
+    "worst-case": "The fraction of images whose prediction is unchanged under every shift of a grid, per family: "
+    "circular (torch.roll by -m..m), crop (pad by m, crop at every offset) and subpixel (band-limited Fourier shifts "
+    "at multiples of --subpixel-step up to --subpixel-max-shift, by default the 1/4 and 1/2 pixel shifts); the mean "
+    "absolute change (MAC) of the top-class probability over the same grids; k-way consistency (--k random circular "
+    "shifts all agree) and random sub-pixel consistency (two random real shifts in -r..r agree). Wilson intervals "
+    "by image, bootstrap over images for MAC.",
 }
 
 _GROUPS = {"model": "model (one of --model or --checkpoint)", "data": "data", "run": "run"}
@@ -343,6 +359,11 @@ def _summary(metric: str, record: dict[str, Any]) -> str:
             ", ".join(f"{name} flip probability {_fmt(e)}" for name, e in flips.items())
             + f"; mFR {_number(res.get('mfr'))}"
         )
+    if metric == "worst-case":
+        worst = ", ".join(f"{f} {_fmt(p)}" for f, p in res["worst_case"].items())
+        mac = ", ".join(f"{f} {p['value']:.4f} [{p['low']:.4f}, {p['high']:.4f}]" for f, p in res["mac"].items())
+        return (f"worst-case consistency {worst}; MAC {mac}; k-way "
+                f"{_fmt(res['k_way'])}; random sub-pixel {_fmt(res['random_subpixel'])}")
     means = res["means"]
     return f"{len(means)} layers, mean {res['distance']} distance {sum(means.values()) / max(1, len(means)):.4f}"
 

@@ -41,6 +41,7 @@ from antialias.eval._fields import (
 from antialias.eval._forward import AMP_CHOICES
 from antialias.eval._resolve import NORMALIZE_CHOICES
 from antialias.eval.consistency import ConsistencyConfig
+from antialias.eval.worst_case import WorstCaseConfig
 
 __all__ = [
     "METRIC_CONFIGS",
@@ -294,4 +295,5 @@ METRIC_CONFIGS: dict[str, type[Config]] = {
     "equivariance": EquivarianceConfig,
     "corruption": CorruptionConfig,
     "perturbation": PerturbationConfig,
+    "worst-case": WorstCaseConfig,
 }

@@ -33,6 +33,7 @@ from antialias.eval.protocols._equivariance import pad_to_multiple, run_equivari
 from antialias.eval.protocols._robustness import run_corruption, run_perturbation
 from antialias.eval.protocols._setup import shard_range
 from antialias.eval.protocols._stability import run_stability
+from antialias.eval.protocols._worst_case import run_worst_case
 
 __all__ = [
     "AMP_CHOICES",
@@ -42,5 +43,6 @@ __all__ = [
     "run_equivariance",
     "run_perturbation",
     "run_stability",
+    "run_worst_case",
     "shard_range",
 ]
