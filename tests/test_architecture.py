@@ -18,7 +18,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("antialias._version", "antialias._io", "antialias._factory", "antialias._download",
               "antialias.checkpoint", "antialias.filters")),
     ("functional", ("antialias._kernels", "antialias.functional")),
-    ("layers", ("antialias.layers",)),
+    ("layers", ("antialias.layers", "antialias.downsample")),
     ("convert", ("antialias.convert",)),
     ("models", ("antialias.models",)),
     ("data", ("antialias.data",)),

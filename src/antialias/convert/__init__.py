@@ -5,12 +5,13 @@ layers (``_layers``), the report (``_report``) and the driver (``_convert``). Th
 docstring describes every rule.
 """
 
-from antialias.convert._convert import KINDS, PLACEMENTS, convert
+from antialias.convert._convert import KINDS, METHODS, PLACEMENTS, convert
 from antialias.convert._layers import PreBlurConv1d, PreBlurConv2d, PreBlurConv3d
 from antialias.convert._report import ConvertReport, ConvertSite
 
 __all__ = [
     "KINDS",
+    "METHODS",
     "PLACEMENTS",
     "ConvertReport",
     "ConvertSite",

@@ -54,9 +54,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import flop_registry
 
+from antialias import downsample as _D
 from antialias import filters as _filters
 from antialias import functional as _F
 from antialias.convert import _layers as _L
+from antialias.convert import _methods as _M
 from antialias.convert._graph import _DeepTracer, _Edit, _hint, _locate, _owner_key, _path, _rewrite_owner, _set
 from antialias.convert._report import ConvertReport, ConvertSite
 from antialias.convert._sites import (
@@ -75,17 +77,27 @@ from antialias.convert._sites import (
     _pool_module,
     _stateless,
     _t,
+    _upsample_module,
 )
 from antialias.filters import FilterSpec
 
-__all__ = ["KINDS", "PLACEMENTS", "convert"]
+__all__ = ["KINDS", "METHODS", "PLACEMENTS", "convert"]
 
 #: What ``replace=`` may name.
 KINDS = ("maxpool", "avgpool", "conv")
 
 #: Placements a report can name: ``drop-in`` (pools), ``after-activation`` (the paper's),
-#: ``blurpool-then-1x1`` (shortcuts), ``before-conv`` (blur-first), ``skipped``.
-PLACEMENTS = ("drop-in", "after-activation", "blurpool-then-1x1", "before-conv", "skipped")
+#: ``blurpool-then-1x1`` (shortcuts), ``before-conv`` (blur-first), ``skipped``; with another
+#: ``method``: ``sampler-then-1x1`` (shortcuts) and ``after-conv`` (conv at stride 1, then the sampler);
+#: with ``upsample=True``: ``after-upsample`` (a transposed conv, then the blur; an ``nn.Upsample`` is
+#: ``drop-in``).
+PLACEMENTS = (
+    "drop-in", "after-activation", "blurpool-then-1x1", "before-conv", "sampler-then-1x1", "after-conv",
+    "after-upsample", "skipped",
+)
+
+#: What ``method=`` may name (``antialias.downsample.METHODS``).
+METHODS = _D.METHODS
 
 _WHERE = "`convert`"  # starts every error message, as STYLE.md asks
 
@@ -123,6 +135,12 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
         if mod is None or id(mod) in ctx.handled:
             continue
         name = _join(prefix, _path(node))
+        if ctx.opt.upsample and _M.upsample_site(mod) is not None:
+            ctx.handled.add(id(mod))
+            new = _upsample_module(ctx, mod, name, calls[node.target])
+            if new is not None and new is not mod:
+                _set(unit, _path(node), new, modules)
+            continue
         if isinstance(mod, POOL_TYPES):
             ctx.handled.add(id(mod))
             new = _pool_module(ctx, mod, name)
@@ -148,10 +166,10 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
         if pattern is not None:
             chain, act = pattern
             stride = tuple(mod.stride)
-            blur = ctx.blurpool(nd, mod.out_channels, stride, stride)
+            blur = ctx.blurpool(nd, mod.out_channels, stride, stride, name)
             old = _desc(mod)
             path = " -> ".join(_node_desc(n, prefix) for n in [*chain, act])
-            new_desc = f"{_desc(mod, stride=(1,) * nd)} -> {path} -> BlurPool{nd}d(s={_t(stride)})"
+            new_desc = f"{_desc(mod, stride=(1,) * nd)} -> {path} -> {ctx.label(nd)}(s={_t(stride)})"
             act_mod = modules.get(_path(act)) if act.op == "call_module" else None
             if act_mod is not None and calls[act.target] == 1 and _stateless(act_mod) and id(act_mod) not in ctx.shared:
                 mod.stride = (1,) * nd
@@ -178,6 +196,9 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
         if _blur_first(ctx, mod, name):
             continue
         key = owner_of(node)  # a conv subclass: insert the blur before it in its caller's graph
+        if ctx.opt.method != "blurpool":
+            ctx.skip(name, "conv", _desc(mod), f"a custom conv class: method {ctx.opt.method!r} cannot wrap it")
+            continue
         if key is None:
             ctx.skip(name, "conv", _desc(mod), "a custom conv class in a module called more than once")
             continue
@@ -225,6 +246,11 @@ def _convert_modules(ctx: _Ctx, module: nn.Module, prefix: str) -> None:
             new = _pool_module(ctx, child, full)
             if new is not None:
                 setattr(module, name, new)
+        elif ctx.opt.upsample and _M.upsample_site(child) is not None:
+            ctx.handled.add(id(child))
+            new = _upsample_module(ctx, child, full)
+            if new is not None and new is not child:
+                setattr(module, name, new)
         elif _is_conv(child) and any(v > 1 for v in child.stride):
             ctx.handled.add(id(child))
             if _conv_gate(ctx, child, full):
@@ -245,14 +271,14 @@ def _conv_fallback(ctx: _Ctx, parent: nn.Module, conv: _ConvNd, name: str, follo
                 if _stateless(nxt) and id(nxt) not in ctx.shared:
                     stride = tuple(conv.stride)
                     old = _desc(conv)
-                    blur = ctx.blurpool(nd, conv.out_channels, stride, stride)
+                    blur = ctx.blurpool(nd, conv.out_channels, stride, stride, name)
                     conv.stride = (1,) * nd
                     setattr(parent, act_name, nn.Sequential(nxt, blur))
                     ctx.done(
                         name,
                         "conv",
                         old,
-                        f"{_desc(conv)} -> ... -> {type(nxt).__name__} -> BlurPool{nd}d(s={_t(stride)})",
+                        f"{_desc(conv)} -> ... -> {type(nxt).__name__} -> {ctx.label(nd)}(s={_t(stride)})",
                         "after-activation",
                         "module-level fallback: order taken from the nn.Sequential",
                     )
@@ -361,6 +387,9 @@ def convert(
     example_input: Tensor | tuple | None = None,
     input_size: Sequence[int] | None = None,
     inplace: bool = False,
+    method: str = "blurpool",
+    method_options: dict[str, Any] | None = None,
+    upsample: bool = False,
 ) -> tuple[nn.Module, ConvertReport]:
     """Anti-alias every strided pool and conv of ``model`` (Zhang, ICML 2019), keeping its weights.
 
@@ -381,6 +410,19 @@ def convert(
         input_size: Shape of a random example input, instead of ``example_input``.
         inplace: Modify ``model`` itself instead of a deep copy. Always use the returned model: a
             model whose own forward had to be rewritten comes back as a ``torch.fx.GraphModule``.
+        method: The downsampler: ``"blurpool"`` (Zhang 2019, the default), ``"aps"`` (Chaman &
+            Dokmanic 2021), ``"lps"`` (Rojas-Gomez et al. 2022), ``"ideal"`` (Fourier low-pass) or
+            ``"adaptive"`` (Zou et al. 2020); see :mod:`antialias.convert._methods` for the placements.
+            ``filter_size`` is then APS's/LPS's pre-blur (1: none) and unused by ideal/adaptive. With
+            ``aps``/``lps``, residual shortcuts take the phase of their block's main branch. ``aps`` and
+            ``ideal`` add no ``state_dict`` keys; ``lps`` adds each sampler's scoring network
+            (``<site>.score.*``) and ``adaptive`` its predictor (``<site>.predictor.*``).
+        method_options: Options of the method's layer: ``{"norm": "l1"}`` (aps), ``{"tau": 1.0,
+            "hard": True, "hidden_channels": 16}`` (lps), ``{"real": False}`` (ideal),
+            ``{"kernel_size": 3, "groups": 8}`` (adaptive).
+        upsample: Also anti-alias 2-D upsampling: ``nn.Upsample(mode="nearest")`` at an integer scale
+            becomes ``BlurUpsample2d`` (or, with aps/lps, ``PolyphaseUpsample2d`` restoring the phase of
+            the encoder's sampler in mirror order), a strided ``nn.ConvTranspose2d`` gets a blur after it.
 
     Returns:
         ``(converted, report)``; ``print(report)`` lists each site and the costs.
@@ -399,10 +441,16 @@ def convert(
         >>> new(torch.randn(1, 3, 32, 32)).shape
         torch.Size([1, 8, 8, 8])
     """
-    options, example = _validate(model, filter_size, padding_mode, replace, min_channels, exclude,
+    no_blur = filter_size is None and method != "blurpool"  # another method without a pre-blur: a 1-tap filter
+    options, example = _validate(model, 1 if no_blur else filter_size, padding_mode, replace, min_channels, exclude,
                                  example_input, input_size, inplace)
+    options.method = _D.check_method(method, _WHERE)
+    options.method_options = _D.check_options(options.method, method_options, _WHERE)
+    if not isinstance(upsample, bool):
+        raise TypeError(f"{_WHERE}: `upsample` must be a bool, got {upsample!r}.")
+    options.upsample = upsample
     target = model if inplace else copy.deepcopy(model)
-    report = ConvertReport(filter_size=filter_size, padding_mode=padding_mode)
+    report = ConvertReport(filter_size=filter_size, padding_mode=padding_mode, method=options.method)
     ctx = _Ctx(options, report, target)
     report.params_before = sum(p.numel() for p in target.parameters())
     out_before = None
@@ -422,6 +470,8 @@ def convert(
                 h.remove()
 
     converted = _convert_unit(ctx, target, "")
+    replaced = ctx.linker.link(converted, report, filter_size, padding_mode)
+    ctx.checks = [(name, before, replaced.get(id(mod), mod)) for name, before, mod in ctx.checks]
     report.params_after = sum(p.numel() for p in converted.parameters())
 
     if example is not None:

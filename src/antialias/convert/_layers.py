@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torch.fx.node import Target
 
 from antialias import layers as _layers
+from antialias.convert import _methods
 from antialias.filters import FilterSpec
 
 # --------------------------------------------------------------------------- classes by role
@@ -90,6 +91,7 @@ AA_LEAVES: tuple[type[nn.Module], ...] = (
     _layers.ConvBlurPool2d,
     _layers.BlurConv2d,
     *PREBLUR_TYPES,
+    *_methods.LEAVES,  # the other downsampling methods' layers (convert(method=...)) and upsamplers
 )
 
 

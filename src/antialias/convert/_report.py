@@ -34,6 +34,7 @@ class ConvertReport:
         input_size: Shape of the example input the costs were measured on, or None.
         flops_before, flops_after: ``torch.utils.flop_counter`` totals (convolutions and matmuls), or None.
         params_before, params_after: Parameter counts.
+        method: The downsampling method (``convert(method=...)``).
     """
 
     filter_size: Any
@@ -48,6 +49,7 @@ class ConvertReport:
     flops_after: int | None = None
     params_before: int = 0
     params_after: int = 0
+    method: str = "blurpool"
 
     def placements(self) -> dict[str, str]:
         """Site name -> placement, for the converted sites."""
@@ -57,7 +59,8 @@ class ConvertReport:
         how = "torch.fx graph" if not self.fallbacks else "torch.fx graph with module-level fallback"
         lines = [
             f"antialias.convert: {len(self.sites)} site(s) converted, {len(self.skipped)} skipped "
-            f"({how}; filter_size={self.filter_size!r}, padding_mode={self.padding_mode!r})"
+            f"({how}; {'' if self.method == 'blurpool' else f'method={self.method!r}, '}"
+            f"filter_size={self.filter_size!r}, padding_mode={self.padding_mode!r})"
         ]
         for site in self.sites:
             lines.append(f"  {site.name}  [{site.kind}, {site.placement}]")

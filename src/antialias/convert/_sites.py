@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import inspect
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 import torch.fx as fx
@@ -13,7 +13,9 @@ from torch import Tensor, nn
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.pooling import _MaxPoolNd
 
+from antialias import downsample as _D
 from antialias.convert import _layers as _L
+from antialias.convert import _methods as _M
 from antialias.convert._graph import _path
 from antialias.convert._report import ConvertReport, ConvertSite
 
@@ -25,16 +27,21 @@ class _Options:
     replace: frozenset[str]
     min_channels: int
     exclude: tuple[str, ...]
+    method: str = "blurpool"  # convert(method=...): see _methods
+    method_options: dict[str, Any] = field(default_factory=dict)
+    upsample: bool = False
 
 
 class _Ctx:
     def __init__(self, options: _Options, report: ConvertReport, model: nn.Module) -> None:
         self.opt = options
         self.report = report
+        self.model = model
         # (site name, output shapes recorded before, module whose output must match afterwards)
         self.checks: list[tuple[str, list[tuple[int, ...]], nn.Module]] = []
         self.observed: dict[int, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
         self.handled: set[int] = set()
+        self.linker = _M.Linker()  # polyphase leaders, shortcut followers, decoder upsamplers (aps/lps)
         registered = Counter(id(m) for _, m in model.named_modules(remove_duplicate=False))
         self.shared = {k for k, v in registered.items() if v > 1}
         first: Tensor | None = next(iter(model.parameters()), None)
@@ -43,6 +50,20 @@ class _Ctx:
         self.factory: dict[str, Any] = (
             {"device": first.device, "dtype": first.dtype} if first is not None and first.is_floating_point() else {}
         )
+
+    def sampler(self, channels: int | None, strides: tuple[int, int], name: str, follower: bool = False) -> nn.Module:
+        """The layer of ``convert(method=...)`` at ``strides`` (a polyphase leader unless ``follower``)."""
+        new = _D.make_downsampler(
+            self.opt.method, channels, strides, filter_size=self.opt.filter_size,
+            padding_mode=self.opt.padding_mode, **self.opt.method_options, **self.factory,
+        )
+        if self.opt.method in _M.POLYPHASE and not follower:
+            self.linker.leader(name, new)
+        return new
+
+    def label(self, nd: int) -> str:
+        """The class name the report shows for the method's layer."""
+        return f"BlurPool{nd}d" if self.opt.method == "blurpool" else _M.LABELS[self.opt.method]
 
     def excluded(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.opt.exclude)
@@ -58,8 +79,11 @@ class _Ctx:
             self.checks.append((name, [out for _, out in self.observed[id(before)]], after))
 
     def blurpool(
-        self, nd: int, channels: int | None, strides: tuple[int, ...], blur_axes: tuple[int, ...]
+        self, nd: int, channels: int | None, strides: tuple[int, ...], blur_axes: tuple[int, ...],
+        name: str = "", follower: bool = False,
     ) -> nn.Module:
+        if self.opt.method != "blurpool" and nd == 2 and tuple(strides) == tuple(blur_axes):
+            return self.sampler(channels, (strides[0], strides[1]), name, follower)
         return _L.BLURPOOLS[nd](
             channels, _L.axis_filter(self.opt.filter_size, blur_axes), strides, self.opt.padding_mode, **self.factory
         )
@@ -112,6 +136,8 @@ def _pool_params(mod: PoolModule, nd: int, is_max: bool) -> tuple:
 def _pool_fits(ctx: _Ctx, is_max: bool, params: tuple, observed: list) -> tuple[bool, str]:
     """Whether the blur version has the pool's output size; a note when it holds only for the example."""
     k, s, p, d, ceil_mode = params
+    if ctx.opt.method != "blurpool":
+        return _method_pool_fits(ctx, params, observed)
     if is_max and ctx.opt.padding_mode != "circular":
         return True, ""  # MaxBlurPool reproduces max-pool's size arithmetic exactly
     nd = len(k)
@@ -127,8 +153,30 @@ def _pool_fits(ctx: _Ctx, is_max: bool, params: tuple, observed: list) -> tuple[
     )
 
 
-def _new_pool(ctx: _Ctx, nd: int, is_max: bool, params: tuple, channels: int | None) -> nn.Module:
+def _method_pool_fits(ctx: _Ctx, params: tuple, observed: list) -> tuple[bool, str]:
+    """Whether ``pool at stride 1 -> method's layer`` has the pool's output size (see _methods)."""
     k, s, p, d, ceil_mode = params
+    circ = ctx.opt.padding_mode == "circular"
+
+    def same(length: int, i: int) -> bool:
+        return _L.pool_out(length, k[i], s[i], p[i], d[i], ceil_mode) == _M.pool_down_size(
+            length, k[i], s[i], p[i], d[i], circ
+        )
+
+    low = [max(1, d[i] * (k[i] - 1) + 1 - 2 * p[i]) for i in range(2)]
+    if all(same(n, i) for i in range(2) for n in range(low[i], low[i] + 2 * s[i] + 2)):
+        return True, ""
+    if observed and all(all(same(n, i) for i, n in enumerate(inp[2:])) for inp, _ in observed):
+        return True, f"same output size only for inputs like the example {observed[0][0]}"
+    return False, "its output size differs from the stride-1 pool then the sampler's; replace it by hand"
+
+
+def _new_pool(ctx: _Ctx, nd: int, is_max: bool, params: tuple, channels: int | None, name: str = "",
+              count_include_pad: bool = True) -> nn.Module:
+    k, s, p, d, ceil_mode = params
+    if ctx.opt.method != "blurpool":
+        down = ctx.sampler(channels, (s[0], s[1]), name)
+        return _M.make_pool_down(is_max, params, down, ctx.opt.padding_mode == "circular", count_include_pad)
     if is_max:
         return _L.MAXBLURPOOLS[nd](
             k, s, p, d, ceil_mode, channels=channels,
@@ -163,11 +211,24 @@ def _pool_module(ctx: _Ctx, mod: PoolModule, name: str) -> nn.Module | None:
     if is_max and mod.return_indices:
         ctx.skip(name, kind, old, "return_indices=True (max-unpooling needs the max-pool's indices)")
         return None
+    if ctx.opt.method != "blurpool" and nd != 2:
+        ctx.skip(name, kind, old, f"method {ctx.opt.method!r} converts 2-D sites only")
+        return None
     fits, note = _pool_fits(ctx, is_max, params, ctx.observed.get(id(mod), []))
     if not fits:
         ctx.skip(name, kind, old, note)
         return None
-    new = _new_pool(ctx, nd, is_max, params, channels)
+    if ctx.opt.method != "blurpool" and channels is None:
+        channels = _M.infer_channels(ctx.model, name)
+    if ctx.opt.method == "adaptive" and channels is None:
+        ctx.skip(name, kind, old, "input channels unknown (pass example_input=): the adaptive filter needs them")
+        return None
+    new = _new_pool(ctx, nd, is_max, params, channels, name, bool(getattr(mod, "count_include_pad", True)))
+    if ctx.opt.method != "blurpool":
+        pooled = f"{type(mod).__name__}(k={_t(params[0])}, s=1)"
+        ctx.done(name, kind, old, f"{pooled} -> {ctx.label(nd)}(s={_t(params[1])})", "drop-in", note)
+        ctx.check(name, mod, new)
+        return new
     ctx.done(name, kind, old, f"{type(new).__name__}(k={_t(params[0])}, s={_t(params[1])}, p={_t(params[2])})"
              if is_max else f"{type(new).__name__}(s={_t(params[1])})", "drop-in", note)
     ctx.check(name, mod, new)
@@ -220,11 +281,18 @@ def _functional_pool(ctx: _Ctx, node: fx.Node, name: str) -> nn.Module | None:
         _L.ntuple(args.get("dilation", 1), nd) if is_max else (1,) * nd,
         bool(args.get("ceil_mode", False)),
     )
+    if ctx.opt.method != "blurpool" and nd != 2:
+        ctx.skip(name, kind, old, f"method {ctx.opt.method!r} converts 2-D sites only")
+        return None
     fits, note = _pool_fits(ctx, is_max, params, [])
     if not fits:
         ctx.skip(name, kind, old, note)
         return None
-    new = _new_pool(ctx, nd, is_max, params, None)
+    channels = _M.infer_channels(ctx.model, name) if ctx.opt.method != "blurpool" else None
+    if ctx.opt.method == "adaptive" and channels is None:
+        ctx.skip(name, kind, old, "its input channels are unknown: the adaptive filter needs them")
+        return None
+    new = _new_pool(ctx, nd, is_max, params, channels, name, bool(args.get("count_include_pad", True)))
     ctx.done(name, kind, old, f"{type(new).__name__}(k={_t(k)}, s={_t(s)}, p={_t(params[2])})" if is_max
              else f"{type(new).__name__}(s={_t(s)})", "drop-in")
     return new
@@ -258,6 +326,9 @@ def _conv_gate(ctx: _Ctx, mod: _ConvNd, name: str) -> bool:
     if isinstance(mod.padding, str) and mod.padding != "valid":
         ctx.skip(name, "conv", _desc(mod), f"padding={mod.padding!r}")
         return False
+    if ctx.opt.method != "blurpool" and len(mod.kernel_size) != 2:
+        ctx.skip(name, "conv", _desc(mod), f"method {ctx.opt.method!r} converts 2-D sites only")
+        return False
     return True
 
 
@@ -269,6 +340,8 @@ def _blur_first(ctx: _Ctx, mod: _ConvNd, name: str, note: str = "") -> bool:
     nd = _L.CONVS[type(mod)]
     stride = tuple(mod.stride)
     pointwise = all(v == 1 for v in mod.kernel_size) and (mod.padding == "valid" or not any(mod.padding))
+    if ctx.opt.method != "blurpool":
+        return _method_first(ctx, mod, name, note, pointwise)
     if pointwise:
         blur = ctx.blurpool(nd, mod.in_channels, stride, stride)
         _L.to_preblur(mod, nd, blur, (1,) * nd)
@@ -317,3 +390,43 @@ def _follow(node: fx.Node, modules: dict[str, nn.Module]) -> tuple[list[fx.Node]
 
 def _stateless(mod: nn.Module) -> bool:
     return not mod.state_dict()
+
+
+def _method_first(ctx: _Ctx, mod: _ConvNd, name: str, note: str, pointwise: bool) -> bool:
+    """``_blur_first`` for ``convert(method=...)``: sampler then 1x1 conv, or conv then sampler."""
+    old = _desc(mod)
+    stride = (int(mod.stride[0]), int(mod.stride[1]))
+    label = f"{ctx.label(2)}(s={_t(stride)})"
+    if pointwise:
+        down = ctx.sampler(mod.in_channels, stride, name, follower=True)
+        _L.to_preblur(mod, 2, down, (1, 1))
+        if ctx.opt.method in _M.POLYPHASE:
+            ctx.linker.follower(name, mod)
+        ctx.done(name, "conv", old, f"{label} -> {_desc(mod)}", "sampler-then-1x1", note)
+    else:
+        down = ctx.sampler(mod.out_channels, stride, name)
+        _M.to_post_down(mod, down)  # type: ignore[arg-type]
+        ctx.done(name, "conv", old, f"{_desc(mod)} -> {label}", "after-conv",
+                 note or "no conv -> [norm] -> activation pattern follows it")
+    ctx.check(name, mod, mod)
+    return True
+
+
+def _upsample_module(ctx: _Ctx, mod: nn.Module, name: str, calls: int = 1) -> nn.Module | None:
+    """The anti-aliased replacement of an upsampling module (``convert(upsample=True)``), or None."""
+    site = _M.upsample_site(mod)
+    if site is None:
+        return None
+    kind, stride = site
+    old = repr(mod) if kind == "upsample" else _desc(mod)
+    if ctx.excluded(name):
+        ctx.skip(name, kind, old, "excluded by `exclude`")
+        return None
+    method = ctx.opt.method if calls == 1 else "blurpool"  # one phase per call: a shared module cannot follow one
+    new = _M.new_upsampler(method, mod, stride, ctx.opt.padding_mode).to(**ctx.factory)
+    note = "" if calls == 1 else "called more than once: not phase-aware"
+    if isinstance(new, _D.PolyphaseUpsample2d):
+        ctx.linker.up(name, new)
+    shown = f"{_desc(mod)} -> blur" if kind == "convtranspose" else f"{type(new).__name__}(s={_t(stride)})"
+    ctx.done(name, kind, old, shown, "after-upsample" if kind == "convtranspose" else "drop-in", note)
+    return new
