@@ -116,6 +116,9 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
         return None if "@" in key else key  # an owner called twice cannot be rewritten per call
 
     for node in list(graph.nodes):
+        if ctx.opt.method != "blurpool" and _M.slice_stride(node) is not None:
+            _slice_site(ctx, node, prefix, graph, edits, owner_of(node))
+            continue
         if node.op == "call_function" and (
             node.target in _L.FUNCTIONAL_MAXPOOLS or node.target in _L.FUNCTIONAL_AVGPOOLS
         ):
@@ -230,6 +233,37 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
         else:
             _set(unit, path, gm, modules)
     return unit
+
+
+def _slice_site(
+    ctx: _Ctx, node: fx.Node, prefix: str, graph: fx.Graph, edits: dict[str, list[_Edit]], key: str | None
+) -> None:
+    """``x[:, :, ::s, ::s]`` (plain subsampling, e.g. an option-A shortcut) -> the method's sampler.
+
+    Only with ``method != "blurpool"`` (BlurPool's conversion leaves slicing alone, as it always did);
+    with aps/lps it pairs like a strided 1x1 shortcut (see ``_methods.Linker.link``).
+    """
+    stride = _M.slice_stride(node)
+    if stride is None:  # the caller checked; narrows the type
+        return
+    name = _join(prefix, _join(_owner_key(node).split("@")[0], node.name))
+    old = f"x[:, :, ::{stride[0]}, ::{stride[1]}]"
+    if key is None:
+        ctx.skip(name, "subsample", old, "slicing in a module called more than once")
+        return
+    if ctx.excluded(name):
+        ctx.skip(name, "subsample", old, "excluded by `exclude`")
+        return
+    if ctx.opt.method == "adaptive":
+        ctx.skip(name, "subsample", old, "input channels unknown: the adaptive filter needs them")
+        return
+    new = ctx.sampler(None, stride, name, follower=True)
+    if ctx.opt.method in _M.POLYPHASE:
+        ctx.linker.follower(name, new)
+    loc = _locate(graph, node, key)
+    edits[key].append(_Edit("replace", loc, new, f"{_hint(loc)}_aa"))
+    ctx.done(name, "subsample", old, f"{ctx.label(2)}(s={_t(stride)})", "drop-in",
+             "strided slicing replaced in the caller's forward (torch.fx.GraphModule)")
 
 
 # --------------------------------------------------------------------------- module-level fallback
@@ -379,7 +413,7 @@ def _shapes(out: Any) -> list[tuple[int, ...]]:
 def convert(
     model: nn.Module,
     *,
-    filter_size: FilterSpec | Sequence[FilterSpec] = 4,
+    filter_size: FilterSpec | Sequence[FilterSpec] | None = 4,
     padding_mode: str = "reflect",
     replace: Iterable[str] | str = KINDS,
     min_channels: int = 1,

@@ -22,6 +22,7 @@ phase-aware).
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any, cast
 
 import torch.nn.functional as F
@@ -91,9 +92,15 @@ def infer_channels(model: nn.Module, name: str) -> int | None:
     """The channels entering module ``name``, read off the last module registered before it that states
     them (``out_channels`` of a conv, ``num_features`` of a norm); None when ``name`` is not a module."""
     last: int | None = None
+    inside: list[str] = []  # converted layers (a sampler's own convs say nothing about the map)
     for path, mod in model.named_modules():
         if path == name:
             return last
+        if any(path.startswith(p + ".") for p in inside):
+            continue
+        if isinstance(mod, LEAVES) and not isinstance(mod, PostDownConv2d):
+            inside.append(path)
+            continue
         for attr in ("out_channels", "num_features"):
             value = getattr(mod, attr, None)
             if isinstance(value, int):
@@ -126,15 +133,15 @@ class Linker:
     every site is converted (:meth:`link`)."""
 
     def __init__(self) -> None:
-        # (site name, APS2d/LPS2d, the shortcut conv holding it as ``blur`` or None)
-        self.samplers: list[tuple[str, nn.Module, nn.Module | None]] = []
+        # (site name, APS2d/LPS2d, whether it samples a residual shortcut)
+        self.samplers: list[tuple[str, nn.Module, bool]] = []
         self.ups: list[tuple[str, int, nn.Module]] = []  # (site name, samplers before it, PolyphaseUpsample2d)
 
     def leader(self, name: str, module: nn.Module) -> None:
-        self.samplers.append((name, module, None))
+        self.samplers.append((name, module, False))
 
-    def follower(self, name: str, conv: nn.Module) -> None:
-        self.samplers.append((name, cast(nn.Module, conv.blur), conv))
+    def follower(self, name: str, module: nn.Module) -> None:
+        self.samplers.append((name, module, True))
 
     def up(self, name: str, module: nn.Module) -> None:
         self.ups.append((name, len(self.samplers), module))
@@ -145,7 +152,7 @@ class Linker:
         parts = name.split(".")
         for depth in range(len(parts) - 1, 0, -1):  # nearest enclosing module first; never the root
             prefix = ".".join(parts[:depth]) + "."
-            inside = [j for j, (n, _, conv) in enumerate(self.samplers) if conv is None and n.startswith(prefix)]
+            inside = [j for j, (n, _, short) in enumerate(self.samplers) if not short and n.startswith(prefix)]
             if inside:
                 before = [j for j in inside if j < i]
                 return before[-1] if before else inside[0]
@@ -173,8 +180,8 @@ class Linker:
         notes: dict[str, str] = {}
         replaced: dict[int, nn.Module] = {}  # id(old sampler) -> its PhaseFollow2d
         follows: dict[int, int] = {}  # follower sampler -> the sampler whose link it reads
-        for i, (name, _, conv) in enumerate(self.samplers):
-            if conv is None:
+        for i, (name, _, short) in enumerate(self.samplers):
+            if not short:
                 continue
             j = self._partner(i)
             if j is None:
@@ -187,23 +194,20 @@ class Linker:
             follows[second] = first
         for second, first in follows.items():
             lead_name, lead, _ = self.samplers[first]
-            name, old, conv = self.samplers[second]
+            name, old, _ = self.samplers[second]
             new = _D.PhaseFollow2d(cast(Any, lead).link, getattr(old, "filter_size", None), padding_mode)
             ref = next(iter(old.buffers()), None)
             if ref is not None:
                 new = new.to(device=ref.device, dtype=ref.dtype)
-            if conv is not None:
-                conv.add_module("blur", new)
-            else:
-                _replace(model, old, new)
-                replaced[id(old)] = new
+            _replace(model, old, new)
+            replaced[id(old)] = new
             notes[name] = f"takes the phase chosen by `{lead_name}` (residual pair)"
             notes.setdefault(lead_name, f"its phase is shared with `{name}` (residual pair)")
         used: set[int] = set()
         for name, before, up in self.ups:
             match = None
             for i in reversed(range(before)):
-                if i in used or i in follows or (self.samplers[i][2] is not None and i not in follows.values()):
+                if i in used or i in follows or (self.samplers[i][2] and i not in follows.values()):
                     continue  # taken, a follower, or an unpaired shortcut
                 if tuple(cast(Any, self.samplers[i][1]).stride) == tuple(cast(Any, up).stride):
                     match = i
@@ -227,6 +231,27 @@ def _replace(model: nn.Module, old: nn.Module, new: nn.Module) -> None:
         for child_name, child in list(parent.named_children()):
             if child is old:
                 setattr(parent, child_name, new)
+
+
+def slice_stride(node: Any) -> tuple[int, int] | None:
+    """``(s_h, s_w)`` when ``node`` is ``x[:, :, ::s_h, ::s_w]`` (a plain subsampling, e.g. an option-A
+    shortcut) with some stride > 1, else None."""
+    if node.op != "call_function" or node.target is not operator.getitem or len(node.args) != 2:
+        return None
+    index = node.args[1]
+    if not isinstance(index, tuple) or len(index) != 4 or not all(isinstance(i, slice) for i in index):
+        return None
+    full = slice(None, None, None)
+    if index[0] != full or index[1] != full:
+        return None
+    steps = []
+    for sl in index[2:]:
+        if sl.start not in (None, 0) or sl.stop is not None or not isinstance(sl.step, (int, type(None))):
+            return None
+        steps.append(1 if sl.step is None else sl.step)
+    if any(st < 1 for st in steps) or all(st == 1 for st in steps):
+        return None
+    return steps[0], steps[1]
 
 
 def upsample_site(mod: nn.Module) -> tuple[str, tuple[int, int]] | None:

@@ -401,7 +401,7 @@ def _method_first(ctx: _Ctx, mod: _ConvNd, name: str, note: str, pointwise: bool
         down = ctx.sampler(mod.in_channels, stride, name, follower=True)
         _L.to_preblur(mod, 2, down, (1, 1))
         if ctx.opt.method in _M.POLYPHASE:
-            ctx.linker.follower(name, mod)
+            ctx.linker.follower(name, down)
         ctx.done(name, "conv", old, f"{label} -> {_desc(mod)}", "sampler-then-1x1", note)
     else:
         down = ctx.sampler(mod.out_channels, stride, name)

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
+import inspect
 import textwrap
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from torch import nn
 
+from antialias import downsample as _downsample
 from antialias import filters as _filters
+from antialias.convert import convert as _convert
 from antialias.filters import FilterSpec
 from antialias.functional import PADDING_MODES
 
@@ -61,7 +65,8 @@ def register_model(name: str | Callable[..., nn.Module] | None = None) -> Any:
         name: Registry name, or the builder itself when used bare.
 
     Returns:
-        The builder, unchanged (or a decorator that returns it).
+        The builder (or a decorator that returns it), which also accepts ``method=`` and
+        ``method_options=`` (see :func:`_with_method`).
 
     Raises:
         ValueError: the name is already registered (names are never silently replaced).
@@ -84,12 +89,64 @@ def register_model(name: str | Callable[..., nn.Module] | None = None) -> Any:
                 f"`register_model`: `name` must be unused, got {key!r}, already registered to "
                 f"{_MODELS[key].__module__}.{_MODELS[key].__qualname__}. Choose another name."
             )
-        _MODELS[key] = fn
-        return fn
+        wrapped = _with_method(fn, key)
+        _MODELS[key] = wrapped
+        return cast(BuilderT, wrapped)
 
     if callable(name):
         return decorator(name)
     return decorator
+
+
+def _with_method(fn: Callable[..., nn.Module], key: str) -> Callable[..., nn.Module]:
+    """The builder ``fn`` with ``method=`` and ``method_options=`` (keyword-only) added.
+
+    ``method="blurpool"`` (the default) calls ``fn`` unchanged. Any other method of
+    :data:`antialias.downsample.METHODS` builds the baseline (``filter_size=None``, with ``weights`` only
+    when they are baseline weights) and converts it with :func:`antialias.convert` at every strided site
+    (stem included): ``filter_size``, when given, is APS's/LPS's pre-blur (left out: none, the papers'
+    plain methods), ``padding_mode`` the sampler's padding. ``state_dict`` keys are the baseline's for
+    ``aps`` and ``ideal``; ``lps`` adds ``<site>.score.*`` and ``adaptive`` ``<site>.predictor.*``.
+    """
+    params = list(inspect.signature(fn).parameters.values())
+    extra = [
+        inspect.Parameter("method", inspect.Parameter.KEYWORD_ONLY, default="blurpool", annotation="str"),
+        inspect.Parameter("method_options", inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation="dict[str, Any] | None"),
+    ]
+    at = next((i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD), len(params))
+    signature = inspect.signature(fn).replace(parameters=[*params[:at], *extra, *params[at:]])
+
+    @functools.wraps(fn)
+    def builder(*args: Any, method: str = "blurpool", method_options: dict[str, Any] | None = None,
+                **kwargs: Any) -> nn.Module:
+        method = _downsample.check_method(method, f"`{key}`")
+        if method == "blurpool":
+            if method_options:
+                raise ValueError(
+                    f"`{key}`: `method_options` must be empty with method='blurpool', got {method_options!r}."
+                )
+            return fn(*args, **kwargs)
+        pre_blur = kwargs.pop("filter_size", None)
+        pre_blur = None if not _given(pre_blur) else pre_blur
+        weights = kwargs.get("weights")
+        if weights is not None:
+            from antialias.models import _weights  # lazy: the weights registry imports the builders
+
+            w = _weights.resolve(weights, key)
+            if w is not None and w.filter_size is not None:
+                raise ValueError(
+                    f"`{key}`: `weights` must be baseline weights (filter_size None) with method={method!r}, got "
+                    f"{getattr(w, 'name', weights)!r} (filter_size={w.filter_size!r}). Build without weights."
+                )
+        model = fn(*args, filter_size=None, **kwargs)
+        padding_mode = kwargs.get("padding_mode", "reflect")
+        converted, _ = _convert(model, method=method, filter_size=pre_blur, padding_mode=padding_mode,
+                                method_options=method_options, inplace=True)
+        return converted
+
+    builder.__signature__ = signature  # type: ignore[attr-defined]
+    return builder
 
 
 def list_models(pattern: str | None = None) -> list[str]:

@@ -79,6 +79,9 @@ class TrainConfig:
         gamma: Factor of the step schedule.
         warmup_epochs: Linear warm-up from 0 to ``lr`` over this many epochs (fractions allowed).
         label_smoothing: Label smoothing of the cross-entropy loss.
+        lps_tau_start: Gumbel-softmax temperature of LPS layers (``model_kwargs={"method": "lps"}``) in
+            the first epoch, annealed exponentially to ``lps_tau_end`` in the last (no effect without LPS).
+        lps_tau_end: LPS temperature in the last epoch.
         augment: Random crop (padding image_size // 8) and horizontal flip on training batches.
         normalize: Standardise inputs with the training set's per-channel mean and std.
         amp: Mixed precision: "none", "bf16" or "fp16" (fp16 needs CUDA).
@@ -128,6 +131,8 @@ class TrainConfig:
     gamma: float = 0.1
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
+    lps_tau_start: float = 1.0
+    lps_tau_end: float = 0.1
     augment: bool = True
     normalize: bool = True
     amp: str = "none"
@@ -189,7 +194,8 @@ class TrainConfig:
                     raise ValueError(f"`{w}`: `{name}` must be a positive integer or None, got {value!r}.")
         for name, lo, hi in (("lr", 0.0, math.inf), ("momentum", 0.0, 1.0), ("weight_decay", 0.0, math.inf),
                              ("gamma", 0.0, math.inf), ("warmup_epochs", 0.0, math.inf),
-                             ("label_smoothing", 0.0, 1.0)):
+                             ("label_smoothing", 0.0, 1.0), ("lps_tau_start", 1e-6, math.inf),
+                             ("lps_tau_end", 1e-6, math.inf)):
             value = getattr(self, name)
             if (
                 isinstance(value, bool)

@@ -42,6 +42,7 @@ from torch.utils.data import Dataset
 from antialias._version import __version__
 from antialias.data.seeding import derived_seed
 from antialias.data.spec import load_split
+from antialias.downsample import lps_temperature, set_lps_temperature
 from antialias.models.transfer import transfer_baseline
 from antialias.runs import distributed as D
 from antialias.runs.model import build_model, load_state_dict_file
@@ -443,6 +444,8 @@ class _Loop:
                 while pos.epoch < cfg.epochs and pos.global_step < self.limit:
                     self.reporter.start_epoch(pos.epoch, cfg.epochs, self.steps_per_epoch, pos.step_in_epoch)
                     self.model.train()
+                    set_lps_temperature(self.model, lps_temperature(pos.epoch, cfg.epochs, cfg.lps_tau_start,
+                                                                    cfg.lps_tau_end))  # no-op without LPS layers
                     if self._train_epoch(stop) or self._end_epoch(stop):
                         interrupted = True
                         break
