@@ -39,6 +39,8 @@ from antialias.report.eval_figures import (
 from antialias.report.figures import FIGURE_FILES, PHOTOS, save_png, write_figures
 from antialias.reproduce import add_arguments as add_reproduce_arguments
 from antialias.reproduce import run_from_args as run_reproduce_from_args
+from antialias.reproduce._compare_cli import DESCRIPTION as COMPARE_DESCRIPTION
+from antialias.reproduce._compare_cli import add_compare_arguments, run_compare_from_args
 from antialias.train import add_arguments, run_from_args
 from antialias.train._cli import DESCRIPTION
 
@@ -171,6 +173,13 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     return run_reproduce_from_args(args)
 
 
+def _add_compare(subparsers: Any) -> None:
+    p = subparsers.add_parser("compare", help="train and compare downsampling methods (baseline, blurpool, aps, lps, "
+                              "ideal) on the same data and seeds", description=COMPARE_DESCRIPTION)
+    add_compare_arguments(p)
+    p.set_defaults(handler=run_compare_from_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -184,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(subparsers)
     _add_eval(subparsers)
     _add_reproduce(subparsers)
+    _add_compare(subparsers)
     return parser
 
 
