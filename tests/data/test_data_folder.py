@@ -95,3 +95,82 @@ def test_missing_or_empty_folders(tmp_path):
         load_dataset("imagenet")
     with pytest.raises(ValueError, match="`download` must be False"):
         load_dataset(f"imagefolder:{tmp_path}", download=True)
+
+
+# ------------------------------------------------------------------ which class index each folder is
+
+
+def _folders(root: Path, names) -> None:
+    for name in names:
+        (root / name).mkdir(parents=True)
+        Image.new("RGB", (4, 4)).save(root / name / "a.png")
+
+
+def test_imagefolder_default_keeps_sorted_labels_for_integer_names(tmp_path):
+    _folders(tmp_path, ["243", "7", "10"])
+    ds = ImageFolder(tmp_path)  # no class_map: unchanged rule (string order)
+    assert ds.class_to_idx == {"10": 0, "243": 1, "7": 2} and ds.label_source == "sorted folder names"
+
+
+def test_imagefolder_auto_integer_folder_names_are_indices(tmp_path):
+    _folders(tmp_path, ["243", "7", "10"])
+    ds = ImageFolder(tmp_path, class_map="auto")
+    assert ds.label_source == "integer folder names"
+    assert sorted(ds.targets.tolist()) == [7, 10, 243] and ds.num_classes == 244
+    assert {ds.classes[i]: int(ds[i][1]) for i in range(3)} == {"10": 10, "243": 243, "7": 7}
+
+
+def test_imagefolder_auto_imagenet_wnids_index_by_the_full_list(tmp_path):
+    from antialias.data._imagenet_classes import IMAGENET_WNIDS
+
+    # a subset of the 1000 classes: positions in the full sorted list, not in the subset
+    _folders(tmp_path, [IMAGENET_WNIDS[207], IMAGENET_WNIDS[3], IMAGENET_WNIDS[999]])
+    ds = ImageFolder(tmp_path, class_map="auto")
+    assert ds.label_source == "imagenet wnids" and ds.num_classes == 1000
+    assert sorted(ds.targets.tolist()) == [3, 207, 999]
+    assert len(IMAGENET_WNIDS) == 1000 and IMAGENET_WNIDS == tuple(sorted(IMAGENET_WNIDS))
+    assert IMAGENET_WNIDS[0] == "n01440764" and IMAGENET_WNIDS[-1] == "n15075141"
+
+
+@pytest.mark.parametrize("kind", ["json-object", "json-list", "text-pairs", "text-lines", "mapping"])
+def test_imagefolder_class_map_formats(tmp_path, kind):
+    root = tmp_path / "data"
+    _folders(root, ["dog", "cat"])
+    if kind == "json-object":
+        cmap = tmp_path / "m.json"
+        cmap.write_text('{"cat": 281, "dog": 207}')
+    elif kind == "json-list":
+        cmap = tmp_path / "m.json"
+        cmap.write_text('["x", "dog", "cat"]')
+    elif kind == "text-pairs":
+        cmap = tmp_path / "m.txt"
+        cmap.write_text("cat 281\n\ndog 207\n")
+    elif kind == "text-lines":  # LOC_synset_mapping.txt style: index = line number
+        cmap = tmp_path / "m.txt"
+        cmap.write_text("x unused class\ndog a good boy\ncat felis catus\n")
+    else:
+        cmap = {"cat": 281, "dog": 207}
+    ds = ImageFolder(root, class_map=cmap)
+    want = {"json-list": {"dog": 1, "cat": 2}, "text-lines": {"dog": 1, "cat": 2}}.get(kind, {"cat": 281, "dog": 207})
+    assert ds.class_to_idx == want and ds.label_source == "class map"
+    assert ds.num_classes == max(want.values()) + 1
+    assert {ds.classes[i]: ds[i][1] for i in range(2)} == want
+
+
+def test_imagefolder_class_map_errors(tmp_path):
+    root = tmp_path / "data"
+    _folders(root, ["dog", "cat"])
+    with pytest.raises(ValueError, match=r"no entry for 'dog'.*Did you mean 'dogs'\?"):
+        ImageFolder(root, class_map={"cat": 1, "dogs": 2})
+    with pytest.raises(ValueError, match=r"integers >= 0, got 'cat': -1"):
+        ImageFolder(root, class_map={"cat": -1, "dog": 2})
+    with pytest.raises(ValueError, match="existing .json or text file"):
+        ImageFolder(root, class_map=tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"cat": "one"}')
+    with pytest.raises(ValueError, match="JSON object"):
+        ImageFolder(root, class_map=bad)
+    dup = tmp_path / "dup.txt"
+    dup.write_text("cat 1\ncat 2\ndog 3\n")
+    with pytest.raises(ValueError, match="each folder once"):
+        ImageFolder(root, class_map=dup)
