@@ -65,13 +65,22 @@ def pad_to_multiple(x: Tensor, stride: tuple[int, int], padding_mode: str) -> Te
     if padding_mode == "zeros":
         return F.pad(x, (0, pw, 0, ph))
     if padding_mode == "circular":
-        return F.pad(x, (0, pw, 0, ph), mode="circular")
+        return _wrap_end(_wrap_end(x, 3, pw), 2, ph)
     # reflect/replicate: one axis at a time, so a too-short axis degrades on its own
     if pw:
         x = F.pad(x, (0, pw, 0, 0), mode=_F._axis_mode(w, 0, pw, padding_mode))
     if ph:
         x = F.pad(x, (0, 0, 0, ph), mode=_F._axis_mode(h, 0, ph, padding_mode))
     return x
+
+
+def _wrap_end(x: Tensor, axis: int, pad: int) -> Tensor:
+    """Circular padding of ``pad`` at the end of ``axis``, wrapping as often as needed (``F.pad`` wraps once)."""
+    if pad == 0:
+        return x
+    length = x.shape[axis]
+    reps = -(-(length + pad) // length)
+    return torch.cat([x] * reps, dim=axis).narrow(axis, 0, length + pad)
 
 
 def polyphase_view(x: Tensor, stride: tuple[int, int]) -> Tensor:

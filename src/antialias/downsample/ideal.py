@@ -2,9 +2,9 @@
 then subsample, so nothing aliases (as in FLC pooling, Grabinski, Jung, Keuper & Keuper, ECCV 2022,
 and the alias-free ConvNets of Michaeli, Michaeli & Soudry, CVPR 2023).
 
-For an axis of length ``L`` and stride ``s`` the kept frequencies are the integers ``k`` with
+For an axis of length ``L`` and stride ``s > 1`` the kept frequencies are the integers ``k`` with
 ``|k| < L / (2 s)`` (cycles per ``L`` samples), i.e. a cutoff of ``1/s`` of the input's Nyquist
-frequency, per axis, for any ``L`` (square or not, even or odd). The bin exactly at ``L / (2 s)`` is
+frequency, per axis, for any ``L`` (square or not, even or odd); an axis at stride 1 is left as it is. The bin exactly at ``L / (2 s)`` is
 dropped too: after subsampling it would fold onto itself and its real part alone is not shift
 equivariant. The FFT treats the map as periodic (circular boundary), so a circular shift of the input
 by a multiple of ``s`` shifts the output exactly (up to float round-off).
@@ -28,10 +28,12 @@ __all__ = ["IdealDownsample2d", "ideal_downsample2d", "ideal_lowpass2d"]
 
 
 def _kept(length: int, stride: int, device: torch.device, onesided: bool = False) -> Tensor:
-    """Mask of the FFT bins of an axis of ``length`` with ``|k| < length / (2 * stride)``."""
+    """Mask of the FFT bins of an axis of ``length`` with ``|k| < length / (2 * stride)`` (all at stride 1)."""
     k = torch.fft.rfftfreq(length, d=1.0 / length, device=device) if onesided else torch.fft.fftfreq(
         length, d=1.0 / length, device=device
     )
+    if stride == 1:  # nothing is subsampled on this axis: nothing to remove
+        return torch.ones_like(k, dtype=torch.bool)
     return k.abs() * (2 * stride) < length  # integers, exact
 
 
@@ -126,8 +128,7 @@ def _downsample(x: Tensor, s: tuple[int, int], real: bool) -> Tensor:
     scale = 1.0 / (s[0] * s[1])
     if real:
         spec = torch.fft.rfft2(xf)  # (N, C, H, W//2+1)
-        cols = torch.arange(wo // 2 + 1, device=x.device)
-        keep_w = cols * (2 * s[1]) < w
+        keep_w = _kept(w, s[1], x.device, onesided=True)[: wo // 2 + 1]
         mask = keep_h[:, None] & keep_w[None, :]
         small = spec.index_select(-2, rows)[..., : wo // 2 + 1] * (mask * scale)  # (N, C, ho, wo//2+1)
         out = torch.fft.irfft2(small, s=(ho, wo))
