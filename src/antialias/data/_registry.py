@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import enum
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -30,7 +32,13 @@ _ALIASES = {
     "cifar_100": "cifar100",
 }
 
-_AUTO = object()
+class _Auto(enum.Enum):
+    """The type of the ``transform`` default: the data set's own transform (a typed sentinel)."""
+
+    AUTO = "auto"
+
+
+_AUTO = _Auto.AUTO
 
 
 def _parse(spec: str) -> tuple[str, str | None]:
@@ -74,7 +82,7 @@ def load_dataset(
     split: str = "train",
     root: str | os.PathLike | None = None,
     download: bool = False,
-    transform: Callable[[Tensor], Tensor] | object | None = _AUTO,
+    transform: Callable[[Tensor], Tensor] | Literal[_Auto.AUTO] | None = _AUTO,
 ) -> Dataset:
     """Load a data set by name: ``"fashion-mnist"``, ``"mnist"``, ``"cifar10"``, ``"cifar100"``,
     ``"imagenet:PATH"``, ``"imagefolder:PATH"``; any of them as ``"NAME:PATH"`` to give the folder.
@@ -139,6 +147,6 @@ def load_dataset(
     if transform is _AUTO:
         transform = ResizeCenterCrop(256, 224) if name == "imagenet" else None
     folder = _split_folder(Path(where).expanduser(), split, spec)
-    ds = ImageFolder(folder, transform=transform)  # type: ignore[arg-type]
+    ds = ImageFolder(folder, transform=transform)
     ds.image_size = getattr(transform, "output_size", None)
     return ds

@@ -234,9 +234,9 @@ def load_idx_dataset(
     dirs = _candidate_dirs(info, root_path)
     found: tuple[Path, Path] | None = None
     for folder in dirs:
-        hits = [_find(folder, s) for s in stems]
-        if all(h is not None for h in hits):
-            found = (hits[0], hits[1])  # type: ignore[assignment]
+        image_file, label_file = (_find(folder, s) for s in stems)
+        if image_file is not None and label_file is not None:
+            found = (image_file, label_file)
             break
     if found is None and download:
         dest = root_path if root_path is not None else default_data_dir() / info.name

@@ -145,7 +145,7 @@ def _with_method(fn: Callable[..., nn.Module], key: str) -> Callable[..., nn.Mod
                                 method_options=method_options, inplace=True)
         return converted
 
-    builder.__signature__ = signature  # type: ignore[attr-defined]
+    builder.__signature__ = signature  # type: ignore[attr-defined]  # functions take attributes; mypy's types don't say so
     return builder
 
 
@@ -270,7 +270,7 @@ def _resolve_weights(
     return w, filter_size, int(num_classes)
 
 
-def _load_weights(model: nn.Module, w: Any, progress: bool) -> nn.Module:
+def _load_weights(model: ModelT, w: Any, progress: bool) -> ModelT:
     if w is not None:
         model.load_state_dict(w.get_state_dict(progress=progress))
     return model
@@ -293,7 +293,7 @@ def _build(
     w, filter_size, num_classes = _resolve_weights(arch, weights, filter_size, num_classes, arch)
     _check_padding_mode(padding_mode, arch)
     model = make(num_classes=num_classes, filter_size=filter_size, padding_mode=padding_mode)
-    return _load_weights(model, w, progress)  # type: ignore[return-value]
+    return _load_weights(model, w, progress)
 
 
 # --------------------------------------------------------------------------- builder docstrings
