@@ -84,7 +84,7 @@ class _SkipSampler(Sampler[int]):
         self.base, self.start = base, start
 
     def set_epoch(self, epoch: int) -> None:
-        self.base.set_epoch(epoch)  # type: ignore[attr-defined]
+        self.base.set_epoch(epoch)  # type: ignore[attr-defined]  # every sampler make_loader builds has set_epoch; Sampler does not declare it
 
     def __iter__(self) -> Iterator[int]:
         it = iter(self.base)
@@ -93,7 +93,7 @@ class _SkipSampler(Sampler[int]):
         return it
 
     def __len__(self) -> int:
-        return max(0, len(self.base) - self.start)  # type: ignore[arg-type]
+        return max(0, len(self.base) - self.start)  # type: ignore[arg-type]  # torch's Dataset declares no __len__; the map-style sets used here have one
 
 
 class _BatchFetcher(Dataset):
@@ -110,7 +110,7 @@ class _BatchFetcher(Dataset):
         )
 
     def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
+        return len(self.dataset)  # type: ignore[arg-type]  # torch's Dataset declares no __len__; the map-style sets used here have one
 
     def __getitem__(self, index: int) -> Any:  # used only with batch_size=None (not by make_loader)
         return self.dataset[index]
@@ -119,7 +119,7 @@ class _BatchFetcher(Dataset):
         idx = torch.as_tensor(list(indices), dtype=torch.int64)
         if self._fast:
             x = self.dataset.images[idx].to(torch.float32).div_(255.0)  # type: ignore[attr-defined]  # (B, C, H, W)
-            y = self.dataset.targets[idx]  # type: ignore[attr-defined]
+            y = self.dataset.targets[idx]  # type: ignore[attr-defined]  # _fast: an in-memory set with these tensors
         else:
             items = [self.dataset[int(i)] for i in idx]
             try:
@@ -153,14 +153,14 @@ class EpochLoader(DataLoader):
         sampler = self.sampler
         if isinstance(sampler, _SkipSampler):
             sampler.start = 0
-        sampler.set_epoch(epoch)  # type: ignore[attr-defined]
-        self.dataset.epoch = epoch  # type: ignore[attr-defined]
-        self.generator.manual_seed(_loader_seed(self.dataset.seed, epoch))  # type: ignore[attr-defined]
+        sampler.set_epoch(epoch)  # type: ignore[attr-defined]  # the concrete class (built in this module) has it; DataLoader's attributes are typed as the base
+        self.dataset.epoch = epoch  # type: ignore[attr-defined]  # the concrete class (built in this module) has it; DataLoader's attributes are typed as the base
+        self.generator.manual_seed(_loader_seed(self.dataset.seed, epoch))  # type: ignore[attr-defined]  # the concrete class (built in this module) has it; DataLoader's attributes are typed as the base
 
     @property
     def source(self) -> Dataset:
         """The data set passed to :func:`make_loader`."""
-        return self.dataset.dataset  # type: ignore[attr-defined]
+        return self.dataset.dataset  # type: ignore[attr-defined]  # the concrete class (built in this module) has it; DataLoader's attributes are typed as the base
 
 
 def _loader_seed(seed: int, epoch: int) -> int:
@@ -229,7 +229,7 @@ def make_loader(
             raise ValueError(f"`{where}`: `{name}` must be an int >= {low}, got {value!r}.")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ValueError(f"`{where}`: `seed` must be an int, got {seed!r}.")
-    n = len(dataset)  # type: ignore[arg-type]
+    n = len(dataset)  # type: ignore[arg-type]  # torch's Dataset declares no __len__; the map-style sets used here have one
     base: Sampler[int]
     if distributed:
         no_group = not (torch.distributed.is_available() and torch.distributed.is_initialized())

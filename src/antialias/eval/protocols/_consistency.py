@@ -53,4 +53,4 @@ def run_consistency(model: Any = None, data: Any = "fashion-mnist", *, config: C
     return finish(run, record, options)
 
 
-run_consistency.__doc__ += COMMON_DOC  # type: ignore[operator]
+run_consistency.__doc__ += COMMON_DOC  # type: ignore[operator]  # __doc__ is str | None to mypy; these functions have docstrings

@@ -142,4 +142,4 @@ def _merged(run: Setup, result: EquivarianceResult | None) -> tuple[list[str], T
     return parts[0][0], maps, total, parts[0][3], parts[0][4]
 
 
-run_equivariance.__doc__ += COMMON_DOC  # type: ignore[operator]
+run_equivariance.__doc__ += COMMON_DOC  # type: ignore[operator]  # __doc__ is str | None to mypy; these functions have docstrings

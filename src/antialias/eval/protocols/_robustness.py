@@ -108,5 +108,5 @@ def run_perturbation(model: Any = None, data: Any = "fashion-mnist", *, config: 
     return finish(run, record, options)
 
 
-run_corruption.__doc__ += COMMON_DOC  # type: ignore[operator]
-run_perturbation.__doc__ += COMMON_DOC  # type: ignore[operator]
+run_corruption.__doc__ += COMMON_DOC  # type: ignore[operator]  # __doc__ is str | None to mypy; these functions have docstrings
+run_perturbation.__doc__ += COMMON_DOC  # type: ignore[operator]  # __doc__ is str | None to mypy; these functions have docstrings

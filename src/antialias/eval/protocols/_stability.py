@@ -84,4 +84,4 @@ def _summary(shifts: list[int], arrays: dict[str, Tensor]) -> dict[str, Any]:
     }
 
 
-run_stability.__doc__ += COMMON_DOC  # type: ignore[operator]
+run_stability.__doc__ += COMMON_DOC  # type: ignore[operator]  # __doc__ is str | None to mypy; these functions have docstrings
