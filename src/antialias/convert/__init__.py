@@ -5,6 +5,7 @@ layers (``_layers``), the report (``_report``) and the driver (``_convert``). Th
 docstring describes every rule.
 """
 
+from antialias.convert._activations import register_activation, unregister_activation
 from antialias.convert._convert import KINDS, METHODS, PLACEMENTS, convert
 from antialias.convert._layers import PreBlurConv1d, PreBlurConv2d, PreBlurConv3d
 from antialias.convert._report import ConvertReport, ConvertSite
@@ -19,4 +20,6 @@ __all__ = [
     "PreBlurConv2d",
     "PreBlurConv3d",
     "convert",
+    "register_activation",
+    "unregister_activation",
 ]

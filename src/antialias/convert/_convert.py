@@ -57,6 +57,7 @@ from torch.utils.flop_counter import flop_registry
 from antialias import downsample as _D
 from antialias import filters as _filters
 from antialias import functional as _F
+from antialias.convert import _activations as _A
 from antialias.convert import _layers as _L
 from antialias.convert import _methods as _M
 from antialias.convert._graph import _DeepTracer, _Edit, _hint, _locate, _owner_key, _path, _rewrite_owner, _set
@@ -70,6 +71,7 @@ from antialias.convert._sites import (
     _desc,
     _follow,
     _functional_pool,
+    _into_fused,
     _is_conv,
     _join,
     _node_desc,
@@ -174,6 +176,12 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
             path = " -> ".join(_node_desc(n, prefix) for n in [*chain, act])
             new_desc = f"{_desc(mod, stride=(1,) * nd)} -> {path} -> {ctx.label(nd)}(s={_t(stride)})"
             act_mod = modules.get(_path(act)) if act.op == "call_module" else None
+            fused_note = _into_fused(ctx, act_mod, blur) if act_mod is not None and calls[act.target] == 1 else None
+            if fused_note is not None:
+                mod.stride = (1,) * nd
+                ctx.done(name, "conv", old, new_desc, "after-activation", fused_note)
+                ctx.check(name, mod, blur)
+                continue
             if act_mod is not None and calls[act.target] == 1 and _stateless(act_mod) and id(act_mod) not in ctx.shared:
                 mod.stride = (1,) * nd
                 _set(unit, _path(act), nn.Sequential(act_mod, blur), modules)
@@ -289,7 +297,7 @@ def _convert_modules(ctx: _Ctx, module: nn.Module, prefix: str) -> None:
             ctx.handled.add(id(child))
             if _conv_gate(ctx, child, full):
                 _conv_fallback(ctx, module, child, full, children[i + 1 :])
-        elif isinstance(child, (*_L.AA_LEAVES, *_L.NORM_MODULES, *_L.ACT_MODULES)):
+        elif isinstance(child, (*_L.AA_LEAVES, *_L.NORM_MODULES, *_L.ACT_MODULES)) or _A.is_leaf(child):
             continue
         else:
             new = _convert_unit(ctx, child, full)
@@ -301,20 +309,26 @@ def _conv_fallback(ctx: _Ctx, parent: nn.Module, conv: _ConvNd, name: str, follo
     nd = len(conv.kernel_size)  # ConvNd stores one kernel size per spatial axis
     if isinstance(parent, nn.Sequential) and type(parent).forward is nn.Sequential.forward:
         for act_name, nxt in following:
-            if isinstance(nxt, _L.ACT_MODULES):
-                if _stateless(nxt) and id(nxt) not in ctx.shared:
+            if _A.is_activation(nxt):
+                stateless = _stateless(nxt) and id(nxt) not in ctx.shared
+                if stateless or _A.fused_activation(nxt) is not None:
                     stride = tuple(conv.stride)
                     old = _desc(conv)
                     blur = ctx.blurpool(nd, conv.out_channels, stride, stride, name)
+                    fused_note = None if stateless else _into_fused(ctx, nxt, blur)
+                    if not stateless and fused_note is None:
+                        break
                     conv.stride = (1,) * nd
-                    setattr(parent, act_name, nn.Sequential(nxt, blur))
+                    if stateless:
+                        setattr(parent, act_name, nn.Sequential(nxt, blur))
                     ctx.done(
                         name,
                         "conv",
                         old,
                         f"{_desc(conv)} -> ... -> {type(nxt).__name__} -> {ctx.label(nd)}(s={_t(stride)})",
                         "after-activation",
-                        "module-level fallback: order taken from the nn.Sequential",
+                        "module-level fallback: order taken from the nn.Sequential"
+                        + (f"; {fused_note}" if fused_note else ""),
                     )
                     ctx.check(name, conv, blur)
                     return

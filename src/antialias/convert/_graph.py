@@ -11,6 +11,7 @@ from typing import Any
 import torch.fx as fx
 from torch import nn
 
+from antialias.convert import _activations as _A
 from antialias.convert import _layers as _L
 
 
@@ -21,8 +22,17 @@ class _DeepTracer(fx.Tracer):
         *_L.AA_LEAVES, *_L.MAXPOOLS, *_L.AVGPOOLS, *_L.CONVS, *_L.NORM_MODULES, *_L.ACT_MODULES,
     )
 
+    def trace(self, root: Any, concrete_args: dict[str, Any] | None = None) -> fx.Graph:
+        # Decided before tracing: the fused norm + activation check runs modules (see _activations.is_leaf).
+        self._act_leaves = {id(m) for m in root.modules() if _A.is_leaf(m)} if isinstance(root, nn.Module) else set()
+        return super().trace(root, concrete_args)
+
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return isinstance(m, self._LEAVES) or super().is_leaf_module(m, module_qualified_name)
+        return (
+            isinstance(m, self._LEAVES)
+            or id(m) in getattr(self, "_act_leaves", ())  # registered activations, fused norm + activation layers
+            or super().is_leaf_module(m, module_qualified_name)
+        )
 
 
 class _ShallowTracer(fx.Tracer):

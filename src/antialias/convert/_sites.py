@@ -14,6 +14,7 @@ from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.pooling import _MaxPoolNd
 
 from antialias import downsample as _D
+from antialias.convert import _activations as _A
 from antialias.convert import _layers as _L
 from antialias.convert import _methods as _M
 from antialias.convert._graph import _path
@@ -364,32 +365,53 @@ def _is_norm(node: fx.Node, src: fx.Node, modules: dict[str, nn.Module]) -> bool
 
 
 def _is_act(node: fx.Node, src: fx.Node, modules: dict[str, nn.Module]) -> bool:
+    """Whether ``node`` applies an activation to ``src`` (see ``_activations``: fused norm + act included)."""
     if not node.args or node.args[0] is not src:
         return False
-    if node.op == "call_module":
-        return isinstance(modules.get(_path(node)), _L.ACT_MODULES)
-    if node.op == "call_method":
-        return node.target in _L.ACT_METHODS
-    return node.op == "call_function" and node.target in _L.ACT_FUNCTIONS
+    return _A.is_activation_node(node, modules)
 
 
 def _follow(node: fx.Node, modules: dict[str, nn.Module]) -> tuple[list[fx.Node], fx.Node] | None:
-    """The ``[norm...] -> activation`` chain the conv output flows through alone, or None."""
+    """The ``[norm...] -> activation`` chain the conv output flows through alone, or None.
+
+    The activation is a module, a fused norm + activation module, a function or method, or the node
+    closing a gated pointwise region such as ``x * sigmoid(x)`` (``_activations.gated_activation``).
+    """
     chain: list[fx.Node] = []
     cur = node
-    while len(cur.users) == 1:
-        nxt = next(iter(cur.users))
-        if _is_act(nxt, cur, modules):
-            return chain, nxt
-        if not _is_norm(nxt, cur, modules):
+    while True:
+        if len(cur.users) == 1:
+            nxt = next(iter(cur.users))
+            if _is_act(nxt, cur, modules):
+                return chain, nxt
+            if _is_norm(nxt, cur, modules):
+                chain.append(nxt)
+                cur = nxt
+                continue
+        if not cur.users:
             return None
-        chain.append(nxt)
-        cur = nxt
-    return None
+        gate = _A.gated_activation(cur, modules)
+        return (chain, gate) if gate is not None else None
 
 
 def _stateless(mod: nn.Module) -> bool:
     return not mod.state_dict()
+
+
+def _into_fused(ctx: _Ctx, mod: nn.Module, blur: nn.Module) -> str | None:
+    """Put ``blur`` after the activation child of a fused norm + activation ``mod`` (keys unchanged).
+
+    Returns the report's note, or None when ``mod`` is not fused or its child cannot be wrapped (it
+    has state or is shared); the caller then inserts the blur after ``mod`` in its owner's forward.
+    """
+    fused = _A.fused_activation(mod)
+    if fused is None or id(mod) in ctx.shared:
+        return None
+    child_name, child = fused
+    if not _stateless(child) or id(child) in ctx.shared:
+        return None
+    setattr(mod, child_name, nn.Sequential(child, blur))
+    return f"fused norm + activation ({type(mod).__name__}): the blur follows its `{child_name}`"
 
 
 def _method_first(ctx: _Ctx, mod: _ConvNd, name: str, note: str, pointwise: bool) -> bool:
