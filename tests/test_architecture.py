@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: Lowest first. A module belongs to the first entry whose prefix matches (longest prefix wins).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("base", ("antialias._version", "antialias._io", "antialias._factory", "antialias._download",
+    ("base", ("antialias._version", "antialias._io", "antialias._manifest", "antialias._factory", "antialias._download",
               "antialias.checkpoint", "antialias.filters")),
     ("functional", ("antialias._kernels", "antialias.functional")),
     ("layers", ("antialias.layers", "antialias.downsample")),

@@ -1,4 +1,11 @@
-"""User factories named as ``package.module:function`` or ``path/to/file.py:function``."""
+"""User factories named as ``package.module:function`` or ``path/to/file.py:function``.
+
+Trust boundary: a factory is code, so it runs only when the user names it (on the command line or in
+a Python call). A name read from a file (a run folder's ``config.json``, a checkpoint's ``model.json``)
+may be recorded and shown, but :func:`check_recorded_factory` refuses it, except for the few
+factories of antialias itself listed in :data:`INTERNAL_FACTORIES` (fixed functions the library
+names in the files it writes, e.g. ``antialias reproduce``'s padded Fashion-MNIST).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["import_factory", "is_factory_spec"]
+__all__ = ["INTERNAL_FACTORIES", "UntrustedFactoryError", "check_recorded_factory", "import_factory", "is_factory_spec"]
+
+#: Factories of antialias itself that a file may name: they build fixed models or data sets from
+#: plain keyword arguments and run no code a file could choose.
+INTERNAL_FACTORIES = frozenset({
+    "antialias.reproduce._data:fashion_mnist_32",
+    "antialias.reproduce._data:imagenet_interleaved",
+    "antialias.train._demo:tiny_data",
+    "antialias.train._demo:tiny_model",
+})
+
+
+class UntrustedFactoryError(ValueError):
+    """A file (not the user) names a factory to import and call; antialias refuses to run it."""
 
 _FACTORY = re.compile(r"^(?P<module>[\w.]+|.+\.py):(?P<attr>[A-Za-z_]\w*)$")
 
@@ -54,3 +74,36 @@ def is_factory_spec(spec: str, reserved: tuple[str, ...] = ()) -> bool:
     if _FACTORY.match(spec) is None or Path(spec).exists():
         return False
     return spec.split(":", 1)[0].lower().replace("_", "-") not in reserved
+
+
+def check_recorded_factory(
+    spec: object, *, where: str, param: str, source: str, flag: str, reserved: tuple[str, ...] = ()
+) -> None:
+    """Refuses a factory that a file names, unless it is one of :data:`INTERNAL_FACTORIES`.
+
+    Args:
+        spec: The value read from the file (a zoo or data set name passes).
+        where: The command or function, for the message.
+        param: The field that holds ``spec`` (``model``, ``data``).
+        source: The file it was read from.
+        flag: How the user names the factory themselves (``--model``).
+        reserved: Names that are not factories (``cifar10`` in ``cifar10:PATH``).
+
+    Raises:
+        UntrustedFactoryError: ``spec`` is a factory outside the allow-list.
+
+    Examples:
+        >>> check_recorded_factory("resnet20_cifar", where="eval", param="model", source="run/config.json",
+        ...                        flag="--model")
+        >>> check_recorded_factory("os:system", where="eval", param="model", source="run/config.json",
+        ...                        flag="--model")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        antialias._factory.UntrustedFactoryError: `eval`: `model` must be a zoo name when read from ...
+    """
+    if not isinstance(spec, str) or spec in INTERNAL_FACTORIES or not is_factory_spec(spec, reserved):
+        return
+    raise UntrustedFactoryError(
+        f"`{where}`: `{param}` must be a zoo name when read from {source}, got the factory {spec!r}; antialias "
+        f"never imports code named by a file. If you trust it, name it yourself: {flag} {spec}."
+    )

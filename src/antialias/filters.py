@@ -24,6 +24,7 @@ __all__ = [
     "FILTER_NAMES",
     "FilterSpec",
     "binomial",
+    "check_rows",
     "filter_row",
     "filter_rows",
     "kernel",
@@ -60,6 +61,10 @@ def binomial(n: int) -> Tensor:
     return row / row.sum()
 
 
+# A number with a sign, a decimal point or an exponent (the only numbers filter_row reads are plain digits).
+_SIGNED_NUMBER = re.compile(r"[+-]?\s*(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?\s*(inf|nan|infinity)", re.IGNORECASE)
+
+
 def _canonical_name(name: str) -> str:
     # "Tri-4", "TRI_4", "tri 4" -> "tri4"
     return re.sub(r"[\s_\-]", "", name).lower()
@@ -94,11 +99,17 @@ def filter_row(spec: FilterSpec, *, where: str = "`filter_row`") -> Tensor:
             raise ValueError(f"{where}: `filter_size` must be >= 1, got {spec!r}. Use 1 for no blur.")
         return binomial(spec)
     if isinstance(spec, str):
-        key = _canonical_name(spec)
-        if key in FILTER_NAMES:
+        text = spec.strip()
+        if text.isascii() and text.isdigit():  # "3": a tap count, nothing else is read as a number
+            return filter_row(int(text), where=where)
+        if _SIGNED_NUMBER.fullmatch(text):  # "-3", "+3", "3.0": never silently read as 3
+            raise ValueError(
+                f"{where}: `filter_size` must be a positive whole number of taps or one of "
+                f"{sorted(FILTER_NAMES)}, got {spec!r}. Use e.g. 3 or 'tri3'."
+            )
+        key = _canonical_name(text)
+        if key in FILTER_NAMES and text[:1].isalpha():
             return binomial(FILTER_NAMES[key])
-        if key.isdigit():
-            return filter_row(int(key), where=where)
         close = difflib.get_close_matches(key, FILTER_NAMES, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(
@@ -157,6 +168,54 @@ def filter_rows(
         cast("int | str | Tensor", spec), where=where
     )  # a sequence other than list/tuple: filter_row rejects it
     return (row,) * ndim
+
+
+def check_rows(rows: object, ndim: int, *, where: str = "`check_rows`") -> tuple[Tensor, ...]:
+    """Check precomputed blur rows (the ``filter=`` argument of :mod:`antialias.functional`).
+
+    The rows are used as given (not normalised): a tuple or list of ``ndim`` non-empty 1-D
+    floating-point tensors. Their values are checked to be finite too, except on the meta device
+    and while tracing or compiling (no values exist there, and reading them would break the graph).
+
+    Args:
+        rows: The rows, outermost axis first.
+        ndim: Number of spatial axes.
+        where: The public name that starts error messages.
+
+    Returns:
+        The rows as a tuple.
+
+    Raises:
+        TypeError: not a tuple/list of ``ndim`` tensors (a list of lists names the fix).
+        ValueError: a row that is empty, not 1-D, not floating point, or not finite.
+
+    Examples:
+        >>> check_rows((torch.tensor([0.5, 0.5]),) * 2, 2)[0]
+        tensor([0.5000, 0.5000])
+        >>> check_rows([[0.5, 0.5], [0.5, 0.5]], 2)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        TypeError: `check_rows`: `filter` must be a tuple of 2 1-D tensors ... torch.tensor([0.5, 0.5])...
+    """
+    if not isinstance(rows, (tuple, list)) or len(rows) != ndim or not all(isinstance(r, Tensor) for r in rows):
+        example = ", ".join(["torch.tensor([0.5, 0.5])"] * ndim)
+        raise TypeError(
+            f"{where}: `filter` must be a tuple of {ndim} 1-D tensors (one row per axis), got {rows!r:.120}. "
+            f"Pass e.g. filter=({example}{',' if ndim == 1 else ''}), or use filter_size= for a named filter."
+        )
+    for axis, row in enumerate(rows):
+        if row.ndim != 1 or row.numel() == 0 or not row.is_floating_point():
+            raise ValueError(
+                f"{where}: `filter` rows must be non-empty 1-D floating-point tensors, got row {axis} with shape "
+                f"{tuple(row.shape)} and dtype {row.dtype}."
+            )
+    if not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
+        for axis, row in enumerate(rows):
+            if row.device.type == "meta" or isinstance(row, torch._subclasses.FakeTensor):
+                continue
+            if not bool(torch.isfinite(row).all()):
+                raise ValueError(f"{where}: `filter` rows must be finite, got row {axis} = {row.tolist()!r}.")
+    return tuple(rows)
 
 
 def kernel(rows: Sequence[Tensor]) -> Tensor:

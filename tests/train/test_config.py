@@ -70,7 +70,7 @@ def test_bad_config_files(tmp_path):
         ({"epochs": 1.5}, TypeError, "`epochs` must be an int"),
         ({"schedule": "cosin"}, ValueError, "Did you mean 'cosine'"),
         ({"amp": "fp8"}, ValueError, "`amp` must be one of"),
-        ({"lr": -1.0}, ValueError, "`lr` must be a number"),
+        ({"lr": -1.0}, ValueError, "`lr` must be a finite number"),
         ({"filter_size": 9}, ValueError, "`filter_size` must be in 1..7"),
         ({"filter_size": True}, TypeError, "`filter_size` must be an int"),
         ({"milestones": (3, 2)}, ValueError, "`milestones` must be increasing"),

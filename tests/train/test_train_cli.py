@@ -77,16 +77,23 @@ def test_zoo_model_on_fashion_mnist_subset(tmp_path, capsys, filter_size):
     assert keys == set(ref.state_dict())
 
 
-def test_fresh_run_refuses_a_non_empty_folder_and_overwrite_keeps_foreign_files(tmp_path, capsys):
+def test_fresh_run_refuses_a_non_empty_folder_and_overwrite_refuses_foreign_files(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     rc, _, err = run([*TINY_ARGS, "--epochs", 1, "--out", out], capsys)
     assert rc == 1 and "must be a new or empty folder" in err and "notes.txt" in err and "--resume" in err
     assert rc == 1 and sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    # --overwrite clears only what antialias wrote: a folder with anything else is refused, naming it (issue 11)
+    rc, _, err = run([*TINY_ARGS, "--epochs", 1, "--out", out, "--overwrite"], capsys)
+    assert rc == 1 and "notes.txt" in err and "did not write" in err
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    (out / "notes.txt").unlink()
+    rc, _, err = run([*TINY_ARGS, "--epochs", 1, "--out", out], capsys)
+    assert rc == 0, err
     rc, _, err = run([*TINY_ARGS, "--epochs", 1, "--out", out, "--overwrite"], capsys)
     assert rc == 0, err
-    assert (out / "notes.txt").read_text() == "mine" and (out / "model.safetensors").is_file()
+    assert (out / "model.safetensors").is_file()
 
 
 def test_resume_uses_stored_config_and_refuses_differences(tmp_path, capsys):

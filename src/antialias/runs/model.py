@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import math
+import pickle
+import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +14,44 @@ import torch
 from torch import nn
 
 from antialias._factory import import_factory, is_factory_spec
+from antialias.filters import filter_row
 
-__all__ = ["build_model", "load_state_dict_file", "parse_filter_size"]
+__all__ = ["NonFiniteError", "build_model", "check_finite", "finite_or_none", "load_state_dict_file", "parse_filter_size"]
+
+
+class NonFiniteError(FloatingPointError):
+    """Weights or a loss that are NaN or infinite: training diverged, or a weights file is damaged."""
+
+
+def check_finite(tensors: dict[str, torch.Tensor] | Iterable[tuple[str, torch.Tensor]], *, where: str,
+                 what: str, fix: str) -> None:
+    """Raises :class:`NonFiniteError` naming the first tensors that hold NaN or infinity.
+
+    Args:
+        tensors: A state_dict, or ``(name, tensor)`` pairs such as ``model.named_parameters()``.
+        where: The public name that starts the message.
+        what: What the tensors are, e.g. "the weights of run/model.safetensors".
+        fix: What the user can do about it (the message's last sentence).
+
+    Examples:
+        >>> check_finite({"w": torch.ones(2)}, where="eval", what="the weights", fix="")
+        >>> check_finite({"w": torch.tensor([1.0, float("nan")])}, where="eval", what="the weights",
+        ...              fix="Retrain.")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        antialias.runs.model.NonFiniteError: `eval`: the weights must be finite, got NaN or infinity in ['w']. Retrain.
+    """
+    items = tensors.items() if isinstance(tensors, dict) else tensors
+    bad = [name for name, t in items if t.is_floating_point() and t.device.type != "meta"
+           and not bool(torch.isfinite(t).all())]
+    if bad:
+        shown = bad[:5] + (["..."] if len(bad) > 5 else [])
+        raise NonFiniteError(f"`{where}`: {what} must be finite, got NaN or infinity in {shown}. {fix}".rstrip())
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """``value``, or None when it is NaN or infinite (JSON has no NaN)."""
+    return value if value is None or math.isfinite(value) else None
 
 
 def parse_filter_size(text: str) -> int | str | None:
@@ -20,11 +60,16 @@ def parse_filter_size(text: str) -> int | str | None:
     Examples:
         >>> parse_filter_size("none"), parse_filter_size("3"), parse_filter_size("tri4")
         (None, 3, 'tri4')
+
+    Raises:
+        ValueError: not a positive tap count, a filter name or none (e.g. "-3").
     """
     t = text.strip()
     if t.lower() in ("none", "null", "baseline"):
         return None
-    return int(t) if t.isdigit() else t
+    value: int | str = int(t) if t.isascii() and t.isdigit() else t
+    filter_row(value, where="`--filter-size`")  # "-3", "3.5", "tri9": refused here, never read as another filter
+    return value
 
 
 def accepts(fn: Any, name: str) -> bool:
@@ -90,7 +135,15 @@ def load_state_dict_file(path: str) -> dict[str, torch.Tensor]:
 
         state, _ = load_weights(p)
         return state
-    obj = torch.load(p, map_location="cpu", weights_only=True)
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)  # weights_only: a pickle that calls code is refused
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, IndexError,
+            AttributeError, TypeError, UnicodeDecodeError, OSError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise ValueError(
+            f"`train`: `finetune_from` must be a .safetensors file of antialias or a torch state_dict (.pt/.pth), "
+            f"got {path!r}, which torch.load cannot read safely ({type(exc).__name__}: {reason})."
+        ) from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from antialias._factory import check_recorded_factory
+from antialias.data import DATASET_NAMES
 from antialias.runs.model import parse_filter_size
 from antialias.train.config import _AMP, _DEVICES, _PROGRESS, _SCHEDULES, TrainConfig, load_config_file
 from antialias.train.loop import train
@@ -53,6 +55,14 @@ def _optional(convert: Callable[[str], Any]) -> Callable[[str], Any]:
 
     parse.__name__ = getattr(convert, "__name__", "value")
     return parse
+
+
+def _filter_size(text: str) -> int | str | None:
+    """argparse type of ``--filter-size``: a tap count, a filter name or none; "-3" is refused (exit 2)."""
+    try:
+        return parse_filter_size(text)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -94,7 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
             continue
         if f.name == "filter_size":
-            kw.update(type=parse_filter_size, metavar="N|NAME|none")
+            kw.update(type=_filter_size, metavar="N|NAME|none")
         elif f.name == "model_kwargs":
             kw.update(type=_json_object, metavar="JSON")
         elif f.name == "milestones":
@@ -125,9 +135,15 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if values.get("resume") and values.get("out"):
         from antialias.runs.rundir import RunDir
 
-        record = RunDir(values["out"]).read_config()
+        run = RunDir(values["out"])
+        record = run.read_config()
         if record is not None:
             stored = {k: v for k, v in record.get("config", {}).items() if k in names}
+            # Trust boundary: the run folder may name a zoo model or data set, never code to run.
+            for name, flag, reserved in (("model", "--model", ()), ("data", "--data", (*DATASET_NAMES, "fashion-mnist"))):
+                if name not in values:
+                    check_recorded_factory(stored.get(name), where="antialias train", param=name, flag=flag,
+                                           source=str(run.path / "config.json"), reserved=reserved)
             values = {**stored, **values}
     return TrainConfig.from_dict(values, where=where)
 
@@ -142,7 +158,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     try:
         cfg = config_from_args(args)
         result = train(cfg)
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, FloatingPointError) as exc:  # FloatingPointError: training diverged
+        if getattr(args, "debug", False):
+            raise  # antialias --debug: the top-level handler shows the traceback
         print(f"antialias train: error: {exc}", file=sys.stderr)
         return 1
     if result.interrupted:
