@@ -16,6 +16,8 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from antialias.filters import filter_row
+
 __all__ = ["RESUMABLE_FIELDS", "TrainConfig", "config_differences", "load_config_file"]
 
 _SCHEDULES = ("cosine", "step")
@@ -170,6 +172,8 @@ class TrainConfig:
             raise TypeError(f"`{w}`: `filter_size` must be an int, a filter name or None, got {fs!r}.")
         if isinstance(fs, int) and not 1 <= fs <= 7:
             raise ValueError(f"`{w}`: `filter_size` must be in 1..7 (or None for the baseline), got {fs!r}.")
+        if isinstance(fs, str):
+            filter_row(fs, where=f"`{w}`")  # "-3" or "tri9" refused now, not read as another filter later
         if not isinstance(self.model_kwargs, dict) or not all(isinstance(k, str) for k in self.model_kwargs):
             raise TypeError(f"`{w}`: `model_kwargs` must be a dict with str keys, got {self.model_kwargs!r}.")
         _check_type(w, "data", self.data, str)
@@ -200,10 +204,11 @@ class TrainConfig:
             if (
                 isinstance(value, bool)
                 or not isinstance(value, (int, float))
+                or not math.isfinite(value)
                 or not lo <= value <= hi
-                or math.isnan(value)
             ):
-                raise ValueError(f"`{w}`: `{name}` must be a number in [{lo}, {hi}], got {value!r}.")
+                span = f"[{lo}, {hi}]" if math.isfinite(hi) else f">= {lo}"
+                raise ValueError(f"`{w}`: `{name}` must be a finite number {span}, got {value!r}.")
         for name, choices in (("schedule", _SCHEDULES), ("amp", _AMP), ("device", _DEVICES), ("progress", _PROGRESS)):
             value = getattr(self, name)
             if value not in choices:

@@ -45,7 +45,7 @@ from antialias.data.spec import load_split
 from antialias.downsample import lps_temperature, set_lps_temperature
 from antialias.models.transfer import transfer_baseline
 from antialias.runs import distributed as D
-from antialias.runs.model import build_model, load_state_dict_file
+from antialias.runs.model import NonFiniteError, build_model, check_finite, load_state_dict_file
 from antialias.runs.rundir import RunDir
 from antialias.train._data import TrainData, numpy_rng_state, set_numpy_rng_state
 from antialias.train._progress import Silent, check_tensorboard, make_reporter
@@ -195,7 +195,7 @@ def _check_run_dir(cfg: TrainConfig, run: RunDir) -> tuple[str | None, dict[str,
         return None, record
     if run.is_nonempty():
         if cfg.overwrite:
-            return None, None
+            return run.overwrite_verdict(), None  # only a folder of our own files is cleared
         names = sorted(p.name for p in run.path.iterdir())
         shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
         return (f"`train`: `out` must be a new or empty folder for a fresh run, got {str(run.path)!r} holding "
@@ -245,6 +245,10 @@ def train(config: TrainConfig, *, stream: TextIO | None = None) -> RunResult:
                 "`train`: `sync_batchnorm` must be False on CPU (PyTorch's SyncBatchNorm runs on GPUs only), "
                 "got True. Drop --sync-batchnorm."
             )
+        if cfg.sync_batchnorm and not info.distributed:
+            warnings.warn("`train`: `sync_batchnorm` has no effect in a single process (it synchronises BatchNorm "
+                          "statistics across torchrun processes); training with plain BatchNorm.", UserWarning,
+                          stacklevel=2)
         with _determinism(cfg.deterministic, device_type):
             return _train(cfg, info, device_type, stream)
     finally:
@@ -398,6 +402,8 @@ def _write_run_files(
     """config.json (fresh or resumed) and metrics.jsonl in step with the checkpoint (rank 0)."""
     if not cfg.resume and cfg.overwrite:
         run.clear_run_files()
+    if cfg.tensorboard:
+        run.claim("tensorboard")
     channels, height, width = data.sample_shape()
     run.write_config({
         "config": cfg.to_dict(),
@@ -493,6 +499,7 @@ class _Loop:
         # strict=False: the loader runs to the epoch's end, max_steps may stop earlier.
         for s, (x, y) in zip(range(pos.step_in_epoch, last), loader, strict=False):
             loss_value, correct = self._step(x, y)
+            self._check_loss(loss_value)
             pos.global_step += 1
             pos.step_in_epoch = s + 1
             pos.accum["loss_sum"] += loss_value
@@ -512,6 +519,26 @@ class _Loop:
                 pos.last_ckpt = self._checkpoint() or pos.last_ckpt
         pos.accum["seconds"] += time.perf_counter() - t0
         return False
+
+    def _diverged(self, what: str) -> str:
+        kept = (f"the last good checkpoint {self.pos.last_ckpt} is kept (continue from it with --resume "
+                "--force-resume and a lower --lr)") if self.pos.last_ckpt is not None else "no checkpoint was written"
+        return f"Training diverged ({what}); {kept}. Lower --lr, add --warmup-epochs, or check the data."
+
+    def _check_loss(self, loss_value: float) -> None:
+        """Stops the run (every rank) on a NaN or infinite loss, before anything is saved."""
+        if D.any_true(not math.isfinite(loss_value), self.info, self.device):
+            raise NonFiniteError(
+                f"`train`: the training loss must be finite, got {loss_value!r} at step {self.pos.global_step + 1} "
+                f"(epoch {self.pos.epoch + 1}). " + self._diverged("non-finite loss")
+            )
+
+    def _check_weights(self) -> None:
+        """Stops the run before a checkpoint of NaN or infinite weights replaces a good one."""
+        net = _unwrap(self.model)
+        check_finite(net.state_dict(), where="train",
+                     what=f"the weights after step {self.pos.global_step} (epoch {self.pos.epoch + 1})",
+                     fix=self._diverged("non-finite weights"))
 
     def _end_epoch(self, stop: _StopFlag) -> bool:
         """End of the epoch (or of max_steps inside it): evaluate, record, checkpoint; True when stopped."""
@@ -565,6 +592,7 @@ class _Loop:
     def _checkpoint(self) -> Path | None:
         """Saves the position, optimiser, schedule, scaler and every rank's RNGs (rank 0 writes); its path."""
         pos, info = self.pos, self.info
+        self._check_weights()  # the same weights on every rank (DDP), so every rank raises alike
         rngs = D.gather_objects(_rng_state(), info)
         sums = D.all_reduce_sum([pos.accum[k] for k in ("loss_sum", "correct", "count")], info, self.device)
         if self.rundir is None or not info.is_main:
