@@ -177,6 +177,8 @@ def _argument(f: dataclasses.Field) -> dict[str, Any]:
         kw["action"] = argparse.BooleanOptionalAction
     elif kind.startswith("dict"):
         kw["type"] = _json_object
+    elif kind.startswith("tuple[float"):
+        kw.update(type=float, nargs="+")
     elif kind.startswith("tuple[int"):
         kw.update(type=_int_at_least(meta.get("min", 0), optional=False), nargs="+")
     elif kind.startswith("tuple[str"):
@@ -291,7 +293,8 @@ def configs_from_args(args: argparse.Namespace) -> tuple[EvalOptions, Any]:
             values[name] = value
     values.update({k: v for k, v in vars(args).items() if k in option_names or k in metric_names})
     options = EvalOptions.from_dict({k: v for k, v in values.items() if k in option_names})
-    return options, cls.for_data(options.data, **{k: v for k, v in values.items() if k in metric_names})
+    key = "imagenet:" if options.data_preset == "imagenet" else options.data  # the paper's protocol on any folder
+    return options, cls.for_data(key, **{k: v for k, v in values.items() if k in metric_names})
 
 
 # ------------------------------------------------------------------------------ run
@@ -330,6 +333,8 @@ def run_from_args(args: argparse.Namespace, *, figure_writer: FigureWriter | Non
             if png is not None and figure_writer is not None and _is_main():
                 written.append(figure_writer(record, png, options.overwrite))
     except (ValueError, TypeError, OSError, RuntimeError, ImportError) as exc:
+        if getattr(args, "debug", False):
+            raise  # antialias --debug: the top-level handler shows the traceback
         message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         print(f"{prog}: error: {message}", file=sys.stderr)
         return 1

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import os
 import re
 import warnings
 from collections.abc import Callable, Sequence
@@ -38,7 +39,7 @@ from torch.utils.data import Dataset
 from antialias._download import sha256_file
 from antialias._factory import import_factory, is_factory_spec
 from antialias.checkpoint import load_checkpoint
-from antialias.data import DATASET_NAMES, load_dataset
+from antialias.data import DATASET_NAMES, ImageFolder, load_dataset
 from antialias.data.spec import head as _head
 from antialias.data.spec import load_split
 from antialias.data.transforms import (
@@ -58,6 +59,8 @@ __all__ = ["Normalization", "ResolvedData", "ResolvedModel", "resolve_data", "re
 
 Normalization = tuple[tuple[float, ...], tuple[float, ...]] | None
 NORMALIZE_CHOICES = ("auto", "none", "dataset", "imagenet")
+#: Suffixes of torch state_dict files (read with ``torch.load(weights_only=True)``).
+TORCH_SUFFIXES = (".pth", ".pt")
 _UNSET: Any = object()
 _NORMALIZE_REPR = re.compile(r"Normalize\(mean=\(([^)]*)\), std=\(([^)]*)\)\)")
 
@@ -107,6 +110,7 @@ def resolve_data(
     download: bool = False,
     resize: int | None = None,
     center_crop: int | None = None,
+    class_map: str | os.PathLike | None = "auto",
 ) -> ResolvedData:
     """Load ``data`` (a spec for :func:`antialias.data.load_dataset`, a ``module:function`` or a data set).
 
@@ -117,6 +121,9 @@ def resolve_data(
         root: Folder of the data (as ``load_dataset``'s ``root``).
         download: Allow downloading MNIST, Fashion-MNIST or CIFAR into the cache.
         resize, center_crop: Per-image resize (shorter side) and centre crop for folder sets.
+        class_map: Folder sets: ``"auto"`` (integer folder names and ImageNet wnids are class
+            indices, else sorted names), ``"sorted"`` (or None) or a class map file; see
+            :class:`antialias.data.ImageFolder`.
 
     Raises:
         ValueError: unknown name (close names suggested), bad ``subset``.
@@ -128,14 +135,17 @@ def resolve_data(
         dataset, spec = data, f"python:{type(data).__qualname__}"
     elif isinstance(data, str):
         spec = data
-        if is_factory_spec(data, (*DATASET_NAMES, "fashion-mnist")):
+        kwargs: dict[str, Any] = {}
+        if resize is not None:
+            kwargs["transform"] = ResizeCenterCrop(resize, center_crop if center_crop is not None else resize)
+        elif center_crop is not None:
+            kwargs["transform"] = ResizeCenterCrop(center_crop, center_crop)
+        folder = _folder_spec(data, root)
+        if folder is not None:
+            dataset = _folder_dataset(data, folder, split, kwargs.get("transform", _UNSET), class_map)
+        elif is_factory_spec(data, (*DATASET_NAMES, "fashion-mnist")):
             dataset = import_factory(data, "eval", "data")(split=split, root=root)
         else:
-            kwargs: dict[str, Any] = {}
-            if resize is not None:
-                kwargs["transform"] = ResizeCenterCrop(resize, center_crop if center_crop is not None else resize)
-            elif center_crop is not None:
-                kwargs["transform"] = ResizeCenterCrop(center_crop, center_crop)
             dataset = load_dataset(data, split=split, root=root, download=download, **kwargs)
     else:
         raise TypeError(f"`eval`: `data` must be a data set spec (str) or a Dataset, got {type(data).__name__}.")
@@ -149,6 +159,12 @@ def resolve_data(
     image, _ = dataset[0]
     classes = getattr(dataset, "classes", None)
     num_classes = getattr(dataset, "num_classes", None) or (len(classes) if classes is not None else None)
+    label_source = getattr(dataset, "label_source", None)
+    label_max = None
+    if isinstance(getattr(dataset, "class_to_idx", None), dict):
+        label_max = max(dataset.class_to_idx.values())  # type: ignore[attr-defined]
+    if label_source in ("class map", "integer folder names"):
+        num_classes = None  # indices into the model's classes: their number is the model's, not the data's
     identity = {
         "spec": spec,
         "split": split,
@@ -156,12 +172,53 @@ def resolve_data(
         "size": len(dataset),  # type: ignore[arg-type]
         "full_size": full_size,
         "num_classes": num_classes,
+        "label_source": label_source,
+        "label_max": label_max,
         "image_shape": list(image.shape),
         "root": root,
         "resize": resize,
         "center_crop": center_crop,
     }
     return ResolvedData(dataset, identity, default)
+
+
+_FOLDER_NAMES = ("imagenet", "imagefolder")
+
+
+def _folder_spec(data: str, root: str | None) -> Path | None:
+    """The folder of an ``imagenet:PATH`` / ``imagefolder:PATH`` spec or of a bare folder path, else None."""
+    if Path(data).expanduser().is_dir() and _data_name(data) not in (*DATASET_NAMES, "fashion-mnist"):
+        return Path(data).expanduser()
+    if _data_name(data) not in _FOLDER_NAMES:
+        return None
+    path = data.split(":", 1)[1] if ":" in data else ""
+    if not path and root is None:
+        return None  # load_dataset says that the folder is missing
+    return Path(path or str(root)).expanduser()
+
+
+def _folder_dataset(spec: str, base: Path, split: str, transform: Any, class_map: Any) -> Dataset:
+    """An image folder: ``base/val`` or ``base/test`` (``base/train`` for the train split), else ``base`` itself
+    when its class folders hold the images (a plain ``<class>/<image>`` folder)."""
+    names = ("train",) if split == "train" else ("val", "test")
+    folder = next((base / n for n in names if (base / n).is_dir()), None)
+    if folder is None:
+        splits = [n for n in ("train", "val", "test") if (base / n).is_dir()]
+        if splits or not base.is_dir():
+            expected = " or ".join(str(base / n) for n in names)
+            found = f"only {', '.join(splits)}" if splits else "it does not exist"
+            raise FileNotFoundError(
+                f"`eval`: `data` must be a folder of class folders (<class>/<image>) or hold {expected}, got "
+                f"{spec!r} ({found})."
+            )
+        folder = base
+    if transform is _UNSET:
+        is_imagenet = _data_name(spec) == "imagenet"
+        transform = ResizeCenterCrop(256, 224) if is_imagenet else None
+    cmap = None if class_map in (None, "sorted") else class_map
+    ds = ImageFolder(folder, transform=transform, class_map=cmap)
+    ds.image_size = getattr(transform, "output_size", None)
+    return ds
 
 
 # ---------------------------------------------------------------------------------------- models
@@ -190,7 +247,7 @@ def _find_weights(path: str) -> tuple[Path, dict[str, Any] | None]:
     if p.suffix != ".safetensors":
         raise ValueError(
             f"`{where}`: `checkpoint` must be a run directory or a .safetensors file of antialias.checkpoint, got "
-            f"{str(p)!r}. For a torch .pt state_dict, build the model in Python and call load_state_dict."
+            f"{str(p)!r}, or a torch state_dict ({', '.join(TORCH_SUFFIXES)}) with --model."
         )
     for folder in (p.parent, p.parent.parent.parent):  # run/model.safetensors, run/checkpoints/step-N/...
         if (folder / "config.json").is_file():
@@ -267,6 +324,8 @@ def resolve_model(
     if checkpoint is not None:
         if weights is not None:
             raise ValueError(f"`eval`: `weights` must not be given with `checkpoint`, got {weights!r}; pick one.")
+        if Path(str(checkpoint)).suffix.lower() in TORCH_SUFFIXES:
+            return _from_state_dict(str(checkpoint), model, filter_size, kwargs, identity)
         return _from_checkpoint(checkpoint, model, filter_size, kwargs, identity, in_channels, num_classes)
     if not isinstance(model, str) or not model.strip():
         raise ValueError(f"`eval`: `model` must be a zoo name, 'module:function' or a checkpoint, got {model!r}.")
@@ -312,6 +371,83 @@ def _from_checkpoint(checkpoint: str, model: str | None, filter_size: Any, kwarg
     return net.eval(), identity, _recorded_normalization(record, config)
 
 
+def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
+    """A torch ``.pth``/``.pt`` state_dict, read with ``torch.load(weights_only=True)`` (no code runs).
+
+    A dict holding the state_dict under ``"state_dict"``, ``"model"`` or ``"model_state_dict"`` (training
+    checkpoints) is unwrapped, and a ``"module."`` prefix on every key (DistributedDataParallel) dropped.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a torch file of tensors, or a non-finite value.
+    """
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise FileNotFoundError(f"`eval`: `checkpoint` must be an existing file, got {str(p)!r}.")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load raises UnpicklingError, RuntimeError, EOFError, ... by file
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"`eval`: `checkpoint` must be a torch state_dict readable with weights_only=True, got {str(p)!r} "
+            f"({first}). Save it with torch.save(model.state_dict(), path)."
+        ) from None
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
+        raise ValueError(
+            f"`eval`: `checkpoint` must hold a state_dict (a dict of tensors), got {type(obj).__name__} in {str(p)!r}."
+        )
+    if all(str(k).startswith("module.") for k in obj):
+        obj = {str(k)[len("module."):]: v for k, v in obj.items()}
+    bad = next((k for k, v in obj.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+    if bad is not None:
+        raise ValueError(f"`eval`: `checkpoint` must hold finite weights, got NaN or inf in {bad!r} of {str(p)!r}.")
+    return obj
+
+
+def _from_state_dict(path: str, model: str | None, filter_size: Any, kwargs: dict[str, Any],
+                     identity: dict[str, Any]) -> tuple[nn.Module, dict[str, Any], tuple[Normalization, str] | None]:
+    """``model`` (a factory or zoo name) built with ``kwargs`` (and ``filter_size`` when given), then the torch
+    state_dict at ``path`` loaded strictly. The state_dict fixes the architecture, so the data's class count is
+    not passed: ``--model-kwargs`` says what the factory's defaults do not."""
+    if not isinstance(model, str) or not model.strip():
+        raise ValueError(
+            f"`eval`: `model` must name the network for the state_dict {str(path)!r}, got {model!r}. Pass --model "
+            "file.py:function, package.module:function or a zoo name."
+        )
+    state = read_state_dict(path)
+    extra = dict(kwargs)
+    if filter_size is not _UNSET:
+        extra["filter_size"] = filter_size
+    if is_factory_spec(model):
+        factory = import_factory(model, "eval", "model")
+        if "filter_size" in extra and not accepts(factory, "filter_size"):
+            raise ValueError(
+                f"`eval`: `filter_size` must not be given for a factory without a `filter_size` parameter, got "
+                f"{extra['filter_size']!r} for {model!r}."
+            )
+        net = factory(**extra)
+    else:
+        get_model_builder(model)  # unknown names raise with close matches
+        net = get_model(model, **extra)
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"`eval`: `model` must build an nn.Module, got {type(net).__name__} from {model!r}.")
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        raise ValueError(
+            f"`eval`: the state_dict {str(path)!r} must fit {model!r} built with {extra or 'its defaults'}, got a "
+            f"mismatch ({' '.join(lines[:3])[:400]}). Pass the arguments it was trained with in --model-kwargs."
+        ) from None
+    identity.update(spec=model, filter_size=extra.get("filter_size"), checkpoint=str(path),
+                    checkpoint_sha256=sha256_file(Path(path)), model_kwargs=kwargs)
+    return net.eval(), identity, None
+
+
 def _from_weights(model: str, weights: str, filter_size: Any, kwargs: dict[str, Any],
                   identity: dict[str, Any]) -> tuple[nn.Module, dict[str, Any], tuple[Normalization, str] | None]:
     """A zoo model with published weights; their preprocessing gives the normalisation."""
@@ -353,8 +489,36 @@ def pick_normalization(
     normalize: str | tuple[Sequence[float], Sequence[float]],
     recorded: tuple[Normalization, str] | None,
     data: ResolvedData,
+    *,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    scale: float = 1.0,
 ) -> tuple[Normalization, str]:
-    """Apply the precedence of the module docstring; returns ``(normalisation, source)``."""
+    """Apply the precedence of the module docstring; returns ``(normalisation, source)``.
+
+    ``mean``/``std``/``scale`` (the model's own statistics, first): the model sees
+    ``(x * scale - mean) / std``, i.e. ``(x - mean / scale) / (std / scale)`` for images ``x`` in [0, 1];
+    one value applies to every channel.
+
+    Examples:
+        >>> data = ResolvedData(None, {"image_shape": [3, 8, 8]}, None)
+        >>> pick_normalization("auto", None, data, mean=[127], std=[128], scale=255)
+        (((0.4980392156862745, 0.4980392156862745, 0.4980392156862745), (0.5019607843137255, \
+0.5019607843137255, 0.5019607843137255)), 'given: (x * 255 - 127) / 128')
+    """
+    if mean is not None or std is not None:
+        channels = int(data.identity["image_shape"][0])
+        m = tuple(float(v) for v in (mean if mean is not None else (0.0,)))
+        sd = tuple(float(v) for v in (std if std is not None else (1.0,)))
+        for name, values in (("mean", m), ("std", sd)):
+            if len(values) not in (1, channels):
+                raise ValueError(
+                    f"`eval`: `{name}` must have one value or one per channel ({channels}), got {list(values)}."
+                )
+        m, sd = (m * channels if len(m) == 1 else m), (sd * channels if len(sd) == 1 else sd)
+        text = f"given: (x * {scale:g} - {_short(m)}) / {_short(sd)}" if scale != 1 else \
+            f"given: (x - {_short(m)}) / {_short(sd)}"
+        return (tuple(v / scale for v in m), tuple(v / scale for v in sd)), text
     if isinstance(normalize, (tuple, list)):
         mean, std = normalize
         return (tuple(map(float, mean)), tuple(map(float, std))), "given"
@@ -371,6 +535,10 @@ def pick_normalization(
     if normalize == "auto" and recorded is not None:
         return recorded
     return data.default_normalization, "data set default"
+
+
+def _short(values: tuple[float, ...]) -> str:
+    return f"{values[0]:g}" if len(set(values)) == 1 else "(" + ", ".join(f"{v:g}" for v in values) + ")"
 
 
 def make_preprocess(norm: Normalization, device: torch.device) -> Callable[[Tensor], Tensor] | None:

@@ -19,6 +19,7 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from typing import Any, ClassVar
 
@@ -56,6 +57,20 @@ __all__ = [
 SPLITS = ("train", "test", "val")
 DISTANCES = ("cosine", "l2")
 PRESETS = ("auto", "imagenet", "cifar")
+DATA_PRESETS = ("none", "imagenet")
+
+
+def _floats(where: str, name: str, value: Any, *, positive: bool) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    items = (value,) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+    try:
+        out = tuple(float(v) for v in items if not isinstance(v, bool))
+    except (TypeError, ValueError):
+        out = ()
+    if not out or len(out) != len(tuple(items)) or not all(math.isfinite(v) and (v > 0 or not positive) for v in out):
+        raise fail(where, name, "one or more finite numbers" + (" > 0" if positive else ""), value)
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,10 +85,18 @@ class EvalOptions(Config):
             the weights' or the checkpoint's (a factory gets none).
         weights: Published weights of a zoo model, e.g. resnet50.imagenet1k_tri4_ft.
         checkpoint: Run directory of `antialias train` or one of our .safetensors files: the model is
-            rebuilt from the recorded config and loaded strictly.
+            rebuilt from the recorded config and loaded strictly. Or a torch .pth/.pt state_dict (read
+            with weights_only=True) loaded strictly into --model, built with --model-kwargs only.
         model_kwargs: Extra builder arguments (a JSON object on the command line).
-        data: fashion-mnist, mnist, cifar10[:PATH], cifar100[:PATH], imagenet:PATH, imagefolder:PATH or
-            module:function. In Python also a Dataset with images in [0, 1].
+        data: fashion-mnist, mnist, cifar10[:PATH], cifar100[:PATH], imagenet:PATH, imagefolder:PATH,
+            a folder PATH (<class>/<image>, or with val/ or test/ inside) or module:function. In Python
+            also a Dataset with images in [0, 1].
+        class_map: Folders: which class index each class folder is. auto: folder names that are all
+            integers ('243') or all ImageNet wnids are indices, else sorted names; sorted: sorted names
+            are 0, 1, ...; or a .json ({"folder": index} or a list of names) or text file ('folder
+            index' per line, or one name per line in index order).
+        data_preset: none, or imagenet: the paper's ImageNet protocol on any folder (resize 256,
+            224 crops, consistency offsets 0..31), as for imagenet:PATH.
         data_root: Folder of the data (default: the standard places).
         download: Allow downloading MNIST/Fashion-MNIST/CIFAR into the cache.
         split: Which split: train, test or val.
@@ -82,6 +105,10 @@ class EvalOptions(Config):
         center_crop: Folder sets: then centre-crop NxN.
         normalize: auto: the run's recorded statistics, the weights' (ImageNet), else the data set's
             default; none, dataset or imagenet. In Python also a (mean, std) pair.
+        mean: The model's own normalisation: the model sees (x * scale - mean) / std for images x in
+            [0, 1]; one value or one per channel (e.g. --mean 127 --std 128 --scale 255).
+        std: See mean (default 1).
+        scale: See mean (default 1: mean and std on the [0, 1] scale; 255 for 0..255 statistics).
         batch_size: Images per batch, per process under torchrun.
         device: auto, cpu, cuda or cuda:N.
         amp: Autocast the forwards: none, bf16 or fp16 (fp16: CUDA only).
@@ -98,6 +125,8 @@ class EvalOptions(Config):
     checkpoint: str | None = dataclasses.field(default=None, metadata=flag(metavar="PATH", group="model"))
     model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict, metadata=flag(metavar="JSON", group="model"))
     data: str = dataclasses.field(default="fashion-mnist", metadata=flag(metavar="SPEC", group="data"))
+    class_map: str | None = dataclasses.field(default="auto", metadata=flag(metavar="FILE|auto|sorted", group="data"))
+    data_preset: str = dataclasses.field(default="none", metadata=flag(choices=DATA_PRESETS, group="data"))
     data_root: str | None = dataclasses.field(default=None, metadata=flag(metavar="DIR", group="data"))
     download: bool = dataclasses.field(default=False, metadata=flag(group="data"))
     split: str = dataclasses.field(default="test", metadata=flag(choices=SPLITS, group="data"))
@@ -105,6 +134,9 @@ class EvalOptions(Config):
     resize: int | None = dataclasses.field(default=None, metadata=flag(min=1, group="data"))
     center_crop: int | None = dataclasses.field(default=None, metadata=flag(min=1, group="data"))
     normalize: str = dataclasses.field(default="auto", metadata=flag(choices=NORMALIZE_CHOICES, group="data"))
+    mean: tuple[float, ...] | None = dataclasses.field(default=None, metadata=flag(metavar="M", group="data"))
+    std: tuple[float, ...] | None = dataclasses.field(default=None, metadata=flag(metavar="S", group="data"))
+    scale: float = dataclasses.field(default=1.0, metadata=flag(metavar="X", group="data"))
     batch_size: int = dataclasses.field(default=128, metadata=flag(min=1, group="run"))
     device: str = dataclasses.field(default="auto", metadata=flag(metavar="DEVICE", group="run"))
     amp: str = dataclasses.field(default="none", metadata=flag(choices=AMP_CHOICES, group="run"))
@@ -136,6 +168,22 @@ class EvalOptions(Config):
             check_integer(w, name, getattr(self, name), 1, optional=True)
         if not isinstance(self.normalize, (tuple, list)):
             check_choice(w, "normalize", self.normalize, NORMALIZE_CHOICES)
+        if self.class_map is not None and not isinstance(self.class_map, (str, os.PathLike)):
+            raise TypeError(f"`{w}`: `class_map` must be 'auto', 'sorted' or a file path, got {self.class_map!r}.")
+        check_choice(w, "data_preset", self.data_preset, DATA_PRESETS)
+        for name in ("mean", "std"):
+            object.__setattr__(self, name, _floats(w, name, getattr(self, name), positive=name == "std"))
+        if (self.mean is not None and self.std is not None and 1 not in (len(self.mean), len(self.std))
+                and len(self.mean) != len(self.std)):
+            raise fail(w, "std", f"one value or {len(self.mean)} like `mean`", self.std)
+        if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float)) or not 0 < self.scale < float("inf"):
+            raise fail(w, "scale", "a positive finite number", self.scale)
+        object.__setattr__(self, "scale", float(self.scale))
+        if (self.mean is not None or self.std is not None) and self.normalize != "auto":
+            raise fail(w, "normalize", "'auto' (the default) with --mean/--std", self.normalize,
+                       " Give the model's statistics once: --mean/--std, or --normalize.")
+        if self.scale != 1.0 and self.mean is None and self.std is None:
+            raise fail(w, "scale", "1 without --mean/--std (it scales them)", self.scale, " Add --mean and --std.")
         check_integer(w, "batch_size", self.batch_size, 1)
         check_integer(w, "num_workers", self.num_workers, 0)
         if not isinstance(self.device, (str, torch.device)):

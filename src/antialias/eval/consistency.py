@@ -17,8 +17,15 @@ same shifts whatever the batch size, the sharding over ranks or the entry point 
 Python API, ``antialias reproduce``). The reference draws one pair per mini-batch and sets no seed;
 ``per_batch=True`` reproduces its sharing (the offsets of a batch's first image are used for the
 whole batch, so they do depend on the batch size). ``copies`` shifted copies per image are
-classified in one forward; an image counts as consistent when all copies agree. Accuracy is the
-top-1 accuracy of the first copy.
+classified in one forward; an image counts as consistent when all copies agree. ``accuracy`` is the
+top-1 accuracy of the first (randomly shifted) copy; ``centre_accuracy`` that of the centre view (the
+unshifted image; the centre crop under ``crop_size``), the number users compare with, classified once
+per image in the same forward as the first pass's copies.
+
+Intervals: the Wilson intervals count one outcome per image and pass. With several passes the
+outcomes of one image are not independent (an image that flips once tends to flip again), so
+:func:`by_image_interval` also gives a percentile bootstrap over images (each image with all its
+passes resampled as one unit, seeded by :mod:`antialias.data.seeding`'s ``BOOTSTRAP`` tag).
 """
 
 from __future__ import annotations
@@ -27,11 +34,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torchmetrics import Metric
 
-from antialias.data.seeding import SHIFTS, derived_seed, index_uniforms
+from antialias.data.seeding import BOOTSTRAP, SHIFTS, derived_seed, index_uniforms, numpy_seed
 from antialias.eval._fields import (
     PAD_MODES,
     PROTOCOLS,
@@ -50,6 +58,8 @@ from antialias.eval._stats import Proportion
 __all__ = [
     "ConsistencyConfig",
     "ShiftConsistency",
+    "by_image_interval",
+    "centre_view",
     "draw_offsets",
     "evaluate_consistency",
     "make_copies",
@@ -90,11 +100,14 @@ def _counts(agree: Tensor, correct: Tensor | None, only_correct: bool) -> tuple[
 
 
 def _consistency_compute(
-    agree: Tensor, compared: Tensor, correct: Tensor, labelled: Tensor, confidence: float
+    agree: Tensor, compared: Tensor, correct: Tensor, labelled: Tensor, confidence: float,
+    centre_correct: Tensor | None = None, centre_labelled: Tensor | None = None,
 ) -> dict[str, Proportion]:
     out = {"consistency": Proportion.from_counts(int(agree), int(compared), confidence)}
     if int(labelled):
         out["accuracy"] = Proportion.from_counts(int(correct), int(labelled), confidence)
+    if centre_labelled is not None and centre_correct is not None and int(centre_labelled):
+        out["centre_accuracy"] = Proportion.from_counts(int(centre_correct), int(centre_labelled), confidence)
     return out
 
 
@@ -113,6 +126,9 @@ def shift_consistency(
 
 class ShiftConsistency(Metric):
     """Streaming :func:`shift_consistency` whose counts merge across DDP ranks (torchmetrics).
+
+    ``update(logits, target, centre_logits=None)``: ``centre_logits`` ``(N, classes)`` of the centre views
+    (with ``target``) count towards ``centre_accuracy``.
 
     Args:
         only_correct: Consistency over the images whose first copy is classified correctly.
@@ -133,6 +149,8 @@ class ShiftConsistency(Metric):
     compared: Tensor
     correct: Tensor
     labelled: Tensor
+    centre_correct: Tensor
+    centre_labelled: Tensor
     consistent_each: list[Tensor]
     correct_each: list[Tensor]
 
@@ -142,14 +160,20 @@ class ShiftConsistency(Metric):
         self.only_correct = only_correct
         self.confidence = confidence
         self.keep_outcomes = keep_outcomes
-        for name in ("agree", "compared", "correct", "labelled"):
+        for name in ("agree", "compared", "correct", "labelled", "centre_correct", "centre_labelled"):
             self.add_state(name, default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         if keep_outcomes:
             self.add_state("consistent_each", default=[], dist_reduce_fx="cat")
             self.add_state("correct_each", default=[], dist_reduce_fx="cat")
 
-    def update(self, logits: Tensor, target: Tensor | None = None) -> None:
+    def update(self, logits: Tensor, target: Tensor | None = None, centre_logits: Tensor | None = None) -> None:
         agree_each, correct_each = _outcomes(logits, target)
+        if centre_logits is not None and target is not None:
+            if centre_logits.shape != logits.shape[1:]:
+                raise ValueError(f"shift_consistency: `centre_logits` must have shape {tuple(logits.shape[1:])}, "
+                                 f"got {tuple(centre_logits.shape)}.")
+            self.centre_correct += (centre_logits.argmax(-1) == target.to(centre_logits.device)).sum()
+            self.centre_labelled += target.numel()
         agree, compared, correct, labelled = _counts(agree_each, correct_each, self.only_correct)
         if self.keep_outcomes:
             self.consistent_each.append(agree_each)
@@ -161,7 +185,8 @@ class ShiftConsistency(Metric):
         self.labelled += labelled
 
     def compute(self) -> dict[str, Proportion]:
-        return _consistency_compute(self.agree, self.compared, self.correct, self.labelled, self.confidence)
+        return _consistency_compute(self.agree, self.compared, self.correct, self.labelled, self.confidence,
+                                    self.centre_correct, self.centre_labelled)
 
     def outcomes(self) -> dict[str, Tensor]:
         """Per image, in update order: ``"consistent"`` (all copies agree) and ``"correct"`` (first copy; labelled
@@ -197,8 +222,11 @@ class ConsistencyConfig(Config):
         passes: Passes over the data, each with other offsets.
         per_batch: Share one offset per batch (the reference's behaviour) instead of one per image.
         only_correct: Consistency over the correctly classified images (first copy) only.
-        seed: Seed of the offsets.
+        seed: Seed of the offsets (and of the bootstrap over images).
         confidence: Level of the Wilson intervals.
+        centre: Also classify each image's centre view (unshifted image, or centre crop) once, for
+            centre_accuracy beside the random-crop accuracy.
+        resamples: Bootstrap resamples of the intervals by image.
     """
 
     protocol: str = field(default="crop", metadata=flag(choices=PROTOCOLS))
@@ -211,9 +239,13 @@ class ConsistencyConfig(Config):
     only_correct: bool = False
     seed: int = field(default=0, metadata=flag(min=0))
     confidence: float = 0.95
+    centre: bool = True
+    resamples: int = field(default=2000, metadata=flag(min=1))
 
     def __post_init__(self) -> None:
         w = "ConsistencyConfig"
+        boolean(w, "centre", self.centre)
+        check_integer(w, "resamples", self.resamples, 1)
         check_choice(w, "protocol", self.protocol, PROTOCOLS)
         check_integer(w, "max_shift", self.max_shift, 0)
         check_integer(w, "crop_size", self.crop_size, 1, optional=True)
@@ -313,6 +345,65 @@ def make_copies(images: Tensor, config: ConsistencyConfig, offsets: Tensor) -> T
     return torch.stack([crop_at(source, corner, size) for corner in offsets])
 
 
+def centre_view(images: Tensor, config: ConsistencyConfig) -> Tensor:
+    """``(N, C, h, w)``: the unshifted images, or under ``crop_size`` their centre crop (offset ``(H - h) // 2``).
+
+    Examples:
+        >>> x = torch.arange(16.).view(1, 1, 4, 4)
+        >>> centre_view(x, ConsistencyConfig(crop_size=2, max_shift=2))[0, 0].tolist()
+        [[5.0, 6.0], [9.0, 10.0]]
+    """
+    if config.protocol == "circular" or config.crop_size is None:
+        return images
+    h, w = images.shape[-2:]
+    size = config.crop_size
+    return crop_at(images, torch.tensor([[(h - size) // 2, (w - size) // 2]]).expand(images.shape[0], 2),
+                   (size, size))
+
+
+def by_image_interval(hits: Tensor, counted: Tensor, confidence: float = 0.95, *, resamples: int = 2000,
+                      seed: int = 0) -> dict[str, Any]:
+    """A proportion over ``(passes, N)`` outcomes with a percentile bootstrap over the N images (clusters).
+
+    Each resample draws N images with replacement and takes ``sum(hits) / sum(counted)`` over all their
+    passes, so outcomes of one image move together (the Wilson interval of the pooled counts treats them
+    as independent and is too narrow when flips cluster in a few images). The generator is seeded with
+    ``numpy_seed(seed, BOOTSTRAP)``.
+
+    Args:
+        hits: ``(passes, N)`` booleans, e.g. consistent.
+        counted: ``(passes, N)`` booleans: which outcomes count (all, or the correctly classified ones).
+
+    Returns:
+        ``{"value", "low", "high", "n" (images), "outcomes", "method"}``.
+
+    Examples:
+        >>> hits = torch.tensor([[True, True, False, True]] * 3)  # image 2 always flips
+        >>> r = by_image_interval(hits, torch.ones_like(hits), seed=1)
+        >>> r["value"], r["n"], r["low"] < 0.75 < r["high"]
+        (0.75, 4, True)
+    """
+    h = hits.reshape(-1, hits.shape[-1]).double().sum(0).numpy()  # (N,)
+    c = counted.reshape(-1, counted.shape[-1]).double().sum(0).numpy()
+    n = int(h.size)
+    total = float(c.sum())
+    value = float(h.sum() / total) if total else float("nan")
+    method = f"percentile bootstrap over images ({resamples} resamples, seed {seed})"
+    if n < 2 or not total:
+        return {"value": value, "low": value, "high": value, "n": n, "outcomes": int(total), "method": method}
+    rng = np.random.default_rng(numpy_seed(seed, BOOTSTRAP))
+    stats = np.empty(resamples)
+    chunk = max(1, 2_000_000 // n)
+    for start in range(0, resamples, chunk):
+        stop = min(resamples, start + chunk)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        den = c[idx].sum(1)
+        stats[start:stop] = np.where(den > 0, h[idx].sum(1) / np.maximum(den, 1), value)
+    low, high = np.quantile(stats, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return {"value": value, "low": float(min(low, value)), "high": float(max(high, value)), "n": n,
+            "outcomes": int(total), "method": method}
+
+
 def update_consistency(
     metric: ShiftConsistency,
     model: nn.Module,
@@ -334,13 +425,18 @@ def update_consistency(
     """
     copies = make_copies(images, config, draw_offsets(indices, config, pass_index))  # (K, N, C, h, w)
     k, n = copies.shape[:2]
-    flat = copies.flatten(0, 1).to(device, non_blocking=True)  # (K*N, C, h, w)
+    centre = config.centre and labels is not None and pass_index == 0  # deterministic: once per image
+    if centre:
+        copies = torch.cat([copies, centre_view(images, config)[None]])  # (K+1, N, C, h, w)
+    rows = copies.shape[0] * n
+    flat = copies.flatten(0, 1).to(device, non_blocking=True)  # (rows, C, h, w)
     if preprocess is not None:
         flat = preprocess(flat)
     with autocast(device, amp):
         logits = model(flat)
-    check_logits(logits, k * n, "consistency")
-    metric.update(logits.float().view(k, n, -1), None if labels is None else labels.to(device))
+    check_logits(logits, rows, "consistency")
+    logits = logits.float().view(copies.shape[0], n, -1)  # (K[+1], N, classes)
+    metric.update(logits[:k], None if labels is None else labels.to(device), logits[k] if centre else None)
 
 
 def evaluate_consistency(

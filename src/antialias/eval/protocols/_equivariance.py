@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from antialias.eval.config import EquivarianceConfig
 from antialias.eval.equivariance import EquivarianceResult, default_layers, feature_distance_maps
-from antialias.eval.protocols._setup import COMMON_DOC, Setup, finish, options_from, setup, split_kwargs
+from antialias.eval.protocols._setup import COMMON_DOC, Setup, data_key, finish, options_from, setup, split_kwargs
 from antialias.runs import distributed as D
 
 __all__ = ["pad_to_multiple", "run_equivariance"]
@@ -77,7 +77,7 @@ def run_equivariance(model: Any = None, data: Any = "fashion-mnist", *, config: 
         raise TypeError(
             f"`run_equivariance`: `config` must not be combined with its fields, got both and {sorted(given)}."
         )
-    config = config if config is not None else EquivarianceConfig.for_data(data, **given)
+    config = config if config is not None else EquivarianceConfig.for_data(data_key(data, common), **given)
     options, command = options_from(model, data, common)
     options = dataclasses.replace(options, subset=min(config.num_images, options.subset or config.num_images))
     run = setup("equivariance", options, command=command, outputs=("npz",))

@@ -14,7 +14,7 @@ from antialias.eval._results import FORMAT
 from antialias.eval.config import CorruptionConfig, PerturbationConfig
 from antialias.eval.corruption import CORRUPTIONS, evaluate_corruptions
 from antialias.eval.perturbation import GENERATED_PERTURBATIONS, evaluate_perturbations
-from antialias.eval.protocols._setup import COMMON_DOC, Setup, finish, options_from, setup, split_kwargs
+from antialias.eval.protocols._setup import COMMON_DOC, Setup, data_key, finish, options_from, setup, split_kwargs
 
 __all__ = ["run_corruption", "run_perturbation"]
 
@@ -57,7 +57,7 @@ def run_corruption(model: Any = None, data: Any = "fashion-mnist", *, config: Co
         (the command line also draws the errors, ``.png``).
     """
     given, common = split_kwargs(kwargs, CorruptionConfig)
-    cfg: CorruptionConfig = _config(CorruptionConfig, config, given, data, "run_corruption")
+    cfg: CorruptionConfig = _config(CorruptionConfig, config, given, data_key(data, common), "run_corruption")
     options, command = options_from(model, data, common)
     run = setup("corruption", options, command=command, outputs=())
     _unsharded(run, "corruption")
@@ -91,7 +91,7 @@ def run_perturbation(model: Any = None, data: Any = "fashion-mnist", *, config: 
         dict (the command line also draws the flip probabilities, ``.png``).
     """
     given, common = split_kwargs(kwargs, PerturbationConfig)
-    cfg: PerturbationConfig = _config(PerturbationConfig, config, given, data, "run_perturbation")
+    cfg: PerturbationConfig = _config(PerturbationConfig, config, given, data_key(data, common), "run_perturbation")
     options, command = options_from(model, data, common)
     run = setup("perturbation", options, command=command, outputs=())
     _unsharded(run, "perturbation")

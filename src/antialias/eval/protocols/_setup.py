@@ -18,6 +18,7 @@ import dataclasses
 import difflib
 import math
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,8 @@ from antialias.eval._results import FORMAT, FORMAT_VERSION, check_outputs, envir
 from antialias.eval.config import EvalOptions
 from antialias.runs import distributed as D
 
-__all__ = ["COMMON_DOC", "Setup", "check_shift", "finish", "options_from", "setup", "shard_range", "split_kwargs"]
+__all__ = ["COMMON_DOC", "Setup", "check_accuracy", "check_inputs", "check_labels", "check_shift", "claims_weights",
+           "data_key", "finish", "options_from", "setup", "shard_range", "split_kwargs"]
 
 
 def shard_range(num_items: int, batch_size: int, *, rank: int, world_size: int) -> tuple[int, int, int]:
@@ -90,6 +92,16 @@ def split_kwargs(kwargs: Mapping[str, Any], config_type: type | None = None) -> 
     config = {k: v for k, v in kwargs.items() if k in config_names}
     common = {k: v for k, v in kwargs.items() if k not in config_names}
     return config, common
+
+
+def data_key(data: Any, common: Mapping[str, Any]) -> Any:
+    """What decides the data-dependent defaults: ``"imagenet:"`` under ``data_preset="imagenet"``, else ``data``.
+
+    Examples:
+        >>> data_key("/photos", {"data_preset": "imagenet"}), data_key("cifar10", {})
+        ('imagenet:', 'cifar10')
+    """
+    return "imagenet:" if common.get("data_preset") == "imagenet" else data
 
 
 def options_from(model: Any, data: Any, common: Mapping[str, Any]) -> tuple[EvalOptions, list[str] | None]:
@@ -175,18 +187,26 @@ def setup(metric: str, options: EvalOptions, *, command: list[str] | None, outpu
     dev = _resolve_device(device, info.local_rank)
     if options.amp == "fp16" and dev.type != "cuda":
         raise ValueError("`eval`: `amp` must be 'none' or 'bf16' on the CPU, got 'fp16' (fp16 autocast needs CUDA).")
+    resize, center_crop = options.resize, options.center_crop
+    if options.data_preset == "imagenet" and resize is None and center_crop is None:
+        resize, center_crop = 256, 224  # the paper's evaluation images (protocols with crops ask for 256x256)
     rd = resolve_data(options.data, split=options.split, subset=options.subset, root=options.data_root,
-                      download=options.download, resize=options.resize, center_crop=options.center_crop)
+                      download=options.download, resize=resize, center_crop=center_crop,
+                      class_map=options.class_map)
     net, identity, recorded = resolve_model(
         options.model, filter_size=options.filter_size if options.given_filter_size else _UNSET,
         weights=options.weights, checkpoint=options.checkpoint, model_kwargs=options.model_kwargs,
         in_channels=int(rd.identity["image_shape"][0]), num_classes=rd.identity["num_classes"])
-    norm, source = pick_normalization(options.normalize, recorded, rd)
+    norm, source = pick_normalization(options.normalize, recorded, rd, mean=options.mean, std=options.std,
+                                      scale=options.scale)
     preprocess = make_preprocess(norm, dev)
     net = net.to(dev).eval()
-    _probe(net, rd.dataset, preprocess, dev, options.amp, metric, rd.identity["num_classes"])
     rd.identity["normalization"] = None if norm is None else {"mean": list(norm[0]), "std": list(norm[1])}
     rd.identity["normalization_source"] = source
+    _probe(net, rd.dataset, preprocess, dev, options.amp, metric, rd.identity, identity, norm is not None)
+    if options.mean is not None or options.std is not None:
+        rd.identity["given_normalization"] = {"mean": list(options.mean or (0.0,)), "std": list(options.std or (1.0,)),
+                                              "scale": options.scale}
     record: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -202,12 +222,125 @@ def setup(metric: str, options: EvalOptions, *, command: list[str] | None, outpu
 
 
 def _probe(net: nn.Module, dataset: Any, preprocess: Callable[[Tensor], Tensor] | None, dev: torch.device, amp: str,
-           metric: str, num_classes: int | None) -> None:
-    """One tiny forward up front: a model that does not return (N, classes) fails here, clearly."""
+           metric: str, data: dict[str, Any], model: dict[str, Any], normalised: bool) -> None:
+    """One tiny forward up front: a model that does not return (N, classes) fails here, clearly; labels that
+    cannot be the model's classes and inputs that look normalised twice are reported before the run."""
     probe = torch.stack([dataset[i][0] for i in range(min(2, len(dataset)))]).to(dev)
-    with torch.inference_mode(), autocast(dev, amp):
-        logits = net(preprocess(probe) if preprocess else probe)
-    check_logits(logits, probe.shape[0], metric, num_classes)
+    seen: list[Tensor] = []
+
+    def first_conv_input(module: nn.Module, args: tuple[Any, ...]) -> None:
+        if not seen and args and isinstance(args[0], Tensor):
+            seen.append(args[0].detach().float())
+
+    handles = [m.register_forward_pre_hook(first_conv_input) for m in net.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.inference_mode(), autocast(dev, amp):
+            x = preprocess(probe) if preprocess else probe
+            logits = net(x)
+    finally:
+        for h in handles:
+            h.remove()
+    check_logits(logits, probe.shape[0], metric, data["num_classes"])
+    model["num_outputs"] = int(logits.shape[1])
+    check_labels(data, model, int(logits.shape[1]), metric)
+    check_inputs(probe, x.float(), seen[0] if seen else None, normalised, data.get("normalization_source"), metric)
+
+
+def claims_weights(model: dict[str, Any]) -> bool:
+    """Whether the evaluated model was given trained weights (published weights or a checkpoint)."""
+    return bool(model.get("weights") or model.get("checkpoint"))
+
+
+def check_labels(data: dict[str, Any], model: dict[str, Any], outputs: int, where: str) -> None:
+    """Labels that cannot be the model's classes: an error when one is out of range, a warning when the folders
+    were labelled by sorted name and their number differs from the model's output size.
+
+    Raises:
+        ValueError: a label >= the model's number of outputs.
+    """
+    label_max, source = data.get("label_max"), data.get("label_source")
+    if label_max is not None and label_max >= outputs:
+        raise ValueError(
+            f"`{where}`: the data's labels must be class indices of the model, got label {label_max} ({source}) "
+            f"for a model with {outputs} outputs. Give --class-map FILE mapping the folders to the model's classes."
+        )
+    count = data.get("num_classes")
+    if source == "sorted folder names" and count is not None and count != outputs:
+        warnings.warn(
+            f"`{where}`: the {count} class folders are labelled 0..{count - 1} in sorted name order, but the model "
+            f"scores {outputs} classes: unless those are its first {count} classes in that order, accuracy is "
+            "meaningless. Name the folders by class index ('243') or ImageNet wnid, or give --class-map FILE.",
+            UserWarning, stacklevel=2)
+
+
+def check_accuracy(accuracy: Any, record: dict[str, Any], where: str) -> None:
+    """Warn when a model that claims trained weights is not above chance (1 / outputs) at 95%: labels permuted?
+
+    ``accuracy``: a :class:`~antialias.eval._stats.Proportion` or its dict.
+    """
+    acc = accuracy if isinstance(accuracy, dict) else accuracy.to_dict()
+    outputs = record["model"].get("num_outputs")
+    if not claims_weights(record["model"]) or not outputs or not acc.get("total"):
+        return
+    chance = 1.0 / outputs
+    if acc["low"] <= chance:
+        source = record["data"].get("label_source") or "the data set's labels"
+        warnings.warn(
+            f"`{where}`: accuracy {100 * acc['value']:.2f}% of a model with trained weights is not above chance "
+            f"({100 * chance:.2f}% for {outputs} classes) at 95%: the labels ({source}) may not be the model's "
+            "classes, or the normalisation not its own. Check --class-map and --mean/--std/--normalize.",
+            UserWarning, stacklevel=2)
+
+
+def check_inputs(raw: Tensor, given: Tensor, first_conv: Tensor | None, normalised: bool, source: str | None,
+                 where: str) -> None:
+    """Warn when inputs look normalised twice.
+
+    Three signs, each from the probe batch: the data's images are not in [0, 1] although they are
+    normalised here (the data set normalises already); the model's first convolution sees a per-channel affine
+    function of the normalised images other than the identity (the model normalises itself, on top); or that
+    convolution's input has a channel mean or standard deviation beyond 3 (no single normalisation does that).
+    """
+    if not normalised:
+        return
+    hint = " Pass --normalize none (or the model's own --mean/--std) so that it is done once."
+    lo, hi = float(raw.min()), float(raw.max())
+    if lo < -0.01 or hi > 1.01:
+        warnings.warn(
+            f"`{where}`: the data's images span [{lo:.2f}, {hi:.2f}], not [0, 1]: they look normalised already, and "
+            f"are normalised again here ({source}).{hint}", UserWarning, stacklevel=2)
+        return
+    if first_conv is None:
+        return
+    stats = first_conv.transpose(0, 1).flatten(1)  # (C, N*H*W)
+    mean, std = stats.mean(1), stats.std(1)
+    if first_conv.shape == given.shape:
+        a = given.transpose(0, 1).flatten(1)
+        am, astd = a.mean(1), a.std(1)
+        cov = ((a - am[:, None]) * (stats - mean[:, None])).mean(1)
+        corr = cov / (astd * std).clamp_min(1e-12)
+        slope = cov / (astd * astd).clamp_min(1e-12)
+        intercept = mean - slope * am
+        affine = bool((corr > 0.999).all())
+        if affine and bool(((slope - 1).abs() > 0.05).any() | (intercept.abs() > 0.05).any()):
+            warnings.warn(
+                f"`{where}`: the model normalises its input itself (its first convolution sees "
+                f"{_affine_text(slope, intercept)} of the images given to it), and they are normalised here "
+                f"too ({source}): the images look normalised twice.{hint}", UserWarning, stacklevel=2)
+            return
+    if bool((std > 3).any() | (mean.abs() > 3).any()):
+        warnings.warn(
+            f"`{where}`: the input of the model's first convolution has channel means {_values(mean)} and standard "
+            f"deviations {_values(std)}, far from a normalised image's (about 0 and 1): normalised twice?{hint}",
+            UserWarning, stacklevel=2)
+
+
+def _values(t: Tensor) -> str:
+    return "(" + ", ".join(f"{float(v):.2f}" for v in t) + ")"
+
+
+def _affine_text(slope: Tensor, intercept: Tensor) -> str:
+    return f"a * x + b with a = {_values(slope)}, b = {_values(intercept)}"
 
 
 def check_shift(max_shift: int, crop_size: int | None, setup: Setup, where: str) -> None:

@@ -12,7 +12,17 @@ from torch import Tensor
 from antialias.eval._fields import is_imagenet
 from antialias.eval._stats import Proportion
 from antialias.eval.config import StabilityConfig
-from antialias.eval.protocols._setup import COMMON_DOC, Setup, check_shift, finish, options_from, setup, split_kwargs
+from antialias.eval.protocols._setup import (
+    COMMON_DOC,
+    Setup,
+    check_accuracy,
+    check_shift,
+    data_key,
+    finish,
+    options_from,
+    setup,
+    split_kwargs,
+)
 from antialias.eval.stability import diagonal_stability
 from antialias.runs import distributed as D
 
@@ -42,9 +52,10 @@ def run_stability(model: Any = None, data: Any = "fashion-mnist", *, config: Sta
             f"`run_stability`: `config` must not be combined with its fields, got both and {sorted(given)}."
         )
     if config is None:
-        config = StabilityConfig.for_data(data, **given)
+        config = StabilityConfig.for_data(data_key(data, common), **given)
     options, command = options_from(model, data, common)
-    if is_imagenet(data) and config.protocol == "crop" and config.crop_size and options.resize is None:
+    paper = is_imagenet(data_key(data, common))
+    if paper and config.protocol == "crop" and config.crop_size and options.resize is None:
         options = dataclasses.replace(options, resize=256, center_crop=256)
     run = setup("stability", options, command=command, outputs=("npz",))
     check_shift(config.max_shift, config.crop_size, run, "stability")
@@ -58,6 +69,7 @@ def run_stability(model: Any = None, data: Any = "fashion-mnist", *, config: Sta
                              "top_prob": res.top_prob, "prediction": res.prediction, "correct": res.correct})
     record = {**run.record, "seed": None, "config": {**dataclasses.asdict(config), "batch_size": run.batch_size},
               "results": _summary(res.shifts, arrays), "seconds": time.perf_counter() - start}
+    check_accuracy(record["results"]["accuracy"][0], run.record, "stability")
     return finish(run, record, options, arrays=arrays)
 
 

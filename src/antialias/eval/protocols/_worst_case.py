@@ -6,7 +6,7 @@ import dataclasses
 import time
 from typing import Any
 
-from antialias.eval.protocols._setup import COMMON_DOC, check_shift, finish, options_from, setup, split_kwargs
+from antialias.eval.protocols._setup import COMMON_DOC, check_shift, data_key, finish, options_from, setup, split_kwargs
 from antialias.eval.worst_case import WorstCaseConfig, evaluate_worst_case, shift_grid
 
 __all__ = ["run_worst_case"]
@@ -35,7 +35,7 @@ def run_worst_case(model: Any = None, data: Any = "fashion-mnist", *, config: Wo
         raise TypeError(f"`run_worst_case`: `config` must not be combined with its fields, got both and "
                         f"{sorted(given)}.")
     if config is None:
-        config = WorstCaseConfig.for_data(data, **given)
+        config = WorstCaseConfig.for_data(data_key(data, common), **given)
     options, command = options_from(model, data, common)
     run = setup("worst-case", options, command=command, outputs=())
     if "crop" in config.families:  # circular shifts wrap (m >= H/2: every shift); crops must fit
