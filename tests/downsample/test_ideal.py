@@ -35,12 +35,12 @@ def test_no_energy_above_the_new_nyquist(h, w, sh, sw, real, seed):
 
 @settings(max_examples=30, deadline=None)
 @given(mh=st.integers(1, 6), mw=st.integers(1, 6), sh=st.integers(1, 3), sw=st.integers(1, 3),
-       real=st.booleans(), seed=st.integers(0, 2**16))
-def test_output_spectrum_is_the_input_low_band(mh, mw, sh, sw, real, seed):
+       real=st.booleans(), backend=st.sampled_from(["fft", "matmul"]), seed=st.integers(0, 2**16))
+def test_output_spectrum_is_the_input_low_band(mh, mw, sh, sw, real, backend, seed):
     """Alias-free: each output frequency holds the input's same frequency / (s_h s_w), nothing folded onto it."""
     h, w = mh * sh, mw * sw
     x = torch.randn(1, 2, h, w, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
-    y = ideal_downsample2d(x, (sh, sw), real=real)
+    y = ideal_downsample2d(x, (sh, sw), real=real, backend=backend)
     assert y.shape == (1, 2, mh, mw)
     got = torch.fft.fft2(y)
     ky = torch.fft.fftfreq(mh, 1.0 / mh).round().long()
@@ -56,7 +56,9 @@ def test_crop_path_equals_mask_and_subsample(size):
     x = torch.randn(2, 3, *size, dtype=torch.float64)
     ref = ideal_lowpass2d(x, 2)[:, :, ::2, ::2]
     assert torch.allclose(ideal_downsample2d(x, 2), ref, atol=1e-12)
-    assert torch.allclose(ideal_downsample2d(x, 2, real=False), ref, atol=1e-12)
+    assert torch.allclose(ideal_downsample2d(x, 2, real=False, backend="fft"), ref, atol=1e-12)
+    assert torch.allclose(ideal_downsample2d(x, 2, backend="fft"), ref, atol=1e-12)
+    assert torch.allclose(ideal_downsample2d(x, 2, backend="matmul"), ref, atol=1e-12)
 
 
 def test_shift_by_stride_shifts_output_and_constants_stay():
@@ -77,12 +79,15 @@ def test_module_dtypes_layouts_and_gradcheck():
     assert list(layer.state_dict()) == []
     t = torch.randn(1, 2, 6, 5, dtype=torch.float64, requires_grad=True)
     assert gradcheck(lambda v: ideal_downsample2d(v, 2), (t,))
-    assert gradcheck(lambda v: ideal_downsample2d(v, (3, 1), real=False), (t,))
+    assert gradcheck(lambda v: ideal_downsample2d(v, (3, 1), real=False, backend="fft"), (t,))
+    assert gradcheck(lambda v: ideal_downsample2d(v, 2, backend="fft"), (t,))
     assert math.ceil(5 / 2) == ideal_downsample2d(t, 2).shape[-1]
 
 
 def test_errors():
     with pytest.raises(ValueError, match=r"`ideal_downsample2d`: `stride` must be >= 1"):
         ideal_downsample2d(torch.randn(1, 1, 4, 4), 0)
+    with pytest.raises(ValueError, match=r"`ideal_downsample2d`: `backend` must be one of"):
+        ideal_downsample2d(torch.randn(1, 1, 4, 4), backend="fftw")
     with pytest.raises(ValueError, match=r"`IdealDownsample2d`: expected 3 channels"):
         IdealDownsample2d(3)(torch.randn(1, 2, 4, 4))

@@ -84,7 +84,7 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "blurpool": (),
     "aps": ("norm",),
     "lps": ("hidden_channels", "tau", "hard"),
-    "ideal": ("real",),
+    "ideal": ("real", "backend"),
     "adaptive": ("kernel_size", "groups"),
 }
 

@@ -4,12 +4,16 @@ and the alias-free ConvNets of Michaeli, Michaeli & Soudry, CVPR 2023).
 
 For an axis of length ``L`` and stride ``s > 1`` the kept frequencies are the integers ``k`` with
 ``|k| < L / (2 s)`` (cycles per ``L`` samples), i.e. a cutoff of ``1/s`` of the input's Nyquist
-frequency, per axis, for any ``L`` (square or not, even or odd); an axis at stride 1 is left as it is. The bin exactly at ``L / (2 s)`` is
+frequency, per axis, for any ``L`` (square or not, even or odd); an axis at stride 1 is left as it
+is. The bin exactly at ``L / (2 s)`` is
 dropped too: after subsampling it would fold onto itself and its real part alone is not shift
 equivariant. The FFT treats the map as periodic (circular boundary), so a circular shift of the input
 by a multiple of ``s`` shifts the output exactly (up to float round-off).
 
-When ``L`` is a multiple of ``s`` the low-pass and the subsampling are done at once: the kept block of
+Two backends compute the same operator. ``matmul`` (the default up to 64 pixels per axis, typical
+CNN maps) applies it as one dense ``(ceil(L / s), L)`` matrix per axis, built once per size from the
+FFT and cached: two GEMMs forward and backward. ``fft``: when ``L`` is a multiple of ``s`` the
+low-pass and the subsampling are done at once: the kept block of
 the spectrum is inverse-transformed at the output size (FLC's crop; cheaper than masking and
 subsampling). Otherwise the spectrum is masked, transformed back at the input size and subsampled at
 phase 0. Output size ``ceil(H / s_h) x ceil(W / s_w)`` either way.
@@ -17,6 +21,7 @@ phase 0. Output size ``ceil(H / s_h) x ceil(W / s_w)`` either way.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -87,7 +92,52 @@ def _crop_index(length: int, out: int, stride: int, device: torch.device) -> Ten
     return k % length
 
 
-def ideal_downsample2d(input: Tensor, stride: int | tuple[int, int] = 2, *, real: bool = True) -> Tensor:
+#: Largest axis length the ``"auto"`` backend handles with dense matrices (``fft`` above it).
+MATMUL_MAX = 64
+
+#: Backends of :func:`ideal_downsample2d`.
+BACKENDS = ("auto", "fft", "matmul")
+
+
+@functools.lru_cache(maxsize=64)
+def _operator(length: int, stride: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The ``(ceil(L / s), L)`` real matrix of one axis: ideal low-pass, then the rows at phase 0.
+
+    ``lowpass = Re(IDFT diag(mask) DFT)`` built in float64 (the mask is symmetric, so it is real), rows
+    ``0, s, 2s, ...`` kept; cached per size, stride, dtype and device (a few KiB each).
+    """
+    eye = torch.eye(length, dtype=torch.float64)
+    mask = _kept(length, stride, torch.device("cpu"), onesided=True)
+    lowpass = torch.fft.irfft(torch.fft.rfft(eye, dim=0) * mask[:, None], n=length, dim=0)  # (L, L), column j = Lp e_j
+    return lowpass[::stride].to(dtype=dtype, device=device).contiguous()
+
+
+def _matmul(x: Tensor, s: tuple[int, int]) -> Tensor:
+    """``M_h @ x @ M_w^T`` per map: W first (halving the data), then H; exact up to float round-off."""
+    fmt = _c.memory_format(x)
+    dtype = _compute_dtype(x)
+    mh = _operator(x.shape[-2], s[0], dtype, x.device)  # (Ho, H)
+    mw = _operator(x.shape[-1], s[1], dtype, x.device)  # (Wo, W)
+    n, c, h, w = x.shape
+    rows = x.to(dtype).reshape(n * c * h, w) @ mw.t()  # one large GEMM over W: (N*C*H, Wo)
+    out = torch.matmul(mh, rows.view(n * c, h, -1))  # batched over N*C: (N*C, Ho, Wo)
+    return out.view(n, c, mh.shape[0], mw.shape[0]).to(x.dtype).contiguous(memory_format=fmt)
+
+
+def _check_backend(backend: str, where: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"{where}: `backend` must be one of {BACKENDS}, got {backend!r}.")
+
+
+def _dispatch(x: Tensor, s: tuple[int, int], real: bool, backend: str) -> Tensor:
+    if backend == "matmul" or (backend == "auto" and max(x.shape[-2:]) <= MATMUL_MAX):
+        return _matmul(x, s)
+    return _downsample(x, s, real)
+
+
+def ideal_downsample2d(
+    input: Tensor, stride: int | tuple[int, int] = 2, *, real: bool = True, backend: str = "auto"
+) -> Tensor:
     """Ideal low-pass at cutoff ``1/s`` (see :func:`ideal_lowpass2d`), then subsampling at phase 0.
 
     Alias-free: when ``H, W`` are multiples of the stride, the output's spectrum is the input's low
@@ -96,7 +146,10 @@ def ideal_downsample2d(input: Tensor, stride: int | tuple[int, int] = 2, *, real
     Args:
         input: ``(N, C, H, W)`` floating point, any size.
         stride: ``s`` or ``(s_h, s_w)``, each >= 1.
-        real: Real FFTs (default) or complex ones.
+        real: Real FFTs (default) or complex ones (the ``fft`` backend).
+        backend: ``"fft"`` (spectrum crop, or mask and subsample), ``"matmul"`` (the same operator as
+            two dense ``(out, in)`` matrices per axis, cached: faster on small maps) or ``"auto"``
+            (matmul up to :data:`MATMUL_MAX` pixels per axis, FFT above). All agree to float round-off.
 
     Shape:
         ``(N, C, H, W) -> (N, C, ceil(H / s_h), ceil(W / s_w))``.
@@ -110,7 +163,8 @@ def ideal_downsample2d(input: Tensor, stride: int | tuple[int, int] = 2, *, real
     where = "`ideal_downsample2d`"
     _c.check_input(input, where)
     s = _c.pair(stride, "stride", where)
-    return _downsample(input, s, real)
+    _check_backend(backend, where)
+    return _dispatch(input, s, real, backend)
 
 
 def _downsample(x: Tensor, s: tuple[int, int], real: bool) -> Tensor:
@@ -148,6 +202,7 @@ class IdealDownsample2d(nn.Module):
         channels: Expected input channels (checked), or None.
         stride: ``s`` or ``(s_h, s_w)``.
         real: Real FFTs (default) or complex ones.
+        backend: ``"auto"``, ``"fft"`` or ``"matmul"`` (see :func:`ideal_downsample2d`).
 
     Shape:
         ``(N, C, H, W) -> (N, C, ceil(H / s_h), ceil(W / s_w))``.
@@ -162,6 +217,7 @@ class IdealDownsample2d(nn.Module):
         channels: int | None = None,
         stride: int | tuple[int, int] = 2,
         real: bool = True,
+        backend: str = "auto",
         *,
         device: Any = None,  # accepted like every layer's; nothing to allocate
         dtype: Any = None,
@@ -170,6 +226,8 @@ class IdealDownsample2d(nn.Module):
         self.channels = channels
         self.stride = _c.pair(stride, "stride", "`IdealDownsample2d`")
         self.real = bool(real)
+        _check_backend(backend, "`IdealDownsample2d`")
+        self.backend = backend
 
     def forward(self, x: Tensor) -> Tensor:
         _c.check_input(x, "`IdealDownsample2d`")
@@ -178,7 +236,7 @@ class IdealDownsample2d(nn.Module):
                 f"`IdealDownsample2d`: expected {self.channels} channels, got input of shape {tuple(x.shape)}. "
                 f"Build the layer with channels={x.shape[1]} or channels=None."
             )
-        return _downsample(x, self.stride, self.real)
+        return _dispatch(x, self.stride, self.real, self.backend)
 
     def extra_repr(self) -> str:
-        return f"{self.channels}, stride={self.stride}, real={self.real}"
+        return f"{self.channels}, stride={self.stride}, real={self.real}, backend={self.backend!r}"
