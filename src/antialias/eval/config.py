@@ -176,7 +176,7 @@ class EvalOptions(Config):
         if (self.mean is not None and self.std is not None and 1 not in (len(self.mean), len(self.std))
                 and len(self.mean) != len(self.std)):
             raise fail(w, "std", f"one value or {len(self.mean)} like `mean`", self.std)
-        if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float)) or not 0 < self.scale < float("inf"):
+        if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float)) or not 0 < self.scale < math.inf:
             raise fail(w, "scale", "a positive finite number", self.scale)
         object.__setattr__(self, "scale", float(self.scale))
         if (self.mean is not None or self.std is not None) and self.normalize != "auto":
