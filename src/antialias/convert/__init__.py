@@ -7,6 +7,7 @@ docstring describes every rule.
 
 from antialias.convert._activations import register_activation, unregister_activation
 from antialias.convert._convert import KINDS, METHODS, PLACEMENTS, convert
+from antialias.convert._filters import stride_filter
 from antialias.convert._layers import PreBlurConv1d, PreBlurConv2d, PreBlurConv3d
 from antialias.convert._report import ConvertReport, ConvertSite
 
@@ -21,5 +22,6 @@ __all__ = [
     "PreBlurConv3d",
     "convert",
     "register_activation",
+    "stride_filter",
     "unregister_activation",
 ]

@@ -43,7 +43,7 @@ from __future__ import annotations
 import copy
 import difflib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -55,9 +55,9 @@ from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import flop_registry
 
 from antialias import downsample as _D
-from antialias import filters as _filters
 from antialias import functional as _F
 from antialias.convert import _activations as _A
+from antialias.convert import _filters as _cf
 from antialias.convert import _layers as _L
 from antialias.convert import _methods as _M
 from antialias.convert._graph import _DeepTracer, _Edit, _hint, _locate, _owner_key, _path, _rewrite_owner, _set
@@ -427,7 +427,7 @@ def _shapes(out: Any) -> list[tuple[int, ...]]:
 def convert(
     model: nn.Module,
     *,
-    filter_size: FilterSpec | Sequence[FilterSpec] | None = 4,
+    filter_size: FilterSpec | Sequence[FilterSpec] | Mapping[int, FilterSpec] | None = "auto",
     padding_mode: str = "reflect",
     replace: Iterable[str] | str = KINDS,
     min_channels: int = 1,
@@ -448,7 +448,11 @@ def convert(
 
     Args:
         model: Any ``nn.Module``.
-        filter_size: Blur filter (binomial taps, a name such as ``"tri4"``, or a custom 1-D tensor).
+        filter_size: Blur filter. ``"auto"`` (default): stride-aware, tri4 at stride 2 (the paper's) and
+            box(s) convolved three times (``3s - 2`` taps) at stride ``s > 2``, so a patch-embedding stem
+            (``k4 s4``, ``k16 s16``) gets a low-pass near ``pi / s`` (see ``antialias.convert.stride_filter``).
+            Binomial taps, a name such as ``"tri4"``, a custom 1-D tensor, or one per axis: used at every
+            stride. A mapping ``{stride: filter}`` chooses per stride (unnamed strides follow the rule).
         padding_mode: Padding of the blurs (``"reflect"``, ``"replicate"``, ``"zeros"``, ``"circular"``).
         replace: Which kinds to convert, a subset of ``("maxpool", "avgpool", "conv")``.
         min_channels: Leave convs (and pools, where the example input shows their channels) with
@@ -552,11 +556,7 @@ def _validate(
     """Checks the user's arguments (of any type) and returns the options and the example input."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"{_WHERE}: `model` must be a torch.nn.Module, got {type(model).__name__}.")
-    if isinstance(filter_size, (tuple, list)):
-        for spec in filter_size:
-            _filters.filter_row(spec, where=_WHERE)
-    else:
-        _filters.filter_row(filter_size, where=_WHERE)
+    _cf.check(filter_size, _WHERE)
     _F._check_padding_mode(padding_mode, _WHERE)
     kinds = (replace,) if isinstance(replace, str) else replace
     if not isinstance(kinds, Iterable):

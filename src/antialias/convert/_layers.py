@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +15,7 @@ from torch import Tensor, nn
 from torch.fx.node import Target
 
 from antialias import layers as _layers
+from antialias.convert import _filters as _cf
 from antialias.convert import _methods
 from antialias.filters import FilterSpec
 
@@ -138,8 +138,8 @@ def always_same_size(k: int, s: int, p: int, d: int, ceil_mode: bool) -> bool:
 def axis_filter(
     filter_size: FilterSpec | Sequence[FilterSpec], strides: tuple[int, ...]
 ) -> FilterSpec | Sequence[FilterSpec]:
-    """Blur only the subsampled axes: an axis kept at stride 1 gets the identity filter ``1``."""
-    if isinstance(filter_size, (tuple, list)) or all(s > 1 for s in strides):
-        return filter_size
-    one = cast("FilterSpec", filter_size)  # one spec for all axes: sequences were returned above
-    return tuple(one if s > 1 else 1 for s in strides)
+    """Blur only the subsampled axes: an axis kept at stride 1 gets the identity filter ``1``.
+
+    ``"auto"`` and ``{stride: filter}`` mappings resolve per axis stride (``convert._filters``).
+    """
+    return _cf.axis_filters(filter_size, strides)

@@ -35,6 +35,7 @@ class ConvertReport:
         flops_before, flops_after: ``torch.utils.flop_counter`` totals (convolutions and matmuls), or None.
         params_before, params_after: Parameter counts.
         method: The downsampling method (``convert(method=...)``).
+        stride_filters: Stride above 2 -> the filter it got (e.g. a patch-embedding stem's), as text.
     """
 
     filter_size: Any
@@ -50,6 +51,7 @@ class ConvertReport:
     params_before: int = 0
     params_after: int = 0
     method: str = "blurpool"
+    stride_filters: dict[int, str] = field(default_factory=dict)
 
     def placements(self) -> dict[str, str]:
         """Site name -> placement, for the converted sites."""
@@ -71,6 +73,9 @@ class ConvertReport:
             lines.append("skipped:")
             for site in self.skipped:
                 lines.append(f"  {site.name}  [{site.kind}] {site.old}: {site.note}")
+        for stride, text in sorted(self.stride_filters.items()):
+            shown = text.split(": ", 1)[-1]
+            lines.append(f"stride-{stride} sites (patch embeddings, large pools) blurred with {shown}")
         for item in self.fallbacks:
             lines.append(f"fallback: {item}")
         for item in self.rewritten:

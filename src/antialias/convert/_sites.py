@@ -15,6 +15,7 @@ from torch.nn.modules.pooling import _MaxPoolNd
 
 from antialias import downsample as _D
 from antialias.convert import _activations as _A
+from antialias.convert import _filters as _cf
 from antialias.convert import _layers as _L
 from antialias.convert import _methods as _M
 from antialias.convert._graph import _path
@@ -55,7 +56,7 @@ class _Ctx:
     def sampler(self, channels: int | None, strides: tuple[int, int], name: str, follower: bool = False) -> nn.Module:
         """The layer of ``convert(method=...)`` at ``strides`` (a polyphase leader unless ``follower``)."""
         new = _D.make_downsampler(
-            self.opt.method, channels, strides, filter_size=self.opt.filter_size,
+            self.opt.method, channels, strides, filter_size=_L.axis_filter(self.opt.filter_size, strides),
             padding_mode=self.opt.padding_mode, **self.opt.method_options, **self.factory,
         )
         if self.opt.method in _M.POLYPHASE and not follower:
@@ -65,6 +66,12 @@ class _Ctx:
     def label(self, nd: int) -> str:
         """The class name the report shows for the method's layer."""
         return f"BlurPool{nd}d" if self.opt.method == "blurpool" else _M.LABELS[self.opt.method]
+
+    def note_filter(self, strides: tuple[int, ...]) -> None:
+        """Record in the report which filter the default rule gave a stride above 2 (patch stems)."""
+        for s in strides:
+            if s > 2 and s not in self.report.stride_filters:
+                self.report.stride_filters[s] = _cf.describe(self.opt.filter_size, (s,))
 
     def excluded(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.opt.exclude)
@@ -85,6 +92,7 @@ class _Ctx:
     ) -> nn.Module:
         if self.opt.method != "blurpool" and nd == 2 and tuple(strides) == tuple(blur_axes):
             return self.sampler(channels, (strides[0], strides[1]), name, follower)
+        self.note_filter(blur_axes)
         return _L.BLURPOOLS[nd](
             channels, _L.axis_filter(self.opt.filter_size, blur_axes), strides, self.opt.padding_mode, **self.factory
         )
@@ -179,6 +187,7 @@ def _new_pool(ctx: _Ctx, nd: int, is_max: bool, params: tuple, channels: int | N
         down = ctx.sampler(channels, (s[0], s[1]), name)
         return _M.make_pool_down(is_max, params, down, ctx.opt.padding_mode == "circular", count_include_pad)
     if is_max:
+        ctx.note_filter(s)
         return _L.MAXBLURPOOLS[nd](
             k, s, p, d, ceil_mode, channels=channels,
             filter_size=_L.axis_filter(ctx.opt.filter_size, s), padding_mode=ctx.opt.padding_mode, **ctx.factory,
