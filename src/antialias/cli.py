@@ -6,8 +6,13 @@ eval's are generated from their config dataclasses, in :mod:`antialias.train._cl
 results and draws nothing: ``antialias eval`` asks :mod:`antialias.report` for the figure of the
 returned record here and writes it next to the results. Every import is at the top: the
 subcommands' modules add 0.01 s to ``antialias --help`` with byte-code cached (measured; torch,
-matplotlib and torchmetrics dominate). Exit codes: 0 success, 1 the command failed (message on
-stderr), 2 bad arguments (argparse's convention).
+matplotlib and torchmetrics dominate).
+
+Errors. :func:`main` is the one place that turns an exception into what the user sees: one line
+``antialias <command>: error: <message>`` on stderr and exit code 1 (2 for bad arguments, argparse's
+convention; 130 after Ctrl-C). An exception of a kind the library does not raise on purpose is a bug:
+the line says so. ``--debug`` (anywhere on the command line) shows the traceback instead. Exit
+codes: 0 success, 1 the command failed, 2 bad arguments, 130 interrupted.
 
 Examples:
     >>> args = build_parser().parse_args(["figures", "--out", "figs", "--filter-size", "bin5"])
@@ -18,7 +23,12 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import errno
+import pickle
 import sys
+import tarfile
+import traceback
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -101,6 +111,8 @@ def _run_figures(args: argparse.Namespace) -> int:
             on_write=lambda path: print(f"wrote {path}", flush=True),
         )
     except OSError as exc:  # FileExistsError (not ours), PermissionError, disk full, ...
+        if getattr(args, "debug", False):
+            raise
         print(f"antialias figures: error: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -188,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'antialias COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {antialias.__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback when a command fails (may be given anywhere)")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND", required=True)
     _add_figures(subparsers)
     _add_train(subparsers)
@@ -197,22 +211,71 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exceptions that carry a message for the user (bad input, missing or damaged files, a full disk).
+#: PIL's DecompressionBombError and the data readers' errors are ValueError/OSError subclasses or
+#: are wrapped into them; anything else reaching :func:`main` is reported as a bug.
+KNOWN_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, TypeError, OSError, FloatingPointError, ImportError, LookupError, pickle.UnpicklingError,
+    tarfile.TarError, zipfile.BadZipFile, EOFError, NotImplementedError,
+)
+
+
+def _command_name(argv: Sequence[str]) -> str:
+    """``antialias train`` / ``antialias eval consistency`` for messages (what the user ran)."""
+    words = [a for a in argv if not a.startswith("-")][:2]
+    if not words:
+        return "antialias"
+    if words[0] == "eval" and len(words) > 1:
+        return f"antialias eval {words[1]}"
+    return f"antialias {words[0]}"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and "disk" not in text.lower():
+        text += " (the disk is full)"
+    return text or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``antialias`` command line.
 
     Args:
-        argv: Arguments without the program name; ``sys.argv[1:]`` when None.
+        argv: Arguments without the program name; ``sys.argv[1:]`` when None. ``--debug`` may come
+            anywhere: a failure then shows its traceback.
 
     Returns:
-        The exit code: 0 on success, 1 if the command failed.
+        The exit code: 0 on success, 1 if the command failed (one line on stderr), 130 after Ctrl-C.
 
     Raises:
         SystemExit: code 0 after ``--help``/``--version``, code 2 on bad arguments (from argparse).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    prog = _command_name(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
-    return args.handler(args)
+    args.debug = debug
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except KNOWN_ERRORS as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: still one line, with the way to see more
+        if debug:
+            traceback.print_exc()
+            return 1
+        print(f"{prog}: error: unexpected {type(exc).__name__}: {_one_line(exc)} (this is a bug in antialias "
+              f"{antialias.__version__}; run again with --debug for the traceback and report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from antialias._download import sha256_file
-from antialias._factory import import_factory, is_factory_spec
+from antialias._factory import INTERNAL_FACTORIES, check_recorded_factory, import_factory, is_factory_spec
 from antialias.checkpoint import load_checkpoint
 from antialias.data import DATASET_NAMES, ImageFolder, load_dataset
 from antialias.data.spec import head as _head
@@ -239,6 +239,10 @@ def _find_weights(path: str) -> tuple[Path, dict[str, Any] | None]:
                     f"checkpoints/step-*/model.safetensors, or a .safetensors file, got {str(p)!r} (neither found)."
                 )
             weights = found[-1][1] / "model.safetensors"
+            # An unfinished (or interrupted) run: its newest checkpoint is evaluated, and the user is told.
+            warnings.warn(f"`eval`: {str(p)!r} holds no final model.safetensors (the run is unfinished or was "
+                          f"interrupted): evaluating its latest checkpoint {found[-1][1].name}. Pass that file as "
+                          "--checkpoint to choose another.", UserWarning, stacklevel=4)
         return weights, run.read_config()
     if not p.exists():
         raise FileNotFoundError(
@@ -271,6 +275,13 @@ def _recorded_normalization(record: dict[str, Any] | None, config: dict[str, Any
         return None
     if not config["normalize"]:
         return None, "run config (normalize=false)"
+    if isinstance(config["data"], str) and is_factory_spec(config["data"], (*DATASET_NAMES, "fashion-mnist")) \
+            and config["data"] not in INTERNAL_FACTORIES:
+        # Trust boundary: a data factory named by the run's files is never imported.
+        warnings.warn(f"`eval`: not recomputing the training normalisation: the run's config names the data "
+                      f"factory {config['data']!r}, and antialias never runs code named by a file; using the "
+                      "data's default (or pass --normalize).", UserWarning, stacklevel=3)
+        return None
     try:  # the trainer's statistics: those of its (sub)set of the training split
         train = load_split(config["data"], "train", root=config.get("data_root"), download=False)
         n = config.get("train_subset") or len(train)  # type: ignore[arg-type]
@@ -347,6 +358,10 @@ def _from_checkpoint(checkpoint: str, model: str | None, filter_size: Any, kwarg
     state, meta = load_checkpoint(path)
     config = dict(meta.get("config") or (record or {}).get("config") or {})
     spec = model if model is not None else config.get("model")
+    if model is None:  # trust boundary: the run's files may name a zoo model, never a factory to import and call
+        check_recorded_factory(spec, where="eval", param="model", flag="--model",
+                               source=f"the run's {'model.json' if meta.get('config') else 'config.json'} "
+                               f"({str(path.parent)!r})")
     if not spec:
         raise ValueError(
             f"`eval`: `model` must be given for checkpoint {str(path)!r}, which records no model config "

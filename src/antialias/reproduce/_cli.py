@@ -54,11 +54,16 @@ def run_from_args(args: argparse.Namespace) -> int:
             _download(cfg.data)
         results = reproduce(cfg, progress=args.progress)
     except KeyboardInterrupt:
+        if getattr(args, "debug", False):
+            raise
         print("antialias reproduce: interrupted; the finished work is kept. Run the same command again to "
               "continue where it stopped.", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, DatasetNotFoundError, OSError) as exc:
-        print(f"antialias reproduce: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, DatasetNotFoundError, OSError, FloatingPointError) as exc:
+        if getattr(args, "debug", False):
+            raise  # antialias --debug: the top-level handler shows the traceback
+        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"antialias reproduce: error: {message}", file=sys.stderr)
         return 1
     print(f"report: {Path(cfg.out) / 'report.html'}")
     for claim in results["claims"]:

@@ -19,7 +19,7 @@ from antialias.filters import filter_row
 __all__ = ["NonFiniteError", "build_model", "check_finite", "finite_or_none", "load_state_dict_file", "parse_filter_size"]
 
 
-class NonFiniteError(FloatingPointError):
+class NonFiniteError(ValueError):
     """Weights or a loss that are NaN or infinite: training diverged, or a weights file is damaged."""
 
 

@@ -33,6 +33,7 @@ from antialias.eval._resolve import _UNSET, make_preprocess, pick_normalization,
 from antialias.eval._results import FORMAT, FORMAT_VERSION, check_outputs, environment, utc_now, write_json, write_npz
 from antialias.eval.config import EvalOptions
 from antialias.runs import distributed as D
+from antialias.runs.model import check_finite
 
 __all__ = ["COMMON_DOC", "Setup", "check_accuracy", "check_inputs", "check_labels", "check_shift", "claims_weights",
            "data_key", "finish", "options_from", "setup", "shard_range", "split_kwargs"]
@@ -197,6 +198,8 @@ def setup(metric: str, options: EvalOptions, *, command: list[str] | None, outpu
         options.model, filter_size=options.filter_size if options.given_filter_size else _UNSET,
         weights=options.weights, checkpoint=options.checkpoint, model_kwargs=options.model_kwargs,
         in_channels=int(rd.identity["image_shape"][0]), num_classes=rd.identity["num_classes"])
+    check_finite(net.state_dict(), where="eval", fix="Training diverged or the file is damaged; evaluate another "
+                 "checkpoint.", what=f"the weights of {identity.get('checkpoint') or identity.get('spec')}")
     norm, source = pick_normalization(options.normalize, recorded, rd, mean=options.mean, std=options.std,
                                       scale=options.scale)
     preprocess = make_preprocess(norm, dev)
