@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from antialias._io import atomic_write_text
+from antialias._manifest import Manifest, describe
 from antialias._version import __version__
 from antialias.data.spec import load_split
 from antialias.report.eval_figures import accuracy_vs_consistency, feature_distance_heatmaps, stability_curves
@@ -82,6 +83,7 @@ def run_pipeline(cfg: ReproduceConfig, *, stream: TextIO, progress: str) -> dict
     spec, root = resolve_data_spec(cfg.data)
     load_split(spec, "test", root=root, download=False)  # a missing data set fails here, before any work
     out = Path(cfg.out)
+    manifest = _check_out(out)  # before any work: never replace a file this command did not write
     runs_dir, fig_dir = out / "runs", out / "figures"
     runs_dir.mkdir(parents=True, exist_ok=True)
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -105,6 +107,7 @@ def run_pipeline(cfg: ReproduceConfig, *, stream: TextIO, progress: str) -> dict
         results["missing"] = _missing_parts(cfg.eval, ok_corruption, why_corruption)
         timings["total_before_report"] = time.perf_counter() - t_start
         results["timing"] = timings
+        manifest.add(*_OUTPUT_FILES, *(f"figures/{f}" for f in _figure_files()))
         write_report(results, out)
         results["timing"]["total"] = time.perf_counter() - t_start
         results["load_average_end"] = list(os.getloadavg())
@@ -114,6 +117,42 @@ def run_pipeline(cfg: ReproduceConfig, *, stream: TextIO, progress: str) -> dict
     finally:
         bar.close()
     return results
+
+
+# ----------------------------------------------------------------------------------- 0. the output folder
+
+#: Files of OUT written by the report step (the figures under OUT/figures/ carry their own mark).
+_OUTPUT_FILES = ("report.html", "results.json")
+
+
+def _figure_files() -> list[str]:
+    return sorted({name for name, _ in FIGURES.values()} | set(FIGURE_FILES.values()))
+
+
+def _written_by_us(path: Path) -> bool:
+    """A report.html/results.json of an earlier version of this command (before manifests existed)."""
+    try:
+        head = path.read_bytes()[:4096].decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    if path.name == "results.json":
+        return '"format": "antialias-reproduction"' in head
+    return "<title>antialias reproduce: report</title>" in head
+
+
+def _check_out(out: Path) -> Manifest:
+    """The manifest of ``out``; refuses a folder whose report files or figures another program wrote."""
+    manifest = Manifest(out, "antialias reproduce")
+    foreign = [name for name in _OUTPUT_FILES
+               if os.path.lexists(out / name) and not manifest.owns(name) and not _written_by_us(out / name)]
+    foreign += [f"figures/{f}" for f in _figure_files()
+                if os.path.lexists(out / "figures" / f) and not is_own_png(out / "figures" / f)]
+    if foreign:
+        raise FileExistsError(
+            f"`reproduce`: `out` must not hold files of these names that antialias reproduce did not write, got "
+            f"{str(out)!r} holding {describe(foreign)}. Move them away, or choose another --out."
+        )
+    return manifest
 
 
 # ----------------------------------------------------------------------------------- 1. figures
