@@ -275,3 +275,89 @@ class ResidualNotAct(nn.Module):
 def test_a_residual_add_is_not_a_gated_activation():
     _, report = convert(ResidualNotAct(), input_size=(1, 3, 16, 16))
     assert report.placements()["conv"] == "before-conv"
+
+
+# --------------------------------------------------------------------------- fixed paddings (TF-"same" ports)
+
+
+class TFSamePadNet(nn.Module):
+    """EfficientNet-Lite port style: a fixed asymmetric pad computed for stride 2, then a padding-free conv."""
+
+    def __init__(self, pads=(0, 1, 0, 1), functional: bool = False, stride=2) -> None:
+        super().__init__()
+        self.pads = pads
+        self.functional = functional
+        self.pad = nn.ZeroPad2d(pads)
+        self.conv = nn.Conv2d(3, 8, 3, stride, 0, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.act = nn.ReLU6()
+
+    def forward(self, x):
+        x = F.pad(x, self.pads) if self.functional else self.pad(x)
+        return self.act(self.bn(self.conv(x)))
+
+
+def _conv_output_sizes(model: nn.Module, x) -> list:
+    sizes = []
+    handle = model.conv.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[2:])))
+    with torch.no_grad():
+        model(x)
+    handle.remove()
+    return sizes
+
+
+@pytest.mark.parametrize("functional", [False, True], ids=["ZeroPad2d", "F.pad"])
+def test_tf_same_asymmetric_pad_is_recomputed_for_stride_one(functional, reference):
+    model = _randomize_norms(TFSamePadNet(functional=functional))
+    new, report = convert(model, input_size=(1, 3, 32, 32))
+    assert report.placements() == {"conv": "after-activation"}
+    note = report.sites[0].note
+    assert "fixed padding" in note and "(1, 1, 1, 1)" in note and "inputs like the example" in note
+    _same_state(model, new)
+    x = torch.randn(2, 3, 24, 30)
+    assert _conv_output_sizes(new, x) == [(24, 30)]  # the stride-1 map keeps the input size (not 23x29)
+    with torch.no_grad():
+        y = model.act(model.bn(F.conv2d(F.pad(x, (1, 1, 1, 1)), model.conv.weight, None, 1)))
+        out = new(x)
+        torch.testing.assert_close(out, reference.blur_pool(y, [4, 4], 2), atol=1e-12, rtol=0)
+        assert out.shape == model(x).shape == (2, 8, 12, 15)
+    again, report2 = convert(new, input_size=(1, 3, 32, 32))
+    assert not report2.sites
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), out, atol=0, rtol=0)
+
+
+def test_tf_same_pad_without_example_keeps_the_stride_and_says_why():
+    model = _randomize_norms(TFSamePadNet())
+    new, report = convert(model)
+    assert report.placements() == {"conv": "before-conv"}
+    assert "pass input_size= or example_input=" in report.sites[0].note
+    assert new.pad.padding == (0, 1, 0, 1)
+    for size in (31, 32):  # every input size keeps the original output size
+        x = torch.randn(1, 3, size, size)
+        with torch.no_grad():
+            assert new(x).shape == model(x).shape
+
+
+def test_tf_same_pad_at_an_odd_example_size_is_refused_for_stride_one():
+    _, report = convert(_randomize_norms(TFSamePadNet()), input_size=(1, 3, 33, 33))
+    assert report.placements() == {"conv": "before-conv"}
+    assert "would change the output size at the example input" in report.sites[0].note
+
+
+def test_pad_with_the_right_total_is_rebalanced_without_an_example():
+    model = _randomize_norms(TFSamePadNet(pads=(0, 2, 0, 2)))
+    new, report = convert(model)
+    assert report.placements() == {"conv": "after-activation"}
+    assert new.pad.padding == (1, 1, 1, 1)
+    for size in (31, 32):
+        x = torch.randn(1, 3, size, size)
+        with torch.no_grad():
+            assert new(x).shape == model(x).shape
+
+
+def test_pad_is_recomputed_only_on_the_subsampled_axis():
+    model = _randomize_norms(TFSamePadNet(stride=(2, 1)))
+    new, report = convert(model, input_size=(1, 3, 32, 32))
+    assert report.placements() == {"conv": "after-activation"}
+    assert new.pad.padding == (0, 1, 1, 1)  # W (first pair, stride 1) kept; H recomputed

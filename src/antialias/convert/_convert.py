@@ -16,6 +16,16 @@ is kept:
 - any other strided conv -> blur at stride 1, then the conv at its stride (``"before-conv"``, the
   cheap variant; a deviation from the paper, named as such in the report).
 
+The activation may be a torch module, a fused norm + activation layer (timm's ``BatchNormAct2d`` and
+the like, found by behaviour; the blur goes after its ``act`` child), a module registered with
+:func:`~antialias.convert.register_activation`, a function or method (``F.silu``, ``x.relu()``) or a gated
+form (``x * sigmoid(x)``); see ``_activations``. A fixed padding feeding the strided conv (TF-"same"
+``nn.ZeroPad2d((0, 1, 0, 1))`` or ``F.pad``) is recomputed for stride 1 ("same": total ``k - 1``,
+floor/ceil) where the output size provably stays, or stays for the example input; otherwise the conv
+keeps its stride and gets the blur first, with the reason in the report. Blur filters are
+stride-aware by default (``filter_size="auto"``, see ``_filters``): tri4 at stride 2, ``3s - 2`` taps at
+stride ``s``.
+
 Keys: the conv keeps its object and its ``weight``/``bias``; a blur is added either as the child
 ``blur`` of the conv (which becomes :class:`PreBlurConv2d` and its 1-D/3-D siblings), as ``nn.Sequential(act, blur)``
 in place of a parameterless activation module called once, or, where the activation is a function
@@ -76,6 +86,8 @@ from antialias.convert._sites import (
     _join,
     _node_desc,
     _Options,
+    _pad_plan,
+    _PadPlan,
     _pool_module,
     _stateless,
     _t,
@@ -112,6 +124,7 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
     calls = Counter(n.target for n in graph.nodes if n.op == "call_module")
     edits: dict[str, list[_Edit]] = defaultdict(list)
     pending: list[tuple[int, str, str, str, str]] = []  # (position, name, old, new, placement) awaiting a rewrite
+    pad_notes: dict[str, str] = {}  # site name -> how its fixed padding was recomputed
 
     def owner_of(node: fx.Node) -> str | None:
         key = _owner_key(node)
@@ -168,6 +181,29 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
             ctx.skip(name, "conv", _desc(mod), "already anti-aliased (a stride-1 blur feeds it)")
             continue
         pattern = _follow(node, modules) if calls[node.target] == 1 else None
+        pad = _pad_plan(ctx, node, modules, calls, mod) if pattern is not None else None
+        if isinstance(pad, _PadPlan) and pad.module is None and owner_of(pad.node) is None:
+            pad = "fixed padding (F.pad) before it runs in a module called more than once: it cannot be recomputed"
+        if isinstance(pad, str):  # a padding computed for the stride that cannot be recomputed: keep the stride
+            if ctx.opt.method == "blurpool" and _blur_first(ctx, mod, name, pad):
+                continue
+            ctx.skip(name, "conv", _desc(mod), pad)
+            continue
+
+        def stride_one(mod: _ConvNd = mod, nd: int = nd, pad: _PadPlan | None = pad, name: str = name) -> str:
+            """The conv at stride 1, its fixed padding recomputed; the report's note for the padding."""
+            mod.stride = (1,) * nd
+            if pad is None:
+                return ""
+            new_pad = pad.apply()
+            if new_pad is not None:  # an F.pad call: a pad module takes its place in the owner's forward
+                key = owner_of(pad.node)
+                if key is not None:  # checked above
+                    loc = _locate(graph, pad.node, key)
+                    edits[key].append(_Edit("replace", loc, new_pad, f"{_hint(loc)}_same"))
+            pad_notes[name] = pad.note
+            return pad.note
+
         if pattern is not None:
             chain, act = pattern
             stride = tuple(mod.stride)
@@ -178,19 +214,19 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
             act_mod = modules.get(_path(act)) if act.op == "call_module" else None
             fused_note = _into_fused(ctx, act_mod, blur) if act_mod is not None and calls[act.target] == 1 else None
             if fused_note is not None:
-                mod.stride = (1,) * nd
-                ctx.done(name, "conv", old, new_desc, "after-activation", fused_note)
+                note = stride_one()
+                ctx.done(name, "conv", old, new_desc, "after-activation", "; ".join(filter(None, [fused_note, note])))
                 ctx.check(name, mod, blur)
                 continue
             if act_mod is not None and calls[act.target] == 1 and _stateless(act_mod) and id(act_mod) not in ctx.shared:
-                mod.stride = (1,) * nd
+                note = stride_one()
                 _set(unit, _path(act), nn.Sequential(act_mod, blur), modules)
-                ctx.done(name, "conv", old, new_desc, "after-activation")
+                ctx.done(name, "conv", old, new_desc, "after-activation", note)
                 ctx.check(name, mod, blur)
                 continue
             key = owner_of(act)
             if key is not None:
-                mod.stride = (1,) * nd
+                stride_one()
                 loc = _locate(graph, act, key)
                 edits[key].append(_Edit("after", loc, blur, f"{_hint(loc)}_blur"))
                 pending.append((len(ctx.report.sites), name, old, new_desc, "after-activation"))
@@ -222,6 +258,8 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
 
     for position, name, old, new_desc, placement in reversed(pending):
         note = "blur inserted in the caller's forward (torch.fx.GraphModule)"
+        if name in pad_notes:
+            note = f"{note}; {pad_notes[name]}"
         ctx.report.sites.insert(position, ConvertSite(name, "conv", old, new_desc, placement, note))
 
     # Deepest owners first, so an outer owner's GraphModule holds the already rewritten inner one.

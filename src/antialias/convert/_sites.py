@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 import torch.fx as fx
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.pooling import _MaxPoolNd
@@ -405,6 +406,146 @@ def _follow(node: fx.Node, modules: dict[str, nn.Module]) -> tuple[list[fx.Node]
 
 def _stateless(mod: nn.Module) -> bool:
     return not mod.state_dict()
+
+
+# --------------------------------------------------------------------------- fixed paddings before a strided conv
+
+_PAD_MODULES = (
+    nn.modules.padding._ConstantPadNd, nn.modules.padding._ReflectionPadNd,
+    nn.modules.padding._ReplicationPadNd, nn.modules.padding._CircularPadNd,
+)
+_PAD_CLASSES: dict[str, dict[int, type[nn.Module]]] = {
+    "constant": {1: nn.ConstantPad1d, 2: nn.ConstantPad2d, 3: nn.ConstantPad3d},
+    "reflect": {1: nn.ReflectionPad1d, 2: nn.ReflectionPad2d, 3: nn.ReflectionPad3d},
+    "replicate": {1: nn.ReplicationPad1d, 2: nn.ReplicationPad2d, 3: nn.ReplicationPad3d},
+    "circular": {1: nn.CircularPad1d, 2: nn.CircularPad2d, 3: nn.CircularPad3d},
+}
+_PAD_SIG = inspect.Signature(
+    [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d) for n, d in (
+        ("input", inspect.Parameter.empty), ("pad", inspect.Parameter.empty), ("mode", "constant"), ("value", None))]
+)
+
+
+@dataclass
+class _PadPlan:
+    """A fixed padding feeding a strided conv, recomputed for the conv at stride 1."""
+
+    node: fx.Node
+    module: nn.Module | None  # the pad module, or None for an ``F.pad`` call (replaced in its owner's graph)
+    new: tuple[int, ...]  # F.pad order: last axis first, (before, after) per axis
+    mode: str
+    value: float
+    note: str
+
+    def apply(self) -> nn.Module | None:
+        """Set the new padding on the module; for ``F.pad``, return the pad module to put in its place."""
+        if self.module is not None:
+            setattr(self.module, "padding", self.new)  # noqa: B010 (nn.Module types attributes as Tensor | Module)
+            return None
+        nd = len(self.new) // 2
+        cls: Any = _PAD_CLASSES[self.mode][nd]
+        return cls(self.new, self.value) if self.mode == "constant" else cls(self.new)
+
+
+def _pad_of(
+    node: fx.Node, modules: dict[str, nn.Module]
+) -> tuple[nn.Module | None, tuple[int, ...], str, float] | None:
+    """``(module or None, pads, mode, value)`` when ``node`` is a fixed padding (module or ``F.pad``)."""
+    if node.op == "call_module":
+        mod = modules.get(_path(node))
+        if isinstance(mod, _PAD_MODULES):
+            pads = tuple(int(v) for v in mod.padding)
+            mode = "constant" if isinstance(mod, nn.modules.padding._ConstantPadNd) else (
+                "reflect" if isinstance(mod, nn.modules.padding._ReflectionPadNd)
+                else "replicate" if isinstance(mod, nn.modules.padding._ReplicationPadNd) else "circular"
+            )
+            return mod, pads, mode, float(getattr(mod, "value", 0.0))
+        return None
+    if node.op == "call_function" and node.target is F.pad:
+        try:
+            bound = _PAD_SIG.bind(*node.args, **node.kwargs)
+        except TypeError:
+            return None
+        args = bound.arguments
+        pads, mode, value = args["pad"], args.get("mode", "constant"), args.get("value")
+        if not isinstance(pads, (tuple, list)) or not all(isinstance(v, int) for v in pads) or mode not in _PAD_CLASSES:
+            return None
+        if value is not None and not isinstance(value, (int, float)):
+            return None
+        return None, tuple(pads), str(mode), float(value or 0.0)
+    return None
+
+
+def _conv_out(length: int, pad: int, k_eff: int, s: int) -> int:
+    return (length + pad - k_eff) // s + 1
+
+
+def _pad_plan(
+    ctx: _Ctx, node: fx.Node, modules: dict[str, nn.Module], calls: Counter, mod: _ConvNd
+) -> _PadPlan | str | None:
+    """Recompute a fixed padding that feeds the strided conv ``node`` for the conv at stride 1.
+
+    A padding computed for stride ``s`` (TF-"same" style ``nn.ZeroPad2d((0, 1, 0, 1))`` before a
+    ``k3 s2`` conv with ``padding=0``) would leave the stride-1 map a pixel short (223 for 224). Each
+    subsampled axis gets "same" padding for stride 1 instead: total ``k_eff - 1`` split
+    ``(floor, ceil)``, so the map keeps the input's size ``L`` and the blur gives ``ceil(L / s)``. That
+    is the conv's old output size exactly when ``floor((L + P - k_eff) / s) + 1 == ceil(L / s)``: for
+    every ``L`` when the old total ``P`` was ``k_eff - 1`` already, else only for some sizes; then the
+    example input (or none) decides.
+
+    Returns:
+        None (no fixed padding feeds the conv, or nothing to change), a plan, or the reason it cannot
+        be recomputed (the caller then keeps the conv strided: blur-first, or skips the site).
+    """
+    src = node.args[0] if node.args else None
+    if not isinstance(src, fx.Node):
+        return None
+    found = _pad_of(src, modules)
+    if found is None:
+        return None
+    pad_mod, pads, mode, value = found
+    nd = len(mod.kernel_size)
+    if mod.padding != "valid" and any(mod.padding):
+        return None  # the conv pads too: leave both (only a padding-free conv is recognised as TF-same style)
+    old_text = f"{type(pad_mod).__name__ if pad_mod is not None else 'F.pad'}({pads})"
+    if len(src.users) != 1 or (pad_mod is not None and (calls[src.target] != 1 or id(pad_mod) in ctx.shared)):
+        return f"fixed padding {old_text} before it is also used elsewhere: it cannot be recomputed for stride 1"
+    if len(pads) % 2 or len(pads) // 2 > nd:
+        return None
+    full = list(pads) + [0] * (2 * nd - len(pads))
+    new = list(full)
+    observed = [inp for inp, _ in ctx.observed.get(id(mod), [])]
+    always = True
+    for axis in range(nd):  # spatial axis, outermost first; F.pad lists the last axis first
+        s = int(mod.stride[axis])
+        if s == 1:
+            continue
+        j = 2 * (nd - 1 - axis)
+        k_eff = int(mod.dilation[axis]) * (int(mod.kernel_size[axis]) - 1) + 1
+        total = k_eff - 1
+        new[j], new[j + 1] = total // 2, total - total // 2
+        before = full[j] + full[j + 1]
+        if before != total:
+            always = False
+            for shape in observed:
+                length = shape[2 + axis] - before  # the conv saw the padded map
+                if _conv_out(length, before, k_eff, s) != -(-length // s):
+                    return (
+                        f"fixed padding {old_text} before it: recomputed for stride 1 it would change the "
+                        f"output size at the example input {shape}; kept strided"
+                    )
+    if tuple(new) == tuple(full):
+        return None
+    if not always and not observed:
+        return (
+            f"fixed padding {old_text} before it was computed for stride {_t(mod.stride)}; recomputed for stride 1 "
+            "the output size would change for some input sizes: pass input_size= or example_input= to check "
+            "yours and get the paper's placement"
+        )
+    note = f"fixed padding {old_text} recomputed for stride 1: {tuple(new)} ('same': total k-1, floor/ceil)"
+    if not always:
+        note += f"; same output size only for inputs like the example {observed[0]}"
+    return _PadPlan(src, pad_mod, tuple(new), mode, value, note)
 
 
 def _into_fused(ctx: _Ctx, mod: nn.Module, blur: nn.Module) -> str | None:
