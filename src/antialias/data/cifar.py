@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import codecs
 import io
+import math
 import os
 import pickle
 import tarfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,12 +39,22 @@ __all__ = ["CIFAR_SETS", "RestrictedUnpickler", "load_cifar", "safe_unpickle"]
 # ----------------------------------------------------------------------------- restricted unpickler
 
 
+#: The most elements one array of a CIFAR pickle may declare (a batch is 10,000 x 3,072 = 30.7 M):
+#: a hostile file declaring 2**44 elements is refused instead of asking for terabytes of memory.
+MAX_ARRAY_ELEMENTS = 1 << 27
+
+
 def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
     if subtype is not np.ndarray:
         raise UnsafePickleError(
             f"array reconstruction of {subtype!r} refused (only numpy.ndarray)."
         )
-    return np.ndarray.__new__(np.ndarray, shape, _dtype(dtype))
+    dims = (shape,) if isinstance(shape, int) else shape
+    if not isinstance(dims, tuple) or not all(isinstance(d, int) and 0 <= d for d in dims):
+        raise ValueError(f"array shape {shape!r} is not a tuple of non-negative ints")
+    if math.prod(dims) > MAX_ARRAY_ELEMENTS:
+        raise ValueError(f"an array of shape {shape!r} declares more than {MAX_ARRAY_ELEMENTS} elements")
+    return np.ndarray.__new__(np.ndarray, dims, _dtype(dtype))
 
 
 def _dtype(spec: Any, align: bool = False, copy: bool = False) -> np.dtype:
@@ -115,7 +127,8 @@ def safe_unpickle(data: bytes, *, source: str = "<pickle>") -> Any:
         return RestrictedUnpickler(io.BytesIO(data), source=source).load()
     except UnsafePickleError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+            MemoryError, OverflowError, RecursionError) as exc:  # MemoryError: a header declaring a huge array
         raise CorruptDataError(
             f"`load_dataset`: {source} is not a valid CIFAR pickle ({type(exc).__name__}: {exc}); "
             "re-download it."
@@ -206,13 +219,19 @@ def _open_members(info: CifarSet, root: Path) -> tuple[Callable[[str], bytes], s
             def read(member: str, _tar: tarfile.TarFile = tar, _a: Path = archive) -> bytes:
                 try:
                     handle = _tar.extractfile(f"{info.folder}/{member}")
+                    data = handle.read() if handle is not None else None
                 except KeyError:
-                    handle = None
-                if handle is None:
+                    data = None
+                except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:  # truncated or damaged archive
+                    raise CorruptDataError(
+                        f"`load_dataset`: {_a} is damaged or truncated ({type(exc).__name__}: {exc}) while reading "
+                        f"{info.folder}/{member}; delete it and re-download it."
+                    ) from exc
+                if data is None:
                     raise CorruptDataError(
                         f"`load_dataset`: {_a} must contain {info.folder}/{member}; re-download it."
                     )
-                return handle.read()
+                return data
 
             return read, str(archive)
     return None

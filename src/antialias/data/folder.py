@@ -46,7 +46,12 @@ def read_image(path: str | os.PathLike, *, mode: str = "RGB") -> Tensor:
     try:
         with Image.open(path) as im:
             array = np.asarray(im.convert(mode), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except Image.DecompressionBombError as exc:  # Pillow's guard against decompression bombs (> 179 Mpixels)
+        raise CorruptDataError(
+            f"`read_image`: {path} must be an image of at most {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels, got a "
+            f"larger one ({exc}); it may be a decompression bomb. Remove it from the folder, or resize it."
+        ) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, MemoryError) as exc:
         raise CorruptDataError(
             f"`read_image`: {path} could not be decoded as an image ({type(exc).__name__}: {exc}); "
             "replace or delete the file."

@@ -16,7 +16,10 @@ validated by the IDX header and sizes.
 from __future__ import annotations
 
 import gzip
+import io
+import math
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +33,9 @@ from antialias.data._errors import CorruptDataError, DatasetNotFoundError
 __all__ = ["IDX_SETS", "IdxSet", "load_idx_dataset", "read_idx"]
 
 # type code -> big-endian numpy dtype (the IDX specification's table)
+#: Largest decompressed IDX file read (MNIST's training images are 47 MB).
+MAX_IDX_BYTES = 1 << 30
+
 _IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
@@ -66,11 +72,17 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+                raw = stream.read(MAX_IDX_BYTES + 1)  # bounded: a gzip bomb stops here
+        except (OSError, EOFError, zlib.error) as exc:
             raise CorruptDataError(
                 f"`read_idx`: {path} is not a valid gzip file ({exc}); delete it and get it again."
             ) from exc
+        if len(raw) > MAX_IDX_BYTES:
+            raise CorruptDataError(
+                f"`read_idx`: {path} must decompress to at most {MAX_IDX_BYTES} bytes (an IDX data set), got "
+                "more; it is not an IDX file."
+            )
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES or raw[3] == 0:
         raise CorruptDataError(
             f"`read_idx`: {path} must start with an IDX magic number 0x0000 <type> <ndim> (type one "
@@ -84,7 +96,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             f"{len(raw)} bytes."
         )
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: dims that overflow int64 cannot wrap
     if len(raw) != expected:
         raise CorruptDataError(
             f"`read_idx`: {path} must hold {expected} bytes for shape {shape} of {dtype}, got "
@@ -261,10 +273,19 @@ def load_idx_dataset(
             f"`load_dataset`: {found[1]} must hold one label per image of {found[0]} "
             f"({len(images)}), got shape {labels.shape}."
         )
-    if len(labels) and int(labels.max()) >= len(info.classes):
+    if labels.dtype.kind == "f" and len(labels) and not np.isfinite(labels).all():
         raise CorruptDataError(
-            f"`load_dataset`: {found[1]} must hold labels in [0, {len(info.classes)}), got max "
-            f"{int(labels.max())}."
+            f"`load_dataset`: {found[1]} must hold integer labels in [0, {len(info.classes)}), got NaN or "
+            "infinite values; delete it and get it again."
+        )
+    if len(labels) and (labels != np.round(labels)).any():
+        raise CorruptDataError(
+            f"`load_dataset`: {found[1]} must hold integer labels in [0, {len(info.classes)}), got fractions."
+        )
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(info.classes)):
+        raise CorruptDataError(
+            f"`load_dataset`: {found[1]} must hold labels in [0, {len(info.classes)}), got values from "
+            f"{labels.min()} to {labels.max()}."
         )
     return ImageTensorDataset(
         torch.from_numpy(images).unsqueeze(1),  # (N, 1, H, W)

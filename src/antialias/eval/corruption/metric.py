@@ -103,9 +103,15 @@ def _normaliser_from_file(path: Path, where: str) -> CorruptionNormaliser:
             f"`{where}`: `normaliser` must be None, 'alexnet', a CorruptionResult, a mapping or the path "
             f"of a result JSON file, got {str(path)!r}, which is not a file."
         )
-    data = json.loads(path.read_text())
-    data = data.get("corruption", data)
-    return CorruptionResult.from_dict(data).as_normaliser(source=str(path))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data = data.get("corruption", data)
+        return CorruptionResult.from_dict(data).as_normaliser(source=str(path))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # not JSON, or JSON of another shape
+        raise ValueError(
+            f"`{where}`: `normaliser` must be the path of a corruption result JSON file, got {str(path)!r}, which "
+            f"cannot be read as one ({type(exc).__name__}: {exc})."
+        ) from None
 
 
 def _normaliser_from_mapping(normaliser: Mapping, where: str) -> CorruptionNormaliser:

@@ -22,7 +22,13 @@ __all__ = ["run_corruption", "run_perturbation"]
 def _reference(normaliser: Any) -> Any:
     """A results file of ours as a normaliser: its ``results`` (the metric's own ``to_dict()``)."""
     if isinstance(normaliser, (str, os.PathLike)) and str(normaliser).endswith(".json") and Path(normaliser).is_file():
-        data = json.loads(Path(normaliser).read_text(encoding="utf-8"))
+        try:
+            data = json.loads(Path(normaliser).read_text(encoding="utf-8"))
+        except (ValueError, OSError) as exc:  # JSONDecodeError, UnicodeDecodeError: name the file, not the parser
+            raise ValueError(
+                f"`eval`: `normaliser` must be a results JSON file of antialias eval, got {str(normaliser)!r}, which "
+                f"is not valid JSON ({type(exc).__name__}: {exc})."
+            ) from None
         if isinstance(data, dict) and data.get("format") == FORMAT:
             return data["results"]
     return normaliser
