@@ -170,7 +170,9 @@ def filter_rows(
     return (row,) * ndim
 
 
-def check_rows(rows: object, ndim: int, *, where: str = "`check_rows`") -> tuple[Tensor, ...]:
+def check_rows(
+    rows: object, ndim: int, *, where: str = "`check_rows`", check_values: bool = True
+) -> tuple[Tensor, ...]:
     """Check precomputed blur rows (the ``filter=`` argument of :mod:`antialias.functional`).
 
     The rows are used as given (not normalised): a tuple or list of ``ndim`` non-empty 1-D
@@ -181,6 +183,8 @@ def check_rows(rows: object, ndim: int, *, where: str = "`check_rows`") -> tuple
         rows: The rows, outermost axis first.
         ndim: Number of spatial axes.
         where: The public name that starts error messages.
+        check_values: Also check that the values are finite (one reduction per row; callers whose
+            rows come from :func:`filter_rows`, such as the layers' buffers, skip it).
 
     Returns:
         The rows as a tuple.
@@ -209,7 +213,7 @@ def check_rows(rows: object, ndim: int, *, where: str = "`check_rows`") -> tuple
                 f"{where}: `filter` rows must be non-empty 1-D floating-point tensors, got row {axis} with shape "
                 f"{tuple(row.shape)} and dtype {row.dtype}."
             )
-    if not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
+    if check_values and not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
         for axis, row in enumerate(rows):
             if row.device.type == "meta" or isinstance(row, torch._subclasses.FakeTensor):
                 continue
