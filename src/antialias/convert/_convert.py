@@ -551,9 +551,15 @@ def convert(
         try:
             out_before, report.flops_before = _run(target, example)
         except Exception as exc:  # re-raised with the argument to blame
+            first = next((m for m in target.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d))), None)
+            shape = report.input_size
+            unbatched = first is not None and shape is not None and len(shape) == len(first.kernel_size) + 1
+            fix = (f"The input has no batch dimension: pass input_size={(1, *shape)!r} (or example_input with a "
+                   "batch dimension)." if unbatched and shape is not None
+                   else "Pass an `example_input`/`input_size` the model accepts.")
             raise ValueError(
                 f"{_WHERE}: the model failed on the example input of shape {report.input_size} "
-                f"({type(exc).__name__}: {exc}). Pass an `example_input`/`input_size` the model accepts."
+                f"({type(exc).__name__}: {exc}). {fix}"
             ) from exc
         finally:
             for h in handles:
