@@ -150,7 +150,8 @@ def _eval_figure(record: dict[str, Any]) -> Figure:
     if metric == "equivariance":  # the maps are in the .npz the evaluation wrote
         with np.load(record["files"]["npz"]) as arrays:
             maps = arrays["maps"]
-        return feature_distance_heatmaps({label: maps}, {label: results["layers"]}, distance=results["distance"])
+        return feature_distance_heatmaps({label: maps}, {label: results["layers"]}, distance=results["distance"],
+                                         step=results.get("step"))
     if metric == "corruption":
         return corruption_errors(results)
     return perturbation_flips(results)

@@ -157,6 +157,15 @@ def _filter_size(text: str) -> int | str | None:
     return value
 
 
+def _float_or_none(text: str) -> float | None:
+    if text.strip().lower() in ("none", "null"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number or none, got {text!r}") from None
+
+
 def _json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
@@ -173,8 +182,10 @@ def _argument(f: dataclasses.Field) -> dict[str, Any]:
     kw: dict[str, Any] = {}
     if f.name == "filter_size":
         kw["type"] = _filter_size
-    elif kind == "bool":
+    elif kind in ("bool", "bool | None"):
         kw["action"] = argparse.BooleanOptionalAction
+    elif kind == "float | None":
+        kw["type"] = _float_or_none
     elif kind.startswith("dict"):
         kw["type"] = _json_object
     elif kind.startswith("tuple[float"):

@@ -484,8 +484,8 @@ def _from_zoo(model: str, filter_size: Any, kwargs: dict[str, Any], identity: di
     builder = get_model_builder(model)  # unknown names raise with close matches
     if num_classes is not None and _accepts(builder, "num_classes"):
         kwargs.setdefault("num_classes", num_classes)
-    if _accepts(builder, "in_channels"):
-        kwargs.setdefault("in_channels", in_channels)
+    if in_channels != 3 and _accepts(builder, "in_channels"):  # RGB is every builder's default; ImageNet
+        kwargs.setdefault("in_channels", in_channels)  # builders (resnet18) take no in_channels at all
     net = get_model(model, filter_size=filter_size, **kwargs)
     warnings.warn(
         f"`eval`: {model!r} has no weights (give --weights NAME or --checkpoint PATH): evaluating a randomly "

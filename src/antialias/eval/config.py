@@ -245,8 +245,13 @@ class EquivarianceConfig(Config):
         num_images: Images averaged over (the first ones of the data).
         pad_to: Zero-pad the images to a multiple of N (Fashion-MNIST 28 -> 32) so that feature maps
             upsample exactly; 0 or none: no padding.
-        shifts_per_batch: Shifted copies of all images per forward (default: 64 // num_images).
+        shifts_per_batch: At most this many shifted copies of all images per forward (default: as many
+            as fit in max_memory_gib).
         split_max: Record each max-pool's dense max as '<layer>.densemax'.
+        max_memory_gib: Peak memory the run plans for, in GiB, the process included (default 4): the
+            shifts are streamed and each layer reduced on the fly, a few channels at a time; none: no bound.
+        progress: Progress bar on stderr (default: when stderr is a terminal); the plan and time
+            estimate line is printed unless --no-progress.
     """
 
     layers: tuple[str, ...] | None = dataclasses.field(default=None, metadata=flag(metavar="NAME"))
@@ -256,9 +261,16 @@ class EquivarianceConfig(Config):
     pad_to: int | None = dataclasses.field(default=32, metadata=flag(min=0))
     shifts_per_batch: int | None = dataclasses.field(default=None, metadata=flag(min=1))
     split_max: bool = True
+    max_memory_gib: float | None = dataclasses.field(default=4.0, metadata=flag(metavar="GIB|none"))
+    progress: bool | None = None
 
     def __post_init__(self) -> None:
         w = "EquivarianceConfig"
+        m = self.max_memory_gib
+        if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 < m < math.inf):
+            raise fail(w, "max_memory_gib", "a positive number of GiB or None", m)
+        if self.progress is not None:
+            boolean(w, "progress", self.progress)
         if isinstance(self.layers, str):
             raise TypeError(
                 f"`{w}`: `layers` must be a list of names, got the string {self.layers!r}; use [{self.layers!r}]."

@@ -15,16 +15,22 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
+import os
+import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from antialias.layers import _BlurPoolNd, _MaxBlurPoolNd
 
-__all__ = ["EquivarianceResult", "circular_upsample", "default_layers", "feature_distance_maps"]
+__all__ = ["EquivarianceResult", "circular_upsample", "default_layers", "feature_distance_maps", "rss_bytes"]
 
 DISTANCES = ("cosine", "l2")
 _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU, nn.Hardswish, nn.Mish, nn.Tanh, nn.Sigmoid)
@@ -123,6 +129,50 @@ class EquivarianceResult:
         }
 
 
+def rss_bytes() -> int | None:
+    """This process's resident memory now (Linux ``/proc/self/statm``), None where unknown."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+@dataclass
+class _Plan:
+    """How a run fits in memory: shifts per forward, channels per upsampling step, the bytes it expects."""
+
+    shifts_per_batch: int
+    channels_per_step: int
+    peak_bytes: int
+    base_bytes: int
+
+
+def _plan(budget: int | None, baseline: int, base_bytes: int, act_bytes: int, channels: int, m: int, hw: int,
+          n_shifts: int, requested: int | None) -> _Plan:
+    """Shifts per forward ``B`` and channels per step ``cc`` so that the run's peak stays under ``budget``.
+
+    Per shifted image the forward holds about 3 activations of the largest layer (``act_bytes``, input,
+    output and a temporary) and 4 accumulators of ``hw`` floats; a step upsamples ``cc`` channels of the
+    ``B * M`` shifted maps and of the ``M`` base maps (plus one rolled copy). Half of what is left after
+    ``baseline`` (the process now) and the base maps goes to each.
+    """
+    per_image = 3 * act_bytes + 4 * 4 * hw
+    if budget is None:
+        b = requested or 8
+        cc = channels
+    else:
+        room = budget - baseline - base_bytes
+        if room < m * per_image + 3 * m * 4 * hw:
+            raise MemoryError(room)
+        b = max(1, min(n_shifts, int(room / 2) // (m * per_image)))
+        if requested is not None:
+            b = min(b, requested)
+        cc = max(1, min(channels, int(room / 2) // ((b * m + 2 * m) * 4 * hw)))
+    peak = baseline + base_bytes + b * m * per_image + (b * m + 2 * m) * cc * 4 * hw
+    return _Plan(b, cc, peak, base_bytes)
+
+
 def feature_distance_maps(
     model: nn.Module,
     images: Tensor,
@@ -130,11 +180,24 @@ def feature_distance_maps(
     layers: Sequence[str] | None = None,
     step: int = 1,
     distance: str = "cosine",
-    shifts_per_batch: int = 8,
+    shifts_per_batch: int | None = None,
     split_max: bool = True,
     device: torch.device | str = "cpu",
+    max_memory_gib: float | None = 4.0,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> EquivarianceResult:
     """Feature distance between ``Shift(F_l(X))`` and ``F_l(Shift(X))`` for every shift on a grid.
+
+    Memory stays bounded whatever the input size: the unshifted maps are kept at their own resolution,
+    the shifts are streamed in batches, and each layer's distance is reduced on the fly inside its
+    forward hook, upsampling a few channels at a time (never all layers' upsampled maps at once). How
+    many shifts go through one forward and how many channels are upsampled per step are chosen from
+    ``max_memory_gib`` after one forward of the unshifted images; ``log`` receives that plan and an
+    estimate of the time (from that forward, which also measures the zero shift) before the shifts start.
+
+    A module called several times in one forward (a shared activation) gives one map per call, named
+    ``"<layer>#1"``, ``"<layer>#2"``...; a module called once keeps its name.
 
     Args:
         model: Any network; hooks read the outputs of the named modules.
@@ -143,39 +206,94 @@ def feature_distance_maps(
         step: Grid spacing of the shifts ``(dh, dw)`` in ``{0, step, 2 step, ...} < (H, W)``; 1 is
             every shift (the paper's 32x32 maps).
         distance: ``"cosine"`` or ``"l2"`` (see the module docstring).
-        shifts_per_batch: Shifted copies of all M images per forward.
+        shifts_per_batch: At most this many shifted copies of all M images per forward (default: as
+            many as fit in ``max_memory_gib``).
         split_max: Also record each max-pool's dense max (named ``"<layer>.densemax"``).
         device: Where to run.
+        max_memory_gib: Peak memory (GiB) of the process the run plans for (the process's own memory
+            included, on the CPU; on CUDA the same bound applies to the tensors); None: no bound.
+        progress: Show a progress bar (tqdm) on stderr.
+        log: Called with one line: the plan and the estimate.
 
     Returns:
-        An :class:`EquivarianceResult` with one map per recorded layer, in forward order.
+        An :class:`EquivarianceResult` with one map per recorded layer call, in forward order.
+
+    Raises:
+        ValueError: bad arguments, or ``max_memory_gib`` too small for even one shift at a time.
     """
+    where = "feature_distance_maps"
     if distance not in DISTANCES:
-        raise ValueError(f"feature_distance_maps: `distance` must be one of {DISTANCES}, got {distance!r}.")
+        raise ValueError(f"`{where}`: `distance` must be one of {DISTANCES}, got {distance!r}.")
     if images.ndim != 4:
-        raise ValueError(f"feature_distance_maps: `images` must be (M, C, H, W), got shape {tuple(images.shape)}.")
+        raise ValueError(f"`{where}`: `images` must be (M, C, H, W), got shape {tuple(images.shape)}.")
+    if max_memory_gib is not None and (isinstance(max_memory_gib, bool) or not max_memory_gib > 0):
+        raise ValueError(f"`{where}`: `max_memory_gib` must be a positive number or None, got {max_memory_gib!r}.")
     modules = dict(model.named_modules())
     names = list(layers) if layers is not None else default_layers(model)
     for name in names:
         if name not in modules:
             close = difflib.get_close_matches(name, list(modules), n=3)
-            raise ValueError(
-                f"feature_distance_maps: no layer named {name!r}." + (f" Did you mean {close}?" if close else "")
-            )
+            raise ValueError(f"`{where}`: no layer named {name!r}." + (f" Did you mean {close}?" if close else ""))
     h, w = images.shape[-2:]
     if not 1 <= step <= min(h, w):
-        raise ValueError(f"feature_distance_maps: `step` must be in 1..{min(h, w)}, got {step!r}.")
+        raise ValueError(f"`{where}`: `step` must be in 1..{min(h, w)}, got {step!r}.")
+    shifts = [(dh, dw) for dh in range(0, h, step) for dw in range(0, w, step)]
+    m = images.shape[0]
 
-    store: dict[str, Tensor] = {}
-    order: list[str] = []
-    kinds = {name + ".densemax": "dense max" for name in names}
-    kinds.update({name: type(modules[name]).__name__ for name in names})
+    base: dict[tuple[str, int, bool], Tensor] = {}  # (module, call, dense max) -> (M, C, h', w') at its own size
+    order: list[tuple[str, int, bool]] = []
+    calls: dict[str, int] = {}
+    totals: dict[tuple[str, int, bool], Tensor] = {}  # -> (len(shifts),)
+    # The unshifted forward upsamples at most ~256 MiB at a time; the plan sets the step for the shifts.
+    state: dict[str, Any] = {"chunk": [(0, 0)], "first": 0, "channels": max(1, 2**28 // (3 * m * h * w * 4))}
+
+    def reduce(key: tuple[str, int, bool], feats: Tensor) -> None:
+        """Distances of ``feats`` ``(B*M, C, h', w')`` (the batch's shifted copies) to the shifted base maps."""
+        chunk: list[tuple[int, int]] = state["chunk"]
+        ref = base[key]  # (M, C, h', w')
+        b, c = len(chunk), ref.shape[1]
+        cc = min(c, state["channels"])
+        dot = torch.zeros(b, m, h, w, device=ref.device)
+        na = torch.zeros(b, m, h, w, device=ref.device)
+        nb = torch.zeros(m, h, w, device=ref.device)
+        diff = torch.zeros(b, m, h, w, device=ref.device) if distance == "l2" else None
+        for c0 in range(0, c, cc):
+            up = circular_upsample(feats[:, c0:c0 + cc].float(), (h, w)).view(b, m, -1, h, w)  # (B, M, cc, H, W)
+            ref_up = circular_upsample(ref[:, c0:c0 + cc], (h, w))  # (M, cc, H, W)
+            na += (up * up).sum(2)
+            nb += (ref_up * ref_up).sum(1)
+            for i, shift in enumerate(chunk):
+                expected = ref_up.roll(shift, (-2, -1))
+                dot[i] += (up[i] * expected).sum(1)
+                if diff is not None:
+                    diff[i] += ((up[i] - expected) ** 2).sum(1)
+            del up, ref_up
+        eps = 1e-8
+        norm_a = na.sqrt()
+        for i, shift in enumerate(chunk):
+            norm_b = nb.roll(shift, (-2, -1)).sqrt()
+            if diff is None:
+                d = 1 - dot[i] / (norm_a[i] * norm_b).clamp_min(eps)
+                # Two all-zero vectors (common after ReLU) are identical: distance 0, not 1.
+                d = d.masked_fill((norm_a[i] < eps) & (norm_b < eps), 0.0)
+            else:
+                d = diff[i].sqrt() / (norm_a[i] + norm_b).clamp_min(eps)
+            totals[key][state["first"] + i] = d.mean().cpu()
+
+    def record(key: tuple[str, int, bool], out: Tensor) -> None:
+        if state["first"] == 0 and state["chunk"] == [(0, 0)] and key not in base:  # the unshifted forward
+            base[key] = out.detach().float().clone()
+            order.append(key)
+            totals[key] = torch.zeros(len(shifts))
+        reduce(key, out.detach())
 
     def hook_for(name: str) -> Callable[[nn.Module, tuple[Tensor, ...], Tensor], None]:
         def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+            call = calls.get(name, 0)
+            calls[name] = call + 1
             if split_max and (dense := _dense_max(module, inputs[0])) is not None:
-                store[name + ".densemax"] = circular_upsample(dense.float(), (h, w))
-            store[name] = circular_upsample(output.float(), (h, w))
+                record((name, call, True), dense)
+            record((name, call, False), output)
         return hook
 
     handles = [modules[name].register_forward_hook(hook_for(name)) for name in names]
@@ -183,28 +301,64 @@ def feature_distance_maps(
     images = images.to(device)
     try:
         with torch.inference_mode():
-            model(images)
-            order.extend(store)  # forward order, dense max before its pool
-            base = dict(store)
-            base_norm = {name: (f * f).sum(1).sqrt() for name, f in base.items()}  # (M, H, W), rolled per shift
-            shifts = [(dh, dw) for dh in range(0, h, step) for dw in range(0, w, step)]
-            totals = torch.zeros(len(order), len(shifts))
-            m = images.shape[0]
-            for start in range(0, len(shifts), shifts_per_batch):
-                chunk = shifts[start : start + shifts_per_batch]
-                store.clear()
-                model(torch.cat([images.roll(shift, (-2, -1)) for shift in chunk]))  # (B*M, C, H, W)
-                for li, name in enumerate(order):
-                    feats = store[name].view(len(chunk), m, *store[name].shape[1:])
-                    norms = (feats * feats).sum(2).sqrt()  # (B, M, H, W); faster than .norm over a strided dim
-                    for b, shift in enumerate(chunk):
-                        expected = base[name].roll(shift, (-2, -1))
-                        expected_norm = base_norm[name].roll(shift, (-2, -1))
-                        d = _distance(feats[b], expected, norms[b], expected_norm, distance)
-                        totals[li, start + b] = d.mean().cpu()
+            baseline = rss_bytes() or 0
+            start = time.perf_counter()
+            model(images)  # the unshifted maps, and the zero shift's distances (exactly 0 up to rounding)
+            seconds = time.perf_counter() - start
+            base_bytes = sum(t.numel() * t.element_size() for t in base.values())
+            act = max((t[:1].numel() * 4 for t in base.values()), default=0)
+            channels = max((t.shape[1] for t in base.values()), default=1)
+            budget = None if max_memory_gib is None else int(max_memory_gib * 2**30)
+            try:
+                plan = _plan(budget, baseline, base_bytes, act, channels, m, h * w, len(shifts), shifts_per_batch)
+            except MemoryError:
+                raise ValueError(
+                    f"`{where}`: `max_memory_gib` must leave room for one shift of {m} images at {h}x{w} (the "
+                    f"process holds {baseline / 2**30:.2f} GiB and the unshifted maps {base_bytes / 2**30:.2f} GiB), "
+                    f"got {max_memory_gib!r}. Raise it, or measure fewer images or layers."
+                ) from None
+            state["channels"] = plan.channels_per_step
+            rest = shifts[1:]
+            if log is not None:
+                batches = math.ceil(len(rest) / plan.shifts_per_batch)
+                log(f"{len(order)} maps x {len(shifts)} shifts (step {step}) x {m} images at {h}x{w}: "
+                    f"{plan.shifts_per_batch} shifts per forward, {plan.channels_per_step} channels per upsampling "
+                    f"step; planned peak {plan.peak_bytes / 2**30:.2f} GiB"
+                    + (f" (limit {max_memory_gib:g} GiB)" if max_memory_gib is not None else "")
+                    + f"; about {_duration(seconds * len(rest))} at most ({batches} forwards, "
+                    f"{seconds:.2f} s per shift of all images)")
+            bar = tqdm(total=len(shifts), initial=1, disable=not progress, file=sys.stderr, unit="shift",
+                       desc="equivariance", dynamic_ncols=True)
+            with bar:
+                for lo in range(0, len(rest), plan.shifts_per_batch):
+                    chunk = rest[lo:lo + plan.shifts_per_batch]
+                    state.update(chunk=chunk, first=1 + lo)
+                    calls.clear()
+                    model(torch.cat([images.roll(shift, (-2, -1)) for shift in chunk]))  # (B*M, C, H, W)
+                    bar.update(len(chunk))
     finally:
         for handle in handles:
             handle.remove()
+    labels = _labels(order, modules)
     grid_h, grid_w = list(range(0, h, step)), list(range(0, w, step))
-    maps = totals.view(len(order), len(grid_h), len(grid_w))
-    return EquivarianceResult(order, maps, grid_h, grid_w, distance, images.shape[0], [kinds[n] for n in order])
+    maps = torch.stack([totals[k] for k in order]).view(len(order), len(grid_h), len(grid_w)) if order else \
+        torch.zeros(0, len(grid_h), len(grid_w))
+    return EquivarianceResult([lab for lab, _ in labels], maps, grid_h, grid_w, distance, m,
+                              [kind for _, kind in labels])
+
+
+def _labels(order: list[tuple[str, int, bool]], modules: dict[str, nn.Module]) -> list[tuple[str, str]]:
+    """``(name, kind)`` per recorded map: ``layer``, or ``layer#k`` for the k-th call of a module called more
+    than once; ``.densemax`` for the dense max of a max-pool."""
+    count: dict[str, int] = {}
+    for name, call, _ in order:
+        count[name] = max(count.get(name, 0), call + 1)
+    out = []
+    for name, call, dense in order:
+        label = f"{name}#{call + 1}" if count[name] > 1 else name
+        out.append((label + ".densemax", "dense max") if dense else (label, type(modules[name]).__name__))
+    return out
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"

@@ -33,6 +33,7 @@ def feature_distance_heatmaps(
     distance: str = "cosine",
     kinds: Mapping[str, Sequence[str]] | None = None,
     columns: int = 10,
+    step: int | None = None,
 ) -> Figure:
     """One row of heatmaps per model (the paper's figure): a map per layer, shared colour scale.
 
@@ -42,6 +43,7 @@ def feature_distance_heatmaps(
         distance: Name of the distance, for the colour-bar label.
         kinds: Model label -> what each layer is (e.g. "Conv2d", "dense max"), shown under its name.
         columns: Heatmaps per row before wrapping.
+        step: The shift grid's spacing in pixels (stated in the title; None or 1: every shift).
     """
     arrays = {label: np.asarray(m, dtype=float) for label, m in maps.items()}
     vmax = max((float(a.max()) for a in arrays.values() if a.size), default=1.0) or 1.0
@@ -69,9 +71,10 @@ def feature_distance_heatmaps(
     if image is not None:
         cbar = fig.colorbar(image, ax=axes, fraction=0.02, pad=0.01)
         cbar.set_label(f"{distance} distance: Shift(F(x)) vs F(Shift(x))", fontsize=11)
+    grid = "one pixel per circular shift (dh, dw)" if step in (None, 1) else \
+        f"one pixel per circular shift (dh, dw) in steps of {step} px"
     fig.suptitle(
-        "Internal shift-equivariance: one pixel per circular shift (dh, dw), dark = equivariant; "
-        "titles: layer, kind, mean distance",
+        f"Internal shift-equivariance: {grid}, dark = equivariant; titles: layer, kind, mean distance",
         fontsize=13,
     )
     return fig

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -86,15 +87,24 @@ def run_equivariance(model: Any = None, data: Any = "fashion-mnist", *, config: 
         _check_layers(run.model, config.layers)
     h, w = first.shape[-2:]
     step = config.step if config.step is not None else (1 if max(h, w) <= 32 else math.ceil(max(h, w) / 32))
-    spb = config.shifts_per_batch or max(1, 64 // max(1, 0 if images is None else len(images)))
     start = time.perf_counter()
     result = None
+    progress = sys.stderr.isatty() if config.progress is None else config.progress
+    plan: list[str] = []
+
+    def log(line: str) -> None:
+        plan.append(line)
+        if config.progress is not False and run.dist.is_main:
+            print(f"equivariance: {line}", file=sys.stderr, flush=True)
+
     if images is not None:
         x = images.to(run.device)
         x = run.preprocess(x) if run.preprocess else x
         with run.autocast():
             result = feature_distance_maps(run.model, x, layers=config.layers, step=step, distance=config.distance,
-                                           shifts_per_batch=spb, split_max=config.split_max, device=run.device)
+                                           shifts_per_batch=config.shifts_per_batch, split_max=config.split_max,
+                                           device=run.device, max_memory_gib=config.max_memory_gib,
+                                           progress=progress and run.dist.is_main, log=log)
     seconds = time.perf_counter() - start
     layer_names, maps, total, shifts_h, shifts_w = _merged(run, result)
     results = {
@@ -106,14 +116,28 @@ def run_equivariance(model: Any = None, data: Any = "fashion-mnist", *, config: 
         "num_images": total,
         "max_map_value": float(maps.max()) if maps.numel() else 0.0,
         "shifted_images_per_second": total * len(shifts_h) * len(shifts_w) / seconds if seconds > 0 else None,
+        "step": step,
+        "plan": plan[0] if plan else None,
+        "peak_rss_gib": _peak_rss_gib(),
     }
     recorded = {"layers": list(config.layers) if config.layers is not None else None, "step": step,
                 "distance": config.distance, "num_images": config.num_images, "pad_to": config.pad_to,
-                "padding_ltrb": [pads[0], pads[2], pads[1], pads[3]], "input_size": [h, w], "shifts_per_batch": spb,
-                "split_max": config.split_max}
+                "padding_ltrb": [pads[0], pads[2], pads[1], pads[3]], "input_size": [h, w],
+                "shifts_per_batch": config.shifts_per_batch, "split_max": config.split_max,
+                "max_memory_gib": config.max_memory_gib}
     record = {**run.record, "seed": None, "config": recorded, "results": results, "seconds": seconds}
     arrays = {"maps": maps, "layers": list(layer_names), "shifts_h": shifts_h, "shifts_w": shifts_w}
     return finish(run, record, options, arrays=arrays)
+
+
+def _peak_rss_gib() -> float | None:
+    """Peak resident memory of this process so far, GiB (None where the platform does not say)."""
+    try:
+        import resource  # POSIX only: imported here so that Windows can still import this module
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / (2**30 if sys.platform == "darwin" else 2**20)
 
 
 def _images(run: Setup, pad_to: int | None) -> tuple[Tensor | None, Tensor, tuple[int, int, int, int]]:
