@@ -110,6 +110,17 @@ def test_every_circular_shift_gives_identical_logits(build, method):
     assert _same(net, x, shifted, 256)
 
 
+def test_aps_with_circular_pre_blur_is_exactly_invariant():
+    """The pre-blur runs as sums of shifted copies under circular padding, so it keeps the property."""
+    torch.manual_seed(0)
+    model = _circular(residual_net())
+    new, _ = convert(model, method="aps", padding_mode="circular", filter_size=3, input_size=(1, 3, 32, 32))
+    _randomise_bn(new)
+    new.eval()
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    assert _same(new, x, _all_shifts(x), 256)
+
+
 @pytest.mark.parametrize("method", ["aps", "lps"])
 def test_zoo_resnet18_every_circular_shift(method):
     """The zoo's ResNet-18 (its blocks run the shortcut first) at 32x32 ends on a 1x1 map; all shifts on a

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from antialias import filters as _filters
 from antialias import functional as _F
 
 PADDING_MODES = _F.PADDING_MODES
@@ -122,6 +123,32 @@ def mix_phases(x: Tensor, weights: Tensor, stride: tuple[int, int]) -> Tensor:
     v = polyphase_view(x, stride)  # (N, C, h, s_h, w, s_w)
     w = weights.to(x.dtype).view(x.shape[0], 1, 1, stride[0], 1, stride[1])
     return (v * w).sum(dim=(3, 5))
+
+
+def tap_blur2d(x: Tensor, rows: tuple[Tensor, Tensor], padding_mode: str) -> Tensor:
+    """Separable same-size filtering as a sum of shifted copies (exact under circular shifts).
+
+    The filter is centred as BlurPool's (``filters.padding``: the smaller pad first).
+    """
+    for axis, row in ((3, rows[1]), (2, rows[0])):
+        k = row.numel()
+        if k == 1:
+            x = x * float(row[0]) if float(row[0]) != 1.0 else x
+            continue
+        before, after = _filters.padding(k)
+        length = x.shape[axis]
+        pad = (before, after, 0, 0) if axis == 3 else (0, 0, before, after)
+        if padding_mode == "zeros":
+            xp = F.pad(x, pad)
+        else:
+            mode = padding_mode if padding_mode == "circular" else _F._axis_mode(length, before, after, padding_mode)
+            xp = F.pad(x, pad, mode=mode)
+        taps = row.tolist()  # Python floats (float64 rows on the CPU: no device sync)
+        out = xp.narrow(axis, 0, length) * taps[0]
+        for t in range(1, k):
+            out = out + xp.narrow(axis, t, length) * taps[t]
+        x = out
+    return x
 
 
 class PhaseLink:

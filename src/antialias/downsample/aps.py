@@ -11,7 +11,9 @@ Deviations from the paper's code: any stride per axis (not only 2), any map size
 at the end to a multiple of the stride with ``padding_mode`` so all components have the same size; the
 output is ``ceil(H / s_h) x ceil(W / s_w)`` like BlurPool's), and an optional binomial pre-blur
 (``filter_size``; None or 1 means none) applied at stride 1 with ``padding_mode``. Ties between norms
-go to the lowest flat index (``torch.argmax``); with random data they do not occur.
+go to the lowest flat index (``torch.argmax``); with random data they do not occur, except where a
+pre-blur makes the components equal in exact arithmetic (e.g. a 4-tap blur on a 2-pixel circular axis
+gives every component the mean): round-off then picks one, and exact invariance is lost there.
 
 Residual networks: the shortcut must keep the **same** phase as the main branch. An :class:`APS2d`
 records its choice in its :attr:`APS2d.link` (:class:`~antialias.downsample.PhaseLink`), and a
@@ -62,7 +64,10 @@ def _norms(v: Tensor, norm: str) -> Tensor:
 
 def _prepare(x: Tensor, stride: tuple[int, int], rows: tuple[Tensor, Tensor] | None, padding_mode: str) -> Tensor:
     if rows is not None:
-        x = _F.blur2d(x, padding_mode=padding_mode, filter=rows)
+        if padding_mode == "circular":  # sums of shifted copies: commute with circular shifts bit for bit
+            x = _c.tap_blur2d(x, rows, padding_mode)
+        else:  # the library's banded-GEMM blur (faster; shifts agree to float round-off)
+            x = _F.blur2d(x, padding_mode=padding_mode, filter=rows)
     return _c.pad_to_multiple(x, stride, padding_mode)
 
 
@@ -200,9 +205,6 @@ class APS2d(nn.Module):
         (torch.Size([2, 8, 4, 3]), torch.Size([2]))
     """
 
-    filter_h: Tensor | None
-    filter_w: Tensor | None
-
     def __init__(
         self,
         channels: int | None = None,
@@ -224,21 +226,13 @@ class APS2d(nn.Module):
         self.norm = norm
         self.padding_mode = padding_mode
         rows = _blur_rows(filter_size, where)
-        factory = {"device": device, "dtype": dtype or torch.get_default_dtype()}
-        # non-persistent: the blur adds no state_dict keys (like BlurPool's filter)
-        self.register_buffer("filter_h", None if rows is None else rows[0].to(**factory), persistent=False)
-        self.register_buffer("filter_w", None if rows is None else rows[1].to(**factory), persistent=False)
+        self._blur = rows  # float64 rows on the CPU (no state_dict keys); moved to the input's device per call
         self.link = _c.PhaseLink(self.stride)
-
-    def _rows(self) -> tuple[Tensor, Tensor] | None:
-        if self.filter_h is None or self.filter_w is None:
-            return None
-        return self.filter_h, self.filter_w
 
     def forward(self, x: Tensor) -> Tensor:
         _check_channels(x, self.channels, "`APS2d`")
         fmt = _c.memory_format(x)
-        xp = _prepare(x, self.stride, self._rows(), self.padding_mode)
+        xp = _prepare(x, self.stride, self._blur, self.padding_mode)
         index, out = _select(xp, self.stride, self.norm)
         self.link.record(tuple(x.shape[-2:]), index, None)  # type: ignore[arg-type]
         return out.contiguous(memory_format=fmt)
@@ -273,9 +267,6 @@ class PhaseFollow2d(nn.Module):
         True
     """
 
-    filter_h: Tensor | None
-    filter_w: Tensor | None
-
     def __init__(
         self,
         link: _c.PhaseLink,
@@ -295,16 +286,13 @@ class PhaseFollow2d(nn.Module):
         self.filter_size = filter_size
         self.padding_mode = padding_mode
         rows = _blur_rows(filter_size, where)
-        factory = {"device": device, "dtype": dtype or torch.get_default_dtype()}
-        self.register_buffer("filter_h", None if rows is None else rows[0].to(**factory), persistent=False)
-        self.register_buffer("filter_w", None if rows is None else rows[1].to(**factory), persistent=False)
+        self._blur = rows  # float64 rows on the CPU (no state_dict keys); moved to the input's device per call
 
     def forward(self, x: Tensor) -> Tensor:
         _c.check_input(x, "`PhaseFollow2d`")
         self.link.check("`PhaseFollow2d`", x.shape[0], tuple(x.shape[-2:]))  # type: ignore[arg-type]
         fmt = _c.memory_format(x)
-        rows = None if self.filter_h is None or self.filter_w is None else (self.filter_h, self.filter_w)
-        xp = _prepare(x, self.stride, rows, self.padding_mode)
+        xp = _prepare(x, self.stride, self._blur, self.padding_mode)
         if self.link.weights is not None:
             out = _c.mix_phases(xp, self.link.weights, self.stride)
         else:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -124,9 +123,6 @@ class LPS2d(nn.Module):
         torch.Size([2, 16, 5, 4])
     """
 
-    filter_h: Tensor | None
-    filter_w: Tensor | None
-
     def __init__(
         self,
         channels: int | None = None,
@@ -156,9 +152,7 @@ class LPS2d(nn.Module):
         )
         self.score = nn.Sequential(first, nn.ReLU(), nn.Conv2d(hidden, 1, 1, bias=False, **factory))
         rows = _blur_rows(filter_size, where)
-        bf = {"device": device, "dtype": dtype or torch.get_default_dtype()}
-        self.register_buffer("filter_h", None if rows is None else rows[0].to(**bf), persistent=False)
-        self.register_buffer("filter_w", None if rows is None else rows[1].to(**bf), persistent=False)
+        self._blur = rows  # float64 rows on the CPU (no state_dict keys); moved to the input's device per call
         self.link = _c.PhaseLink(self.stride)
 
     def logits(self, x: Tensor) -> Tensor:
@@ -171,8 +165,7 @@ class LPS2d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         _check_channels(x, self.channels, "`LPS2d`")
         fmt = _c.memory_format(x)
-        rows = None if self.filter_h is None or self.filter_w is None else (self.filter_h, self.filter_w)
-        xp = _prepare(x, self.stride, rows, self.padding_mode)
+        xp = _prepare(x, self.stride, self._blur, self.padding_mode)
         out, sel = _select(xp, self.logits(xp), self.stride, self.tau, self.hard, self.training)
         if self.training:
             self.link.record(tuple(x.shape[-2:]), None, sel)  # type: ignore[arg-type]

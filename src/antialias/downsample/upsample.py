@@ -25,11 +25,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from antialias import filters as _filters
-from antialias import functional as _F
 from antialias.downsample import _common as _c
 from antialias.filters import FilterSpec
 
@@ -57,32 +55,6 @@ def upsample_filter(stride: int, filter_size: FilterSpec | None = None) -> Tenso
     row = rect if filter_size is None else _filters.filter_row(filter_size, where="`upsample_filter`").double()
     out = torch.nn.functional.conv1d(rect.view(1, 1, -1), row.flip(0).view(1, 1, -1), padding=row.numel() - 1)
     return out.flatten() / out.sum()
-
-
-def tap_blur2d(x: Tensor, rows: tuple[Tensor, Tensor], padding_mode: str) -> Tensor:
-    """Separable same-size filtering as a sum of shifted copies (exact under circular shifts).
-
-    The filter is centred as BlurPool's (``filters.padding``: the smaller pad first).
-    """
-    for axis, row in ((3, rows[1]), (2, rows[0])):
-        k = row.numel()
-        if k == 1:
-            x = x * row.to(x.dtype)[0] if float(row[0]) != 1.0 else x
-            continue
-        before, after = _filters.padding(k)
-        length = x.shape[axis]
-        pad = (before, after, 0, 0) if axis == 3 else (0, 0, before, after)
-        if padding_mode == "zeros":
-            xp = F.pad(x, pad)
-        else:
-            mode = padding_mode if padding_mode == "circular" else _F._axis_mode(length, before, after, padding_mode)
-            xp = F.pad(x, pad, mode=mode)
-        taps = row.to(dtype=x.dtype).tolist()
-        out = xp.narrow(axis, 0, length) * taps[0]
-        for t in range(1, k):
-            out = out + xp.narrow(axis, t, length) * taps[t]
-        x = out
-    return x
 
 
 def _insert(x: Tensor, stride: tuple[int, int], index: Tensor | None, weights: Tensor | None) -> Tensor:
@@ -136,7 +108,7 @@ def blur_upsample2d(
     _c.check_padding_mode(padding_mode, where)
     fmt = _c.memory_format(input)
     rows = _gain_rows(s, filter_size, True)
-    return tap_blur2d(_insert(input, s, None, None), rows, padding_mode).contiguous(memory_format=fmt)
+    return _c.tap_blur2d(_insert(input, s, None, None), rows, padding_mode).contiguous(memory_format=fmt)
 
 
 def polyphase_upsample2d(
@@ -183,7 +155,7 @@ def _polyphase_up(
     up = _insert(x, s, index, weights)[:, :, : size[0], : size[1]]
     if _is_identity(filter_size):
         return up.contiguous(memory_format=fmt)
-    return tap_blur2d(up, _gain_rows(s, filter_size, True), padding_mode).contiguous(memory_format=fmt)
+    return _c.tap_blur2d(up, _gain_rows(s, filter_size, True), padding_mode).contiguous(memory_format=fmt)
 
 
 def _is_identity(filter_size: FilterSpec | None) -> bool:
@@ -225,12 +197,13 @@ class BlurUpsample2d(nn.Module):
         factory = {"device": device, "dtype": dtype or torch.get_default_dtype()}
         self.register_buffer("filter_h", rows[0].to(**factory), persistent=False)
         self.register_buffer("filter_w", rows[1].to(**factory), persistent=False)
+        self._taps = rows  # float64 on the CPU: read as Python floats, no device sync per forward
 
     def forward(self, x: Tensor) -> Tensor:
         _c.check_input(x, "`BlurUpsample2d`")
         fmt = _c.memory_format(x)
         up = _insert(x, self.stride, None, None)
-        return tap_blur2d(up, (self.filter_h, self.filter_w), self.padding_mode).contiguous(memory_format=fmt)
+        return _c.tap_blur2d(up, self._taps, self.padding_mode).contiguous(memory_format=fmt)
 
     def extra_repr(self) -> str:
         return f"stride={self.stride}, filter_size={self.filter_size!r}, padding_mode={self.padding_mode!r}"
@@ -343,10 +316,11 @@ class _UpBlur(nn.Module):
         rows = _gain_rows(s, filter_size, False)
         self.register_buffer("filter_h", rows[0].to(torch.get_default_dtype()), persistent=False)
         self.register_buffer("filter_w", rows[1].to(torch.get_default_dtype()), persistent=False)
+        self._taps = rows  # float64 on the CPU: read as Python floats, no device sync per forward
 
     def forward(self, x: Tensor) -> Tensor:
         fmt = _c.memory_format(x)
-        return tap_blur2d(x, (self.filter_h, self.filter_w), self.padding_mode).contiguous(memory_format=fmt)
+        return _c.tap_blur2d(x, self._taps, self.padding_mode).contiguous(memory_format=fmt)
 
     def extra_repr(self) -> str:
         return f"stride={self.stride}, filter_size={self.filter_size!r}, padding_mode={self.padding_mode!r}"
