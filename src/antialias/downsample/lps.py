@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch  # noqa: F401  (the docstring examples use it)
 import torch.nn.functional as F
 from torch import Tensor, nn
 
