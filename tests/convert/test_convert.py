@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from antialias import BlurPool2d, MaxBlurPool1d, MaxBlurPool2d, MaxBlurPool3d, models
-from antialias.convert import ConvertReport, PreBlurConv2d, convert
+from antialias.convert import AvgBlurPool2d, ConvertReport, PreBlurConv2d, convert
 
 
 @pytest.fixture(autouse=True)
@@ -273,12 +273,15 @@ def test_avgpool_shape_rule(reference):
     assert new(x).shape == fits(x).shape
 
     floor = nn.Sequential(nn.AvgPool2d(2))  # floor(L/2): differs from ceil(L/2) on odd sizes
-    kept, report = convert(floor)
-    assert isinstance(kept[0], nn.AvgPool2d) and report.skipped[0].name == "0"
-    even, report = convert(floor, input_size=(1, 2, 8, 8))  # fits at this size: converted, with a note
-    assert isinstance(even[0], BlurPool2d) and "only for inputs like the example" in report.sites[0].note
-    odd, report = convert(floor, input_size=(1, 2, 9, 9))
-    assert isinstance(odd[0], nn.AvgPool2d) and report.skipped
+    for size in (None, (1, 2, 8, 8), (1, 2, 9, 9)):  # with or without an example: the exact-size drop-in
+        dropin, report = convert(floor, input_size=size)
+        assert isinstance(dropin[0], AvgBlurPool2d) and report.placements() == {"0": "drop-in"}
+        assert not report.skipped
+        x = torch.randn(1, 2, 8, 10)  # even: the reference BlurPool exactly
+        torch.testing.assert_close(dropin(x), reference.blur_pool(x, [4, 4], 2), rtol=0, atol=1e-12)
+        x = torch.randn(1, 2, 9, 7)  # odd: avg-pool's floor size, BlurPool's windows
+        assert dropin(x).shape == floor(x).shape == (1, 2, 4, 3)
+        torch.testing.assert_close(dropin(x), reference.blur_pool(x, [4, 4], 2)[..., :4, :3], rtol=0, atol=1e-12)
 
 
 def test_circular_maxpool_skipped_where_sizes_differ():

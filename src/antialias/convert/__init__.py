@@ -8,13 +8,23 @@ docstring describes every rule.
 from antialias.convert._activations import register_activation, unregister_activation
 from antialias.convert._convert import KINDS, METHODS, PLACEMENTS, convert
 from antialias.convert._filters import stride_filter
-from antialias.convert._layers import PreBlurConv1d, PreBlurConv2d, PreBlurConv3d
+from antialias.convert._layers import (
+    AvgBlurPool1d,
+    AvgBlurPool2d,
+    AvgBlurPool3d,
+    PreBlurConv1d,
+    PreBlurConv2d,
+    PreBlurConv3d,
+)
 from antialias.convert._report import ConvertReport, ConvertSite
 
 __all__ = [
     "KINDS",
     "METHODS",
     "PLACEMENTS",
+    "AvgBlurPool1d",
+    "AvgBlurPool2d",
+    "AvgBlurPool3d",
     "ConvertReport",
     "ConvertSite",
     "PreBlurConv1d",

@@ -5,8 +5,9 @@ is kept:
 
 - ``MaxPoolNd`` with stride > 1 -> ``MaxBlurPoolNd`` with the same window, padding, dilation and
   ``ceil_mode`` (placement ``"drop-in"``);
-- ``AvgPoolNd`` with stride > 1 -> ``BlurPoolNd`` at the pool's stride, where its output size is
-  that of the avg-pool (``"drop-in"``; otherwise skipped and reported);
+- ``AvgPoolNd`` with stride > 1 -> ``BlurPoolNd`` at the pool's stride where its output size is
+  that of the avg-pool for every input size, else :class:`AvgBlurPool2d` (and 1-D/3-D): the blur on
+  the avg-pool's windows with exactly its output size, so no example input is needed (``"drop-in"``);
 - a strided ``ConvNd`` followed in the ``torch.fx`` graph by optional norm layers and an activation
   -> the conv at stride 1, the same norm and activation, then ``BlurPoolNd`` at the conv's stride:
   the paper's placement, blur after the nonlinearity (``"after-activation"``);
@@ -44,8 +45,9 @@ same weights for VGG, DenseNet and MobileNetV2 (``min_channels=4`` keeps the RGB
 the reference does), and for ResNet everywhere but the stem max-pool: convert keeps
 ``MaxPool2d(3, 2, 1)``'s window as ``MaxBlurPool2d(3, 2, 1)`` (a dense 3x3 max), where the reference
 uses ``MaxPool2d(2, 1)`` then BlurPool. DenseNet's ``AvgPool2d(2)`` transitions floor odd sizes
-where BlurPool rounds up; they are converted (as in the reference) when the example input shows
-the sizes agree, and skipped without one. ``tests/test_convert.py`` checks all of this.
+where BlurPool rounds up; they become :class:`AvgBlurPool2d`, equal to the reference's BlurPool
+wherever the sizes agree (even sizes) and flooring like the avg-pool elsewhere.
+``tests/convert/test_convert.py`` checks all of this.
 """
 
 from __future__ import annotations

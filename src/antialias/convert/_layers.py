@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.fx.node import Target
 
+from antialias import _kernels
+from antialias import functional as _F
 from antialias import layers as _layers
 from antialias.convert import _filters as _cf
 from antialias.convert import _methods
@@ -101,6 +103,145 @@ def to_preblur(conv: nn.modules.conv._ConvNd, nd: int, blur: nn.Module, conv_str
     conv.stride = conv_stride
     conv.add_module("blur", blur)
     return conv
+
+
+# --------------------------------------------------------------------------- avg-pool drop-in
+
+
+class _AvgBlurPoolNd(_layers._BlurPoolNd):
+    """BlurPool with the output size of ``nn.AvgPoolNd(kernel_size, stride, padding, ceil_mode)``.
+
+    Design: the avg-pool's box window ``i`` covers ``[i*s - p, i*s - p + k - 1]``; the blur's ``n``-tap
+    window ``i`` is put on the same centre (rounded down: it starts at ``i*s - p + floor((k - n) / 2)``)
+    and there are exactly as many windows as avg-pool gives, ``floor((L + 2p - k) / s) + 1`` (ceil_mode:
+    rounded up, the last window starting inside the input or left padding, as PyTorch counts). The input
+    is padded (in ``padding_mode``) or cropped to fit those windows, then blurred and subsampled. The
+    blur replaces the box average as in the paper (its filter sums to 1), so ``count_include_pad`` and
+    ``divisor_override``, which only change the box's divisor, are recorded but do not apply; neither
+    changes the output size. For ``nn.AvgPool2d(2)`` and an even size this is exactly
+    :class:`~antialias.BlurPool2d` (same windows), which is what the reference puts in DenseNet's
+    transitions; on an odd size it drops BlurPool's extra last row as the avg-pool floors it.
+    """
+
+    def __init__(
+        self,
+        kernel_size: int | Sequence[int],
+        stride: int | Sequence[int] | None = None,
+        padding: int | Sequence[int] = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
+        *,
+        channels: int | None = None,
+        filter_size: FilterSpec | Sequence[FilterSpec] = 4,
+        padding_mode: str = "reflect",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        where = type(self).__name__
+        kernel = _F._tuple(kernel_size, self._nd, "kernel_size", where, 1)
+        strides = kernel if stride is None or stride == [] else _F._tuple(stride, self._nd, "stride", where, 1)
+        super().__init__(channels, filter_size, strides, padding_mode, device=device, dtype=dtype)
+        self.kernel_size = kernel
+        self.padding = _F._tuple(padding, self._nd, "padding", where, 0)
+        if any(p > k // 2 for p, k in zip(self.padding, kernel, strict=True)):
+            raise ValueError(
+                f"{where}: `padding` must be at most half of `kernel_size` (as for nn.AvgPool{self._nd}d), "
+                f"got padding={padding!r}, kernel_size={kernel_size!r}."
+            )
+        self.ceil_mode = bool(ceil_mode)
+        self.count_include_pad = bool(count_include_pad)
+        self.divisor_override = divisor_override
+
+    def output_size(self, sizes: Sequence[int]) -> tuple[int, ...]:
+        """The avg-pool's output size for spatial ``sizes`` (what :meth:`forward` returns)."""
+        return tuple(
+            pool_out(n, k, s, p, 1, self.ceil_mode)
+            for n, k, s, p in zip(sizes, self.kernel_size, self.stride, self.padding, strict=True)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        where = type(self).__name__
+        _F._check_input(x, self._nd, where)
+        _layers._check_channels(x, self._nd, self.channels, where)
+        unbatched = x.ndim == self._nd + 1
+        if unbatched:
+            x = x.unsqueeze(0)
+        rows = tuple(row.to(device=x.device) for row in self.filter)
+        pads, modes = [], []
+        for axis in range(self._nd):
+            dim, length = 2 + axis, x.shape[2 + axis]
+            k, s, p, n = self.kernel_size[axis], self.stride[axis], self.padding[axis], rows[axis].numel()
+            out = pool_out(length, k, s, p, 1, self.ceil_mode)
+            if out < 1:
+                raise ValueError(
+                    f"{where}: input of shape {tuple(x.shape)} is too small for kernel_size={self.kernel_size} "
+                    f"and padding={self.padding} (output size {out})."
+                )
+            start = -p + (k - n) // 2  # first blur window, aligned with the first avg-pool window
+            before, after = -start, (out - 1) * s + start + n - length
+            if before < 0:
+                x = x.narrow(dim, -before, x.shape[dim] + before)
+            if after < 0:
+                x = x.narrow(dim, 0, x.shape[dim] + after)
+            pad = (max(before, 0), max(after, 0))
+            mode = _F._axis_mode(x.shape[dim], *pad, self.padding_mode)
+            if n == 1 and s == 1 and pad != (0, 0):  # the kernels treat a 1-tap stride-1 axis as identity
+                x = _kernels.pad_axis(x, dim, *pad, mode)
+                pad = (0, 0)
+            pads.append(pad)
+            modes.append(mode)
+        out_t = _kernels.blur_pool(x, rows, self.stride, pads, modes)  # (N, C, *avg-pool output size)
+        return out_t.squeeze(0) if unbatched else out_t
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"ceil_mode={self.ceil_mode}, {super().extra_repr()}"
+        )
+
+
+class AvgBlurPool1d(_AvgBlurPoolNd):
+    """:class:`AvgBlurPool2d` in 1-D: ``nn.AvgPool1d``'s output size."""
+
+    _nd = 1
+
+
+class AvgBlurPool2d(_AvgBlurPoolNd):
+    """Anti-aliased drop-in for ``nn.AvgPool2d``: a blur-pool with exactly the avg-pool's output size.
+
+    :func:`antialias.convert.convert` puts it in place of a strided ``nn.AvgPool2d`` whose output size
+    is not ``ceil(L / s)`` for every ``L`` (e.g. ``nn.AvgPool2d(2)`` floors odd sizes), so the pool is
+    converted without an example input. See ``_AvgBlurPoolNd`` for the window arithmetic.
+
+    Args:
+        kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override: Those of the
+            ``nn.AvgPool2d`` replaced (the last two do not apply to the blur; kept for the record).
+        channels: Expected input channels (checked), or None.
+        filter_size: The blur (binomial taps, a name, a custom 1-D tensor, or a pair for (H, W)).
+        padding_mode: Padding of the blur: ``"reflect"``, ``"replicate"``, ``"zeros"`` or ``"circular"``.
+        device, dtype: Of the filter buffers.
+
+    Shape:
+        ``(N, C, H, W) -> (N, C, H_out, W_out)`` with ``H_out = floor((H + 2p - k) / s) + 1`` (ceil with
+        ``ceil_mode``, the last window starting inside the input or left padding), as ``nn.AvgPool2d``.
+
+    Examples:
+        >>> pool = AvgBlurPool2d(2)
+        >>> pool(torch.randn(1, 4, 7, 8)).shape
+        torch.Size([1, 4, 3, 4])
+    """
+
+    _nd = 2
+
+
+class AvgBlurPool3d(_AvgBlurPoolNd):
+    """:class:`AvgBlurPool2d` in 3-D: ``nn.AvgPool3d``'s output size."""
+
+    _nd = 3
+
+
+AVGBLURPOOLS = {1: AvgBlurPool1d, 2: AvgBlurPool2d, 3: AvgBlurPool3d}
 
 
 # --------------------------------------------------------------------------- shape arithmetic

@@ -148,8 +148,8 @@ def _pool_fits(ctx: _Ctx, is_max: bool, params: tuple, observed: list) -> tuple[
     k, s, p, d, ceil_mode = params
     if ctx.opt.method != "blurpool":
         return _method_pool_fits(ctx, params, observed)
-    if is_max and ctx.opt.padding_mode != "circular":
-        return True, ""  # MaxBlurPool reproduces max-pool's size arithmetic exactly
+    if ctx.opt.padding_mode != "circular":
+        return True, ""  # MaxBlurPool and AvgBlurPool reproduce the pool's size arithmetic exactly
     nd = len(k)
     if all(_L.always_same_size(k[i], s[i], p[i], d[i], ceil_mode) for i in range(nd)):
         return True, ""
@@ -193,7 +193,15 @@ def _new_pool(ctx: _Ctx, nd: int, is_max: bool, params: tuple, channels: int | N
             k, s, p, d, ceil_mode, channels=channels,
             filter_size=_L.axis_filter(ctx.opt.filter_size, s), padding_mode=ctx.opt.padding_mode, **ctx.factory,
         )
-    return ctx.blurpool(nd, channels, s, s)
+    if all(_L.always_same_size(k[i], s[i], p[i], 1, ceil_mode) for i in range(nd)):
+        return ctx.blurpool(nd, channels, s, s)
+    if ctx.opt.padding_mode == "circular":  # circular blur-pool keeps ceil(L/s): the example said it fits
+        return ctx.blurpool(nd, channels, s, s)
+    ctx.note_filter(s)  # the avg-pool's exact output size for every input (see _layers.AvgBlurPoolNd)
+    return _L.AVGBLURPOOLS[nd](
+        k, s, p, ceil_mode, count_include_pad, channels=channels,
+        filter_size=_L.axis_filter(ctx.opt.filter_size, s), padding_mode=ctx.opt.padding_mode, **ctx.factory,
+    )
 
 
 def _channels(ctx: _Ctx, mod: nn.Module) -> int | None:
