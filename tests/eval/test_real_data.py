@@ -193,3 +193,27 @@ def test_a_folder_with_only_train_inside_is_refused_clearly(tmp_path, photos, ca
     err = capsys.readouterr().err
     assert "antialias eval consistency: error: `eval`: `data` must be a folder of class folders" in err
     assert "only train" in err
+
+
+# ------------------------------------------------------------------ every error names the command the user ran
+
+
+@pytest.mark.parametrize("metric", ["consistency", "stability", "equivariance", "worst-case"])
+@pytest.mark.parametrize("extra, code, message", [
+    (("--filter-size", "3"), 1, "`eval`: `filter_size` must be None for a factory without a `filter_size` parameter"),
+    (("--class-map", "missing.json"), 1, "`read_class_map`: `class_map` must be an existing .json or text file"),
+    (("--std", "0"), 2, "`eval`: `std` must be one or more finite numbers > 0"),
+    (("--mean", "0.5", "--normalize", "none"), 2, "`eval`: `normalize` must be 'auto' (the default) with --mean"),
+])
+def test_errors_name_the_command_the_user_ran(photos, capsys, tmp_path, metric, extra, code, message):
+    argv = ["eval", metric, "--model", f"{photos['factory']}:net", "--data", str(photos["plain"]), "--device", "cpu",
+            "--out", str(tmp_path / "x.json"), *extra]
+    if code == 2:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+    else:
+        assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"antialias eval {metric}: error: {message}" in err, err
+    assert "`train`" not in err

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import json
 import os
 import re
@@ -297,6 +298,13 @@ def _accepts(fn: Callable, name: str) -> bool:
     return accepts(fn, name)
 
 
+def _parameters(fn: Callable) -> tuple[str, ...]:
+    try:
+        return tuple(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return ()
+
+
 def _first_conv_channels(model: nn.Module) -> int | None:
     first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     return None if first is None else first.in_channels
@@ -342,7 +350,7 @@ def resolve_model(
         raise ValueError(f"`eval`: `model` must be a zoo name, 'module:function' or a checkpoint, got {model!r}.")
     if is_factory_spec(model):
         net = build_model(model, filter_size if given_fs else None, in_channels=in_channels,
-                          num_classes=num_classes or 1000, model_kwargs=kwargs)
+                          num_classes=num_classes or 1000, model_kwargs=kwargs, where="eval")
         identity.update(spec=model, filter_size=filter_size if given_fs else None)
         return net.eval(), identity, None
     if weights is not None:
@@ -372,7 +380,7 @@ def _from_checkpoint(checkpoint: str, model: str | None, filter_size: Any, kwarg
     shape = (record or {}).get("data", {}).get("image_shape")
     recorded_classes = (record or {}).get("data", {}).get("num_classes")
     net = build_model(spec, fs, in_channels=int(shape[0]) if shape else in_channels,
-                      num_classes=int(recorded_classes or num_classes or 1000), model_kwargs=kwargs)
+                      num_classes=int(recorded_classes or num_classes or 1000), model_kwargs=kwargs, where="eval")
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -484,8 +492,8 @@ def _from_zoo(model: str, filter_size: Any, kwargs: dict[str, Any], identity: di
     builder = get_model_builder(model)  # unknown names raise with close matches
     if num_classes is not None and _accepts(builder, "num_classes"):
         kwargs.setdefault("num_classes", num_classes)
-    if in_channels != 3 and _accepts(builder, "in_channels"):  # RGB is every builder's default; ImageNet
-        kwargs.setdefault("in_channels", in_channels)  # builders (resnet18) take no in_channels at all
+    if _accepts(builder, "in_channels") and (in_channels != 3 or "in_channels" in _parameters(builder)):
+        kwargs.setdefault("in_channels", in_channels)  # RGB through **kwargs only: resnet18's **kwargs refuse it
     net = get_model(model, filter_size=filter_size, **kwargs)
     warnings.warn(
         f"`eval`: {model!r} has no weights (give --weights NAME or --checkpoint PATH): evaluating a randomly "

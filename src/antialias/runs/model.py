@@ -80,12 +80,20 @@ def accepts(fn: Any, name: str) -> bool:
     return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
+def _names(fn: Any, name: str) -> bool:
+    """Whether ``fn`` names the parameter ``name`` (not only through ``**kwargs``)."""
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def build_model(spec: str, filter_size: int | str | None, *, in_channels: int, num_classes: int,
-                model_kwargs: dict[str, Any]) -> nn.Module:
+                model_kwargs: dict[str, Any], where: str = "train") -> nn.Module:
     """Builds zoo model ``spec`` (or calls the user's ``module:function``) for the data's shape.
 
     ``in_channels`` and ``num_classes`` are passed when the builder takes them; ``model_kwargs``
-    always are.
+    always are. ``where`` starts the error messages (the command that asked: ``"train"``, ``"eval"``).
 
     Raises:
         ValueError: unknown zoo name (with close matches), a factory that cannot take the filter
@@ -93,11 +101,11 @@ def build_model(spec: str, filter_size: int | str | None, *, in_channels: int, n
     """
     kwargs = dict(model_kwargs)
     if is_factory_spec(spec):
-        factory = import_factory(spec, "train", "model")
+        factory = import_factory(spec, where, "model")
         if filter_size is not None:
             if not accepts(factory, "filter_size"):
                 raise ValueError(
-                    f"`train`: `filter_size` must be None for a factory without a `filter_size` parameter, "
+                    f"`{where}`: `filter_size` must be None for a factory without a `filter_size` parameter, "
                     f"got {filter_size!r} for {spec!r}. Pass --filter-size none, or add `filter_size` to the factory."
                 )
             kwargs.setdefault("filter_size", filter_size)
@@ -109,17 +117,17 @@ def build_model(spec: str, filter_size: int | str | None, *, in_channels: int, n
         kwargs.setdefault("filter_size", filter_size)
     if accepts(builder, "num_classes"):
         kwargs.setdefault("num_classes", num_classes)
-    if accepts(builder, "in_channels"):
-        kwargs.setdefault("in_channels", in_channels)
+    if accepts(builder, "in_channels") and (in_channels != 3 or _names(builder, "in_channels")):
+        kwargs.setdefault("in_channels", in_channels)  # RGB through **kwargs only: resnet18's **kwargs refuse it
     model = builder(**kwargs)
     if not isinstance(model, nn.Module):
-        raise TypeError(f"`train`: `model` must build an nn.Module, got {type(model).__name__} from {spec!r}.")
+        raise TypeError(f"`{where}`: `model` must build an nn.Module, got {type(model).__name__} from {spec!r}.")
     if not any(p.requires_grad for p in model.parameters()):
-        raise ValueError(f"`train`: `model` must have trainable parameters, got none in {spec!r}.")
+        raise ValueError(f"`{where}`: `model` must have trainable parameters, got none in {spec!r}.")
     first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     if first is not None and first.in_channels != in_channels:
         raise ValueError(
-            f"`train`: `model` must take {in_channels}-channel input like the data, got {spec!r} with "
+            f"`{where}`: `model` must take {in_channels}-channel input like the data, got {spec!r} with "
             f"{first.in_channels} input channels. Use a model that accepts `in_channels`, or other data."
         )
     return model
