@@ -521,9 +521,11 @@ class _Loop:
         return False
 
     def _diverged(self, what: str) -> str:
-        kept = (f"the last good checkpoint {self.pos.last_ckpt} is kept (continue from it with --resume "
-                "--force-resume and a lower --lr)") if self.pos.last_ckpt is not None else "no checkpoint was written"
-        return f"Training diverged ({what}); {kept}. Lower --lr, add --warmup-epochs, or check the data."
+        kept = (f"the last good checkpoint {self.pos.last_ckpt} is kept" if self.pos.last_ckpt is not None
+                else "no checkpoint was written")
+        # Not "resume with a lower --lr": the checkpoint's optimiser and schedule state restore the old rate.
+        return (f"Training diverged ({what}); {kept}. Start again (--overwrite) with a lower --lr or some "
+                "--warmup-epochs, or check the data.")
 
     def _check_loss(self, loss_value: float) -> None:
         """Stops the run (every rank) on a NaN or infinite loss, before anything is saved."""
