@@ -153,8 +153,9 @@ def comparison_figure(results: Mapping[str, Any]) -> Figure:
         ax_cost.bar(x, ratios, width, color=colors[m], label=m)
     ax_cost.axhline(1.0, color="k", lw=0.8)
     ax_cost.set_xticks(np.arange(len(metrics)), [label for _, label in metrics])
-    ax_cost.set_ylabel(f"relative to {'baseline' if 'baseline' in methods else methods[0]}")
-    ax_cost.set_title("Cost (time: median of timed steps; memory: saved activations)")
+    ax_cost.set_ylabel(f"relative to {'baseline' if 'baseline' in methods else methods[0]} "
+                       "(time: medians; memory: saved activations)", fontsize=9)
+    ax_cost.set_title("Cost per training step and inference")
     return fig
 
 
