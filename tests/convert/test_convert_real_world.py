@@ -361,3 +361,108 @@ def test_pad_is_recomputed_only_on_the_subsampled_axis():
     new, report = convert(model, input_size=(1, 3, 32, 32))
     assert report.placements() == {"conv": "after-activation"}
     assert new.pad.padding == (0, 1, 1, 1)  # W (first pair, stride 1) kept; H recomputed
+
+
+# --------------------------------------------------------------------------- layers that already anti-alias
+
+
+def _foreign(module: str, name: str, body: type[nn.Module]) -> type[nn.Module]:
+    """A class named and placed like another package's layer (the package itself is never imported)."""
+    return type(name, (body,), {"__module__": module})
+
+
+class _StridedBlurBody(nn.Module):
+    """Holds a strided depthwise conv child: convert would blur it if it traced inside."""
+
+    def __init__(self, channels: int = 4) -> None:
+        super().__init__()
+        self.filt = nn.Conv2d(channels, channels, 3, 2, 1, groups=channels, bias=False)
+
+    def forward(self, x):
+        return self.filt(x)
+
+
+class _MaxBlurBody(nn.Module):
+    def __init__(self, channels: int = 4) -> None:
+        super().__init__()
+        self.pool = nn.MaxPool2d(2, 2)
+
+    def forward(self, x):
+        return self.pool(x)
+
+
+FOREIGN = [
+    ("timm.layers.blur_pool", "BlurPool2d", _StridedBlurBody),
+    ("antialiased_cnns.blurpool", "BlurPool", _StridedBlurBody),
+    ("kornia.filters.blur_pool", "BlurPool2D", _StridedBlurBody),
+    ("kornia.filters.blur_pool", "MaxBlurPool2D", _MaxBlurBody),
+    ("my_project.layers", "MyBlurPool", _StridedBlurBody),
+]
+
+
+@pytest.mark.parametrize(("module", "name", "body"), FOREIGN, ids=[f"{m}.{n}" for m, n, _ in FOREIGN])
+@pytest.mark.parametrize("traceable", [True, False], ids=["traced", "fallback"])
+def test_foreign_antialiasing_layers_are_left_alone_and_listed(module, name, body, traceable):
+    aa = _foreign(module, name, body)()
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, 1, 1)
+            self.act = nn.ReLU()
+            self.aa = aa
+            self.down = nn.Conv2d(4, 4, 3, 2, 1)
+
+        def forward(self, x):
+            if not traceable and x.sum() > 1e9:  # data-dependent: torch.fx cannot trace the root
+                return x
+            return self.down(self.aa(self.act(self.conv(x))))
+
+    model = Net().eval()
+    new, report = convert(model, input_size=(1, 3, 16, 16))
+    assert new.aa is aa or type(new.aa) is type(aa)
+    assert type(new.aa.get_submodule(next(iter(dict(aa.named_children()))))) in (nn.Conv2d, nn.MaxPool2d)
+    assert [s.name for s in report.sites] == ["down"]  # only the site outside the anti-aliasing layer
+    assert report.antialiased == [f"aa ({name} from {module})"]
+    assert f"aa ({name} from {module})" in str(report) and "already anti-aliased, left alone" in str(report)
+
+
+def test_own_layers_are_listed_on_a_second_conversion():
+    model = _randomize_norms(FusedNet())
+    new, _ = convert(model)
+    _, again = convert(new)
+    assert not again.sites
+    assert [item.split(" ")[0] for item in again.antialiased] == ["bn1.act.1", "block.bn.act.1"]
+    assert all("BlurPool2d from antialias.layers" in item for item in again.antialiased)
+
+
+# --------------------------------------------------------------------------- scripted, traced, exported, compiled
+
+
+def _small():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1), nn.ReLU()).eval()
+
+
+@pytest.mark.parametrize(
+    ("make", "what", "fix"),
+    [
+        (lambda m, x: torch.jit.script(m), "TorchScript module", "torch.jit.script / torch.jit.trace"),
+        (lambda m, x: torch.jit.trace(m, x), "TorchScript module", "torch.jit.script / torch.jit.trace"),
+        (lambda m, x: torch.export.export(m, (x,)), "torch.export.ExportedProgram", "torch.export.export"),
+        (lambda m, x: torch.export.export(m, (x,)).module(), "GraphModule of ATen operators", "torch.export.export"),
+        (lambda m, x: torch.compile(m), "torch.compile wrapper", "torch.compile"),
+    ],
+    ids=["script", "trace", "export", "export-module", "compile"],
+)
+def test_non_eager_models_get_a_clear_error(make, what, fix):
+    model = _small()
+    wrapped = make(model, torch.randn(1, 3, 8, 8))
+    with pytest.raises(TypeError, match=r"`convert`: `model` must be an eager nn.Module") as info:
+        convert(wrapped)
+    assert what in str(info.value) and fix in str(info.value) and "convert(model" in str(info.value)
+
+
+def test_a_symbolic_trace_graph_module_still_converts():
+    gm = torch.fx.symbolic_trace(_small())
+    _, report = convert(gm)
+    assert report.placements() == {"0": "after-activation"}

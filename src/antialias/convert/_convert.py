@@ -337,7 +337,9 @@ def _convert_modules(ctx: _Ctx, module: nn.Module, prefix: str) -> None:
             ctx.handled.add(id(child))
             if _conv_gate(ctx, child, full):
                 _conv_fallback(ctx, module, child, full, children[i + 1 :])
-        elif isinstance(child, (*_L.AA_LEAVES, *_L.NORM_MODULES, *_L.ACT_MODULES)) or _A.is_leaf(child):
+        elif isinstance(child, (*_L.AA_LEAVES, *_L.NORM_MODULES, *_L.ACT_MODULES)) or _A.is_leaf(child) or (
+            _L.foreign_antialiased(child)
+        ):
             continue
         else:
             new = _convert_unit(ctx, child, full)
@@ -393,7 +395,7 @@ def _convert_unit(ctx: _Ctx, unit: nn.Module, prefix: str) -> nn.Module:
         if any(v > 1 for v in unit.stride) and _conv_gate(ctx, unit, label) and not _blur_first(ctx, unit, label):
             ctx.skip(label, "conv", _desc(unit), "a custom conv class on its own: nothing to attach the blur to")
         return unit
-    if isinstance(unit, (*_L.AA_LEAVES, *_L.NORM_MODULES, *_L.ACT_MODULES)):
+    if isinstance(unit, (*_L.AA_LEAVES, *_L.NORM_MODULES, *_L.ACT_MODULES)) or _L.foreign_antialiased(unit):
         return unit
     try:
         graph = _DeepTracer().trace(unit)
@@ -520,7 +522,8 @@ def convert(
         ``(converted, report)``; ``print(report)`` lists each site and the costs.
 
     Raises:
-        TypeError: ``model`` is not an ``nn.Module``, or an option has the wrong type.
+        TypeError: ``model`` is not an eager ``nn.Module`` (a scripted, traced, exported or compiled
+            model: convert the eager module first), or an option has the wrong type.
         ValueError: an unknown kind or padding mode, a bad filter, ``min_channels < 1``, or an
             example input the model cannot run.
         RuntimeError: a converted site changed its output shape (a bug: please report it).
@@ -545,6 +548,7 @@ def convert(
     report = ConvertReport(filter_size=filter_size, padding_mode=padding_mode, method=options.method)
     ctx = _Ctx(options, report, target)
     report.params_before = sum(p.numel() for p in target.parameters())
+    report.antialiased = _antialiased_layers(target)
     out_before = None
     if example is not None:
         report.input_size = tuple(example[0].shape) if isinstance(example[0], Tensor) else None
@@ -595,11 +599,55 @@ def convert(
     return converted, report
 
 
+def _antialiased_layers(model: nn.Module) -> list[str]:
+    """``"name (Class from module)"`` of every layer that already anti-aliases (outermost only)."""
+    found: list[str] = []
+    inside: list[str] = []
+    for name, mod in model.named_modules():
+        if any(name.startswith(p + ".") for p in inside):
+            continue
+        if _L.antialiased(mod):
+            inside.append(name)
+            found.append(f"{name or '<root>'} ({type(mod).__name__} from {type(mod).__module__})")
+    return found
+
+
+def _check_eager(model: Any) -> None:
+    """Refuses compiled, scripted, traced and exported models with the fix: convert the eager module first."""
+    fix = "Convert the eager nn.Module, then {}: `new, report = convert(model)`, then {} on `new`."
+    if isinstance(model, torch.jit.ScriptModule):
+        raise TypeError(
+            f"{_WHERE}: `model` must be an eager nn.Module, got a TorchScript module ({type(model).__name__}, from "
+            "torch.jit.script or torch.jit.trace), whose code convert cannot rewrite. "
+            + fix.format("script or trace it", "torch.jit.script / torch.jit.trace")
+        )
+    if type(model).__name__ == "ExportedProgram" and type(model).__module__.startswith("torch.export"):
+        raise TypeError(
+            f"{_WHERE}: `model` must be an eager nn.Module, got a torch.export.ExportedProgram. "
+            + fix.format("export it", "torch.export.export")
+        )
+    if isinstance(model, fx.GraphModule) and any(
+        n.op == "call_function" and isinstance(n.target, torch._ops.OpOverload) for n in model.graph.nodes
+    ):
+        raise TypeError(
+            f"{_WHERE}: `model` must be an eager nn.Module, got a GraphModule of ATen operators "
+            f"({type(model).__name__}, e.g. from torch.export's ExportedProgram.module() or make_fx), where "
+            "convolutions and pools are no longer modules. " + fix.format("export it", "torch.export.export")
+        )
+    if type(model).__name__ == "OptimizedModule" and isinstance(getattr(model, "_orig_mod", None), nn.Module):
+        raise TypeError(
+            f"{_WHERE}: `model` must be an eager nn.Module, got a torch.compile wrapper (OptimizedModule). "
+            "Pass `model._orig_mod` (the eager module), then compile the result: "
+            "`new, report = convert(model._orig_mod)`, then torch.compile(new)."
+        )
+
+
 def _validate(
     model: Any, filter_size: Any, padding_mode: Any, replace: Any, min_channels: Any, exclude: Any,
     example_input: Any, input_size: Any, inplace: Any,
 ) -> tuple[_Options, tuple | None]:
     """Checks the user's arguments (of any type) and returns the options and the example input."""
+    _check_eager(model)
     if not isinstance(model, nn.Module):
         raise TypeError(f"{_WHERE}: `model` must be a torch.nn.Module, got {type(model).__name__}.")
     _cf.check(filter_size, _WHERE)

@@ -30,6 +30,7 @@ class _DeepTracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return (
             isinstance(m, self._LEAVES)
+            or _L.foreign_antialiased(m)  # timm's / kornia's / the reference's blur-pools: never traced into
             or id(m) in getattr(self, "_act_leaves", ())  # registered activations, fused norm + activation layers
             or super().is_leaf_module(m, module_qualified_name)
         )

@@ -97,6 +97,30 @@ AA_LEAVES: tuple[type[nn.Module], ...] = (
 )
 
 
+#: Anti-aliasing layers of other packages, by (top-level module, class name); never imported.
+FOREIGN_AA: dict[str, frozenset[str]] = {
+    "timm": frozenset({"BlurPool2d", "AntiAliasDownsampleLayer"}),
+    "antialiased_cnns": frozenset({"BlurPool", "BlurPool1D", "Downsample", "Downsample1D"}),
+    "kornia": frozenset({"BlurPool2D", "MaxBlurPool2D", "EdgeAwareBlurPool2D"}),
+}
+
+
+def foreign_antialiased(mod: nn.Module) -> bool:
+    """Whether ``mod`` is another package's anti-aliasing layer (timm's ``BlurPool2d``, the reference
+    package's ``antialiased_cnns.BlurPool``, kornia's ``BlurPool2D``/``MaxBlurPool2D``), or any class
+    named like a blur-pool; found by class name and module, without importing those packages."""
+    cls = type(mod)
+    top = cls.__module__.split(".")[0]
+    if cls.__name__ in FOREIGN_AA.get(top, frozenset()):
+        return True
+    return "blurpool" in cls.__name__.lower().replace("_", "") and top != "antialias"
+
+
+def antialiased(mod: nn.Module) -> bool:
+    """Whether ``mod`` already anti-aliases (ours or another package's): convert leaves it alone."""
+    return isinstance(mod, AA_LEAVES) or foreign_antialiased(mod)
+
+
 def to_preblur(conv: nn.modules.conv._ConvNd, nd: int, blur: nn.Module, conv_stride: tuple[int, ...]) -> nn.Module:
     """Turn a plain ``nn.ConvNd`` into its ``PreBlurConvNd`` in place (same object, same keys)."""
     conv.__class__ = PREBLUR[nd]

@@ -36,6 +36,8 @@ class ConvertReport:
         params_before, params_after: Parameter counts.
         method: The downsampling method (``convert(method=...)``).
         stride_filters: Stride above 2 -> the filter it got (e.g. a patch-embedding stem's), as text.
+        antialiased: Layers that already anti-aliased and were left alone (``"name (Class from module)"``):
+            this library's, timm's ``BlurPool2d``, ``antialiased_cnns.BlurPool``, kornia's blur-pools.
     """
 
     filter_size: Any
@@ -52,6 +54,7 @@ class ConvertReport:
     params_after: int = 0
     method: str = "blurpool"
     stride_filters: dict[int, str] = field(default_factory=dict)
+    antialiased: list[str] = field(default_factory=list)
 
     def placements(self) -> dict[str, str]:
         """Site name -> placement, for the converted sites."""
@@ -73,6 +76,9 @@ class ConvertReport:
             lines.append("skipped:")
             for site in self.skipped:
                 lines.append(f"  {site.name}  [{site.kind}] {site.old}: {site.note}")
+        if self.antialiased:
+            lines.append(f"already anti-aliased, left alone ({len(self.antialiased)}):")
+            lines.extend(f"  {item}" for item in self.antialiased)
         for stride, text in sorted(self.stride_filters.items()):
             shown = text.split(": ", 1)[-1]
             lines.append(f"stride-{stride} sites (patch embeddings, large pools) blurred with {shown}")
