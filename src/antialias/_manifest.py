@@ -16,7 +16,7 @@ Examples:
     >>> m.foreign()
     ['notes.txt']
     >>> m.remove_owned(); sorted(p.name for p in folder.iterdir())
-    ['notes.txt']
+    ['.antialias-manifest.json', 'notes.txt']
 """
 
 from __future__ import annotations
@@ -102,6 +102,10 @@ class Manifest:
         parts = PurePosixPath(_rel(path)).parts
         return any("/".join(parts[:i]) in self.entries for i in range(1, len(parts) + 1))
 
+    @staticmethod
+    def _join(base: PurePosixPath, name: str) -> PurePosixPath:
+        return base / name if str(base) != "." else PurePosixPath(name)
+
     def _is_own_temp(self, rel: PurePosixPath) -> bool:
         m = _TEMP.match(rel.name)
         if m is not None and (str(rel.parent / m.group("name")) if str(rel.parent) != "." else m.group("name")) in (
@@ -114,23 +118,15 @@ class Manifest:
         """Paths in the folder that this command did not write (at most ``limit``), sorted."""
         if not self.folder.is_dir():
             return []
-        ancestors = {"/".join(PurePosixPath(e).parts[:i]) for e in self.entries
-                     for i in range(1, len(PurePosixPath(e).parts))}
         found: list[str] = []
         for root, dirs, files in os.walk(self.folder):
             base = PurePosixPath(Path(root).relative_to(self.folder).as_posix())
-            keep = []
-            for d in sorted(dirs):
-                rel = base / d if str(base) != "." else PurePosixPath(d)
-                if str(rel) in self.entries or self._is_own_temp(rel):
-                    continue  # ours as a whole
-                if str(rel) in ancestors:
-                    keep.append(d)  # holds something of ours: look inside
-                else:
-                    found.append(str(rel) + "/")
-            dirs[:] = keep
+            # Folders of ours (recorded, or our temporaries) are ours as a whole; any other is searched.
+            dirs[:] = [d for d in sorted(dirs) if not (self.owns(self._join(base, d))
+                                                        or self._is_own_temp(self._join(base, d)))]
+            found += [f"{self._join(base, d)}/" for d in dirs if os.path.islink(os.path.join(root, d))]  # not walked
             for f in sorted(files):
-                rel = base / f if str(base) != "." else PurePosixPath(f)
+                rel = self._join(base, f)
                 if str(rel) == MANIFEST_NAME or self.owns(rel) or self._is_own_temp(rel):
                     continue
                 found.append(str(rel))
