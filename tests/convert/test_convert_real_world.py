@@ -466,3 +466,21 @@ def test_a_symbolic_trace_graph_module_still_converts():
     gm = torch.fx.symbolic_trace(_small())
     _, report = convert(gm)
     assert report.placements() == {"0": "after-activation"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "fix"),
+    [
+        ({"model": {"weight": torch.zeros(1)}}, TypeError, "convert(model)"),
+        ({"exclude": 3}, TypeError, "Example: exclude="),
+        ({"min_channels": 0}, ValueError, "RGB stem strided"),
+        ({"filter_size": {1: 3}}, ValueError, "Example: filter_size="),
+        ({"filter_size": "tri5"}, ValueError, "Did you mean"),
+        ({"replace": ["conv", "maxpol"]}, ValueError, "Did you mean 'maxpool'"),
+    ],
+)
+def test_every_error_names_convert_and_the_fix(kwargs, error, fix):
+    kwargs = {"model": _small(), **kwargs}
+    with pytest.raises(error, match=r"^`convert`: ") as info:
+        convert(kwargs.pop("model"), **kwargs)
+    assert fix in str(info.value)

@@ -272,7 +272,8 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
         if result is None:
             raise RuntimeError(
                 f"{_WHERE}: could not rewrite the forward of `{_join(prefix, path) or '<root>'}` "
-                f"({type(owner).__name__}) although the whole model traced; please report this."
+                f"({type(owner).__name__}) although the whole model traced; please report this, and leave its sites "
+                f"alone meanwhile with exclude='{_join(prefix, path) or '*'}*'."
             )
         gm, _ = result
         ctx.report.rewritten.append(f"{_join(prefix, path) or '<root>'} ({type(owner).__name__})")
@@ -594,7 +595,7 @@ def convert(
         if _shapes(out_after) != _shapes(out_before):
             raise RuntimeError(
                 f"{_WHERE}: the output shape changed from {_shapes(out_before)} to {_shapes(out_after)}; "
-                "this is a bug, please report it."
+                "this is a bug, please report it (exclude the sites with `exclude=` meanwhile)."
             )
     return converted, report
 
@@ -649,7 +650,10 @@ def _validate(
     """Checks the user's arguments (of any type) and returns the options and the example input."""
     _check_eager(model)
     if not isinstance(model, nn.Module):
-        raise TypeError(f"{_WHERE}: `model` must be a torch.nn.Module, got {type(model).__name__}.")
+        raise TypeError(
+            f"{_WHERE}: `model` must be a torch.nn.Module, got {type(model).__name__}. Pass the network itself "
+            "(not its state_dict or a checkpoint path): build it, load the weights, then convert(model)."
+        )
     _cf.check(filter_size, _WHERE)
     _F._check_padding_mode(padding_mode, _WHERE)
     kinds = (replace,) if isinstance(replace, str) else replace
@@ -664,10 +668,17 @@ def _validate(
     if isinstance(min_channels, bool) or not isinstance(min_channels, int):
         raise TypeError(f"{_WHERE}: `min_channels` must be an int, got {min_channels!r}.")
     if min_channels < 1:
-        raise ValueError(f"{_WHERE}: `min_channels` must be >= 1, got {min_channels!r}.")
-    patterns = (exclude,) if isinstance(exclude, str) else tuple(exclude)
+        raise ValueError(
+            f"{_WHERE}: `min_channels` must be >= 1, got {min_channels!r}. Use 1 to convert every site, 4 to keep an "
+            "RGB stem strided."
+        )
+    listed = isinstance(exclude, Iterable) and not isinstance(exclude, str)
+    patterns = tuple(exclude) if listed else (exclude,)
     if not all(isinstance(p, str) for p in patterns):
-        raise TypeError(f"{_WHERE}: `exclude` must be module names or fnmatch patterns (str), got {exclude!r}.")
+        raise TypeError(
+            f"{_WHERE}: `exclude` must be module names or fnmatch patterns (str), got {exclude!r}. "
+            "Example: exclude=('layer4.*', 'fc')."
+        )
     if not isinstance(inplace, bool):
         raise TypeError(f"{_WHERE}: `inplace` must be a bool, got {inplace!r}.")
     if example_input is not None and input_size is not None:
