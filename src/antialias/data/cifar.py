@@ -50,7 +50,7 @@ def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
             f"array reconstruction of {subtype!r} refused (only numpy.ndarray)."
         )
     dims = (shape,) if isinstance(shape, int) else shape
-    if not isinstance(dims, tuple) or not all(isinstance(d, int) and 0 <= d for d in dims):
+    if not isinstance(dims, tuple) or not all(isinstance(d, int) and d >= 0 for d in dims):
         raise ValueError(f"array shape {shape!r} is not a tuple of non-negative ints")
     if math.prod(dims) > MAX_ARRAY_ELEMENTS:
         raise ValueError(f"an array of shape {shape!r} declares more than {MAX_ARRAY_ELEMENTS} elements")

@@ -16,7 +16,14 @@ from torch import nn
 from antialias._factory import import_factory, is_factory_spec
 from antialias.filters import filter_row
 
-__all__ = ["NonFiniteError", "build_model", "check_finite", "finite_or_none", "load_state_dict_file", "parse_filter_size"]
+__all__ = [
+    "NonFiniteError",
+    "build_model",
+    "check_finite",
+    "finite_or_none",
+    "load_state_dict_file",
+    "parse_filter_size",
+]
 
 
 class NonFiniteError(ValueError):

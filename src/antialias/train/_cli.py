@@ -140,7 +140,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         if record is not None:
             stored = {k: v for k, v in record.get("config", {}).items() if k in names}
             # Trust boundary: the run folder may name a zoo model or data set, never code to run.
-            for name, flag, reserved in (("model", "--model", ()), ("data", "--data", (*DATASET_NAMES, "fashion-mnist"))):
+            for name, flag, reserved in (
+                ("model", "--model", ()),
+                ("data", "--data", (*DATASET_NAMES, "fashion-mnist")),
+            ):
                 if name not in values:
                     check_recorded_factory(stored.get(name), where="antialias train", param=name, flag=flag,
                                            source=str(run.path / "config.json"), reserved=reserved)
