@@ -268,10 +268,12 @@ def feature_distance_maps(
             na += torch.linalg.vector_norm(up, dim=2).square_()  # a reduction: no (B, M, cc, H, W) temporary
             nb += torch.linalg.vector_norm(ref_up, dim=1).square_()
             for i, shift in enumerate(chunk):
-                expected = ref_up.roll(shift, (-2, -1))
-                dot[i] += (up[i] * expected).sum(1)
-                if diff is not None:
-                    diff[i] += ((up[i] - expected) ** 2).sum(1)
+                # ref_up rolled by shift, read as four blocks of views: no rolled copy of (M, cc, H, W)
+                for (ya, yb, ra, rb), (xa, xb, ca, cb) in _blocks(shift, h, w):
+                    a_blk, e_blk = up[i, :, :, ya:yb, xa:xb], ref_up[:, :, ra:rb, ca:cb]
+                    dot[i, :, ya:yb, xa:xb] += (a_blk * e_blk).sum(1)
+                    if diff is not None:
+                        diff[i, :, ya:yb, xa:xb] += (a_blk - e_blk).square_().sum(1)
             del up, ref_up
         eps = 1e-8
         norm_a = na.sqrt()
@@ -350,6 +352,27 @@ def feature_distance_maps(
         torch.zeros(0, len(grid_h), len(grid_w))
     return EquivarianceResult([lab for lab, _ in labels], maps, grid_h, grid_w, distance, m,
                               [kind for _, kind in labels])
+
+
+Block = tuple[int, int, int, int]
+
+
+def _blocks(shift: tuple[int, int], h: int, w: int) -> list[tuple[Block, Block]]:
+    """Pairs of ``(rows, cols)`` blocks ``(a, b, source a, source b)``: ``x.roll(shift)[a:b] == x[source a:source b]``.
+
+    Examples:
+        >>> x = torch.arange(12.).view(3, 4)
+        >>> out = torch.empty_like(x)
+        >>> for (ya, yb, ra, rb), (xa, xb, ca, cb) in _blocks((1, 3), 3, 4):
+        ...     out[ya:yb, xa:xb] = x[ra:rb, ca:cb]
+        >>> torch.equal(out, x.roll((1, 3), (0, 1)))
+        True
+    """
+    def spans(d: int, n: int) -> list[tuple[int, int, int, int]]:
+        d %= n
+        return [s for s in ((0, d, n - d, n), (d, n, 0, n - d)) if s[1] > s[0]]
+
+    return [(r, c) for r in spans(shift[0], h) for c in spans(shift[1], w)]
 
 
 def _labels(order: list[tuple[str, int, bool]], modules: dict[str, nn.Module]) -> list[tuple[str, str]]:
