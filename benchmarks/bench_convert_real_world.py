@@ -27,7 +27,6 @@ BatchNorm statistics are set from the crops first (cumulative average), so activ
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 from contextlib import contextmanager
 
