@@ -203,7 +203,7 @@ class CompareConfig:
     subpixel_step: float = 0.25
     subpixel_max_shift: float = 0.5
     k: int = 5
-    full_grid_images: int = 10
+    full_grid_images: int = 30
     cost_steps: int = 10
     eval_batch_size: int = 250
     device: str = "cpu"
