@@ -9,6 +9,7 @@ forbids function-scoped ones).
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import itertools
 import math
@@ -49,6 +50,10 @@ def _one_thread():
 
 # Regenerating the torchvision facts needs torchvision; pytest must not import the script.
 collect_ignore = ["models/data/make_torchvision_reference.py"]
+# The integration tier needs torchvision and timm, which live in their own venv
+# (scripts/setup_integration.sh; run by scripts/test_integration.sh); the unit suite's venv has neither.
+if importlib.util.find_spec("torchvision") is None or importlib.util.find_spec("timm") is None:
+    collect_ignore.append("integration")
 
 
 def _loopback(host: object) -> bool:
