@@ -484,3 +484,19 @@ def test_every_error_names_convert_and_the_fix(kwargs, error, fix):
     with pytest.raises(error, match=r"^`convert`: ") as info:
         convert(kwargs.pop("model"), **kwargs)
     assert fix in str(info.value)
+
+
+def test_rewritten_modules_keep_their_class_name_through_a_second_convert():
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, 2, 1)
+
+        def forward(self, x):
+            return F.relu(self.conv(x))
+
+    net = nn.Sequential(Block())
+    new, report = convert(net)
+    assert report.rewritten and type(new[0]).__name__ == "Block"
+    again, _ = convert(new)
+    assert type(again[0]).__name__ == "Block" and type(new[0]).__name__ == "Block"

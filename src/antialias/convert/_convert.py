@@ -545,7 +545,7 @@ def convert(
     if not isinstance(upsample, bool):
         raise TypeError(f"{_WHERE}: `upsample` must be a bool, got {upsample!r}.")
     options.upsample = upsample
-    target = model if inplace else copy.deepcopy(model)
+    target = model if inplace else _copy(model)
     report = ConvertReport(filter_size=filter_size, padding_mode=padding_mode, method=options.method)
     ctx = _Ctx(options, report, target)
     report.params_before = sum(p.numel() for p in target.parameters())
@@ -598,6 +598,16 @@ def convert(
                 "this is a bug, please report it (exclude the sites with `exclude=` meanwhile)."
             )
     return converted, report
+
+
+def _copy(model: nn.Module) -> nn.Module:
+    """A deep copy whose ``GraphModule``s keep their class names (a plain deep copy renames them all
+    ``GraphModule``, so a converted ``BasicBlock`` would print as ``GraphModule`` after a second convert)."""
+    new = copy.deepcopy(model)
+    for old_mod, new_mod in zip(model.modules(), new.modules(), strict=True):
+        if isinstance(new_mod, fx.GraphModule) and type(new_mod).__name__ != type(old_mod).__name__:
+            type(new_mod).__name__ = type(old_mod).__name__
+    return new
 
 
 def _antialiased_layers(model: nn.Module) -> list[str]:
