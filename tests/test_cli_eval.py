@@ -88,7 +88,7 @@ def test_consistency_on_an_image_folder_writes_a_complete_record(workspace, tmp_
     assert rec["metric"] == "consistency" and rec["command"] == ["antialias", *argv]
     assert rec["config"] == {"protocol": "crop", "max_shift": 2, "crop_size": None, "pad_mode": "reflect", "copies": 3,
                              "passes": 2, "per_batch": False, "only_correct": True, "seed": 3, "confidence": 0.95,
-                             "batch_size": 5}
+                             "centre": True, "resamples": 2000, "batch_size": 5}
     assert rec["seed"] == 3
     assert rec["environment"]["antialias_version"] == antialias.__version__
     assert rec["environment"]["torch_version"] == torch.__version__
