@@ -100,3 +100,19 @@ def test_errors():
         lps_select2d(torch.randn(1, 1, 4, 4), torch.randn(1, 3))
     with pytest.raises(ValueError, match=r"`lps_temperature`: `epochs` must be a positive int"):
         lps_temperature(0, 0)
+
+
+def test_models_copy_and_pickle_after_a_training_forward():
+    """The recorded phase (with its autograd graph) is not copied: deepcopy and pickling work mid-training,
+    and a copied leader/follower pair still shares one link."""
+    import copy
+    import io
+
+    from torch import nn
+
+    lead = LPS2d(3, stride=2).train()
+    model = nn.ModuleDict({"lead": lead, "follow": PhaseFollow2d(lead.link)})
+    model["lead"](torch.randn(2, 3, 4, 4))
+    twin = copy.deepcopy(model)
+    assert twin["lead"].link is twin["follow"].link and twin["lead"].link.size is None
+    torch.save(model, io.BytesIO())

@@ -110,15 +110,20 @@ def test_every_circular_shift_gives_identical_logits(build, method):
     assert _same(net, x, shifted, 256)
 
 
-def test_aps_with_circular_pre_blur_is_exactly_invariant():
-    """The pre-blur runs as sums of shifted copies under circular padding, so it keeps the property."""
+def test_aps_with_circular_pre_blur_is_invariant_to_round_off():
+    """The pre-blur (the library's banded-GEMM blur) sums in another order at the wrapped border, so the
+    logits agree to float round-off, and the predictions exactly."""
     torch.manual_seed(0)
     model = _circular(residual_net())
     new, _ = convert(model, method="aps", padding_mode="circular", filter_size=3, input_size=(1, 3, 32, 32))
     _randomise_bn(new)
     new.eval()
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(2))
-    assert _same(new, x, _all_shifts(x), 256)
+    with torch.no_grad():
+        out = torch.cat([new(part) for part in _all_shifts(x).split(256)])
+        ref = new(x)
+    assert torch.allclose(out, ref.expand_as(out), atol=1e-5)
+    assert torch.equal(out.argmax(1), ref.argmax(1).expand(out.shape[0]))
 
 
 @pytest.mark.parametrize("method", ["aps", "lps"])

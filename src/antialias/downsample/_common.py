@@ -195,5 +195,13 @@ class PhaseLink:
                 "forward than its leader."
             )
 
+    def __getstate__(self) -> dict[str, Any]:
+        # copies and pickles start empty: the recorded phase belongs to one forward (and, while LPS
+        # trains, holds an autograd graph that deepcopy refuses)
+        return {"stride": self.stride}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["stride"])  # type: ignore[misc]
+
     def __repr__(self) -> str:
         return f"PhaseLink(stride={self.stride})"

@@ -119,6 +119,12 @@ def _matmul(x: Tensor, s: tuple[int, int]) -> Tensor:
     mh = _operator(x.shape[-2], s[0], dtype, x.device)  # (Ho, H)
     mw = _operator(x.shape[-1], s[1], dtype, x.device)  # (Wo, W)
     n, c, h, w = x.shape
+    if fmt == torch.channels_last:  # work on the (N, H, W, C) storage directly: no layout copies
+        nhwc = x.to(dtype).permute(0, 2, 3, 1)  # (N, H, W, C), contiguous
+        cols = torch.matmul(mw, nhwc.reshape(n * h, w, c))  # (N*H, Wo, C)
+        out_nhwc = torch.matmul(mh, cols.view(n, h, -1))  # (N, Ho, Wo*C)
+        out = out_nhwc.view(n, mh.shape[0], mw.shape[0], c).permute(0, 3, 1, 2)  # channels_last view
+        return out.to(x.dtype).contiguous(memory_format=fmt)
     rows = x.to(dtype).reshape(n * c * h, w) @ mw.t()  # one large GEMM over W: (N*C*H, Wo)
     out = torch.matmul(mh, rows.view(n * c, h, -1))  # batched over N*C: (N*C, Ho, Wo)
     return out.view(n, c, mh.shape[0], mw.shape[0]).to(x.dtype).contiguous(memory_format=fmt)
