@@ -500,3 +500,25 @@ def test_rewritten_modules_keep_their_class_name_through_a_second_convert():
     assert report.rewritten and type(new[0]).__name__ == "Block"
     again, _ = convert(new)
     assert type(again[0]).__name__ == "Block" and type(new[0]).__name__ == "Block"
+
+
+@pytest.mark.parametrize("method", ["aps", "ideal"])
+def test_tf_same_pad_is_recomputed_for_other_methods_after_conv(method):
+    class PadConv(nn.Module):  # no activation follows: "after-conv" (conv at stride 1, then the method's layer)
+        def __init__(self) -> None:
+            super().__init__()
+            self.pad = nn.ZeroPad2d((0, 1, 0, 1))
+            self.conv = nn.Conv2d(3, 8, 3, 2, 0)
+
+        def forward(self, x):
+            return self.conv(self.pad(x))
+
+    model = PadConv().eval()
+    new, report = convert(model, method=method, input_size=(1, 3, 32, 32))
+    assert report.placements() == {"conv": "after-conv"} and "recomputed for stride 1" in report.sites[0].note
+    assert new.pad.padding == (1, 1, 1, 1)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        assert new(x).shape == model(x).shape
+    _, refused = convert(model, method=method)  # without an example: left strided, with the reason
+    assert not refused.sites and "pass input_size=" in refused.skipped[0].note

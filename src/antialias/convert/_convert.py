@@ -53,6 +53,7 @@ wherever the sizes agree (even sizes) and flooring like the avg-pool elsewhere.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -183,7 +184,9 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
             ctx.skip(name, "conv", _desc(mod), "already anti-aliased (a stride-1 blur feeds it)")
             continue
         pattern = _follow(node, modules) if calls[node.target] == 1 else None
-        pad = _pad_plan(ctx, node, modules, calls, mod) if pattern is not None else None
+        # The conv goes to stride 1 in the paper's placement, and with another method ("after-conv") unless 1x1.
+        after_conv = ctx.opt.method != "blurpool" and type(mod) in _L.CONVS and any(k > 1 for k in mod.kernel_size)
+        pad = _pad_plan(ctx, node, modules, calls, mod) if pattern is not None or after_conv else None
         if isinstance(pad, _PadPlan) and pad.module is None and owner_of(pad.node) is None:
             pad = "fixed padding (F.pad) before it runs in a module called more than once: it cannot be recomputed"
         if isinstance(pad, str):  # a padding computed for the stride that cannot be recomputed: keep the stride
@@ -243,6 +246,10 @@ def _convert_traced(ctx: _Ctx, unit: nn.Module, graph: fx.Graph, prefix: str) ->
             )
             continue
         if _blur_first(ctx, mod, name):
+            if isinstance(pad, _PadPlan) and after_conv and all(v == 1 for v in mod.stride):
+                note = stride_one()  # the method's layer follows the conv, now at stride 1: its padding too
+                site = ctx.report.sites[-1]
+                ctx.report.sites[-1] = dataclasses.replace(site, note="; ".join(filter(None, [site.note, note])))
             continue
         key = owner_of(node)  # a conv subclass: insert the blur before it in its caller's graph
         if ctx.opt.method != "blurpool":
