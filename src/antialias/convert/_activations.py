@@ -200,31 +200,26 @@ def _applied_last(mod: nn.Module, name: str, child: nn.Module) -> bool:
     except Exception:  # a module that cannot be copied cannot be probed: not recognised
         return False
     child = mod._modules[name] or nn.Identity()
-    modes = [(m, m.training) for m in mod.modules()]
-    try:
-        for x in _probe_inputs(mod):
-            try:
-                with torch.no_grad():
-                    out = mod(x.clone())
-                    mod._modules[name] = nn.Identity()
-                    try:
-                        pre = mod(x.clone())
-                    finally:
-                        mod._modules[name] = child
-                    expected = child(pre.clone())
-            except Exception:  # this input layout does not suit the module: try the next one
-                continue
-            if not isinstance(out, torch.Tensor) or not isinstance(expected, torch.Tensor):
-                return False
-            if out.shape != expected.shape or out.shape != pre.shape:
-                return False
-            return bool(torch.allclose(out, expected, rtol=1e-4, atol=1e-5)) and not bool(
-                torch.allclose(out, pre, rtol=1e-4, atol=1e-5)
-            )
-        return False
-    finally:
-        for m, training in modes:
-            m.training = training
+    for x in _probe_inputs(mod):  # the copy is in eval mode: no statistics of the user's module change
+        try:
+            with torch.no_grad():
+                out = mod(x.clone())
+                mod._modules[name] = nn.Identity()
+                try:
+                    pre = mod(x.clone())
+                finally:
+                    mod._modules[name] = child
+                expected = child(pre.clone())
+        except Exception:  # this input layout does not suit the module: try the next one
+            continue
+        if not isinstance(out, torch.Tensor) or not isinstance(expected, torch.Tensor):
+            return False
+        if out.shape != expected.shape or out.shape != pre.shape:
+            return False
+        return bool(torch.allclose(out, expected, rtol=1e-4, atol=1e-5)) and not bool(
+            torch.allclose(out, pre, rtol=1e-4, atol=1e-5)
+        )
+    return False
 
 
 def is_activation(mod: nn.Module) -> bool:
