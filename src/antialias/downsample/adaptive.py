@@ -4,8 +4,8 @@ channel group, normalised by a softmax (non-negative taps summing to 1: a low-pa
 the input around that position.
 
 Everything is computed only at the kept positions: the predictor is a ``3 x 3`` conv at the stride, and
-each of the ``k * k`` taps reads a strided view of the input at the kept positions (no unfolded copy),
-so the cost scales with the output size, not the input's.
+the input is unfolded at the stride (``F.unfold``: the ``k x k`` windows of the kept positions only), so
+the cost scales with the output size, not the input's.
 
 Deviations from the paper: no BatchNorm in the predictor (its output goes straight to the softmax), and
 the predictor starts at zero weights with a bias equal to the log of the binomial ``k x k`` filter, so an
@@ -101,17 +101,12 @@ def _apply(x: Tensor, logits: Tensor, k: int, s: tuple[int, int], padding_mode: 
     g = logits.shape[1] // (k * k)
     fmt = _c.memory_format(x)
     taps = logits.view(n, g, k * k, ho, wo).softmax(dim=2).to(x.dtype)  # (N, G, k*k, Ho, Wo)
-    xp = _pad_same(x, k, padding_mode)  # (N, C, H + k - 1, W + k - 1)
-
-    def term(t: int) -> Tensor:  # one strided view per tap: only the kept windows are read
-        dy, dx = divmod(t, k)
-        win = xp[:, :, dy : dy + (ho - 1) * s[0] + 1 : s[0], dx : dx + (wo - 1) * s[1] + 1 : s[1]]  # (N, C, Ho, Wo)
-        return win.unflatten(1, (g, c // g)) * taps[:, :, t].unsqueeze(2)  # (N, G, C/G, Ho, Wo)
-
-    out = term(0)
-    for t in range(1, k * k):
-        out = out + term(t)
-    return out.flatten(1, 2).contiguous(memory_format=fmt)
+    # the kept windows only, as columns (its backward is one fold); k*k strided views measured faster
+    # forward but 1.4x slower forward + backward (each view's gradient is a full-size scatter)
+    cols = F.unfold(_pad_same(x, k, padding_mode), k, stride=s)  # (N, C*k*k, Ho*Wo)
+    cols = cols.view(n, g, c // g, k * k, ho, wo)
+    out = (cols * taps.unsqueeze(2)).sum(dim=3)  # (N, G, C/G, Ho, Wo)
+    return out.view(n, c, ho, wo).contiguous(memory_format=fmt)
 
 
 class AdaptiveDownsample2d(nn.Module):

@@ -116,8 +116,10 @@ def _matmul(x: Tensor, s: tuple[int, int]) -> Tensor:
     """``M_h @ x @ M_w^T`` per map: W first (halving the data), then H; exact up to float round-off."""
     fmt = _c.memory_format(x)
     dtype = _compute_dtype(x)
-    mh = _operator(x.shape[-2], s[0], dtype, x.device)  # (Ho, H)
-    mw = _operator(x.shape[-1], s[1], dtype, x.device)  # (Wo, W)
+    # while tracing (compile/export) build afresh: a cached matrix must never be a fake tensor
+    build = _operator.__wrapped__ if torch.compiler.is_compiling() else _operator
+    mh = build(x.shape[-2], s[0], dtype, x.device)  # (Ho, H)
+    mw = build(x.shape[-1], s[1], dtype, x.device)  # (Wo, W)
     n, c, h, w = x.shape
     if fmt == torch.channels_last:  # work on the (N, H, W, C) storage directly: no layout copies
         nhwc = x.to(dtype).permute(0, 2, 3, 1)  # (N, H, W, C), contiguous
