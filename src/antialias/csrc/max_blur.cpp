@@ -1,0 +1,301 @@
+// antialias::max_blur_pool and its backward on CPU: a dense (stride-1) max with implicit -inf (or
+// circular) padding, fused with the blur; the backward recomputes each window's first maximum in
+// raster order (F.max_pool2d's rule, NaN included) from the saved input: no indices are stored.
+#include "common.h"
+
+#include <algorithm>
+
+namespace antialias {
+namespace {
+
+struct Plan {
+  int64_t H = 0, W = 0, Hd = 0, Wd = 0, kh = 1, kw = 1, dw = 1;
+  std::vector<int64_t> th, tw;  // (Hd * kh), (Wd * kw): source of each max tap, -1 = -inf padding
+  std::vector<int64_t> prow;    // (Wd + dw * (kw - 1)): source of each cell of a padded input row
+  Ell eh, ew;                   // the blur, over the dense max
+};
+
+Plan make_plan(int64_t H, int64_t W, at::IntArrayRef kernel, at::IntArrayRef dilation, at::IntArrayRef max_pad_before,
+               at::IntArrayRef max_pad_after, at::TensorList rows, at::IntArrayRef stride, at::IntArrayRef pad_before,
+               at::IntArrayRef pad_after, c10::string_view padding_mode) {
+  TORCH_CHECK_VALUE(kernel.size() == 2 && dilation.size() == 2 && max_pad_before.size() == 2 &&
+                        max_pad_after.size() == 2 && rows.size() == 2 && stride.size() == 2 &&
+                        pad_before.size() == 2 && pad_after.size() == 2,
+                    "antialias::max_blur_pool: expected 2 values per argument (one per spatial axis).");
+  const Pad mode = parse_mode(std::string(padding_mode));
+  const bool circular = mode == Pad::Circular;
+  Plan p;
+  p.H = H;
+  p.W = W;
+  p.kh = kernel[0];
+  p.kw = kernel[1];
+  p.dw = dilation[1];
+  p.th = max_taps(H, kernel[0], dilation[0], max_pad_before[0], max_pad_after[0], circular, &p.Hd);
+  p.tw = max_taps(W, kernel[1], dilation[1], max_pad_before[1], max_pad_after[1], circular, &p.Wd);
+  const int64_t padded = p.Wd + p.dw * (p.kw - 1);
+  p.prow.resize(padded);
+  for (int64_t q = 0; q < padded; ++q) {
+    const int64_t s = q - max_pad_before[1];
+    p.prow[q] = circular ? source_index(s, W, Pad::Circular) : (s >= 0 && s < W ? s : -1);
+  }
+  p.eh = blur_table(row_values(rows[0]), p.Hd, pad_before[0], pad_after[0],
+                    axis_mode(mode, p.Hd, pad_before[0], pad_after[0]), stride[0]);
+  p.ew = blur_table(row_values(rows[1]), p.Wd, pad_before[1], pad_after[1],
+                    axis_mode(mode, p.Wd, pad_before[1], pad_after[1]), stride[1]);
+  return p;
+}
+
+int64_t grain(int64_t work_per_item) {
+  return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, work_per_item));
+}
+
+// Copy input row `src` (W cells) into the padded row `dst` (plan.prow cells), -inf on padding.
+template <typename scalar_t>
+inline void pad_row(const scalar_t* src, scalar_t* dst, const Plan& p) {
+  const scalar_t ninf = -std::numeric_limits<scalar_t>::infinity();
+  const int64_t n = static_cast<int64_t>(p.prow.size());
+  for (int64_t q = 0; q < n; ++q) dst[q] = p.prow[q] < 0 ? ninf : src[p.prow[q]];
+}
+
+// Dense max of one NCHW plane into D (Hd x Wd). hm: (H x Wd), row: padded-row buffer.
+template <typename scalar_t>
+void dense_max_plane(const scalar_t* x, const Plan& p, scalar_t* hm, scalar_t* row, scalar_t* D) {
+  const scalar_t ninf = -std::numeric_limits<scalar_t>::infinity();
+  const int64_t Wd = p.Wd;
+  for (int64_t h = 0; h < p.H; ++h) {
+    pad_row(x + h * p.W, row, p);
+    scalar_t* m = hm + h * Wd;
+    for (int64_t d = 0; d < Wd; ++d) m[d] = row[d];
+    for (int64_t b = 1; b < p.kw; ++b) {
+      const scalar_t* v = row + b * p.dw;
+      for (int64_t d = 0; d < Wd; ++d) m[d] = takes_over(v[d], m[d]) ? v[d] : m[d];
+    }
+  }
+  for (int64_t dh = 0; dh < p.Hd; ++dh) {
+    scalar_t* out = D + dh * Wd;
+    for (int64_t d = 0; d < Wd; ++d) out[d] = ninf;
+    for (int64_t a = 0; a < p.kh; ++a) {
+      const int64_t h = p.th[dh * p.kh + a];
+      if (h < 0) continue;
+      const scalar_t* v = hm + h * Wd;
+      for (int64_t d = 0; d < Wd; ++d) out[d] = takes_over(v[d], out[d]) ? v[d] : out[d];
+    }
+  }
+}
+
+// Dense max row `dh` of a channels-last image (H, W, C), channels [c0, c1), into drow (Wd, C).
+template <typename scalar_t>
+void dense_max_row_nhwc(const scalar_t* x, int64_t C, int64_t c0, int64_t c1, const Plan& p, int64_t dh,
+                        scalar_t* drow) {
+  const scalar_t ninf = -std::numeric_limits<scalar_t>::infinity();
+  for (int64_t d = 0; d < p.Wd; ++d)
+    for (int64_t c = c0; c < c1; ++c) drow[d * C + c] = ninf;
+  for (int64_t a = 0; a < p.kh; ++a) {
+    const int64_t h = p.th[dh * p.kh + a];
+    if (h < 0) continue;
+    const scalar_t* xrow = x + h * p.W * C;
+    for (int64_t d = 0; d < p.Wd; ++d) {
+      scalar_t* dst = drow + d * C;
+      for (int64_t b = 0; b < p.kw; ++b) {
+        const int64_t w = p.tw[d * p.kw + b];
+        if (w < 0) continue;
+        const scalar_t* v = xrow + w * C;
+        for (int64_t c = c0; c < c1; ++c) dst[c] = takes_over(v[c], dst[c]) ? v[c] : dst[c];
+      }
+    }
+  }
+}
+
+}  // namespace
+
+at::Tensor max_blur_pool(const at::Tensor& input, at::IntArrayRef kernel, at::IntArrayRef dilation,
+                         at::IntArrayRef max_pad_before, at::IntArrayRef max_pad_after, at::TensorList rows,
+                         at::IntArrayRef stride, at::IntArrayRef pad_before, at::IntArrayRef pad_after,
+                         c10::string_view padding_mode) {
+  TORCH_CHECK(input.dim() == 4, "antialias::max_blur_pool: expected a 4-D (N, C, H, W) tensor, got ", input.dim(),
+              " dims.");
+  const Plan p = make_plan(input.size(2), input.size(3), kernel, dilation, max_pad_before, max_pad_after, rows, stride,
+                           pad_before, pad_after, padding_mode);
+  const bool cl = is_channels_last(input);
+  const at::Tensor x = in_layout(input, cl);
+  const int64_t N = x.size(0), C = x.size(1), H = p.H, W = p.W, Hd = p.Hd, Wd = p.Wd;
+  const int64_t Ho = p.eh.out_len, Wo = p.ew.out_len;
+  at::Tensor out = at::empty({N, C, Ho, Wo},
+                             x.options().memory_format(cl ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous));
+  if (out.numel() == 0) return out;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "antialias_max_blur", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const auto wh = cast_weights<acc_t>(p.eh);
+    const auto ww = cast_weights<acc_t>(p.ew);
+    const scalar_t* xp = x.const_data_ptr<scalar_t>();
+    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    if (!cl) {
+      at::parallel_for(0, N * C, grain(H * W * p.kh), [&](int64_t begin, int64_t end) {
+        std::vector<scalar_t> hm(H * Wd), row(p.prow.size()), D(Hd * Wd);
+        std::vector<acc_t> acc(Wd + 1);
+        for (int64_t q = begin; q < end; ++q) {
+          dense_max_plane(xp + q * H * W, p, hm.data(), row.data(), D.data());
+          blur_plane<scalar_t, scalar_t, acc_t>(D.data(), Hd, Wd, op + q * Ho * Wo, p.eh, wh, p.ew, ww, acc.data());
+        }
+      });
+    } else {
+      const int64_t kb = p.eh.width;
+      at::parallel_for(0, N * Ho, grain(Wd * C * kb * p.kh * p.kw), [&](int64_t begin, int64_t end) {
+        std::vector<scalar_t> drow(Wd * C);
+        std::vector<acc_t> acc((Wd + 1) * C), tmp(C);
+        for (int64_t r = begin; r < end; ++r) {
+          const int64_t n = r / Ho, i = r % Ho;
+          std::fill(acc.begin(), acc.end(), acc_t(0));
+          for (int64_t t = 0; t < kb; ++t) {
+            const int64_t dh = p.eh.idx[i * kb + t];
+            if (dh == Hd) continue;
+            const acc_t a = wh[i * kb + t];
+            dense_max_row_nhwc(xp + n * H * W * C, C, 0, C, p, dh, drow.data());
+            for (int64_t q = 0; q < Wd * C; ++q) acc[q] += a * static_cast<acc_t>(drow[q]);
+          }
+          horizontal_nhwc<scalar_t, acc_t>(acc.data(), 0, C, C, op + r * Wo * C, p.ew, ww, tmp.data());
+        }
+      });
+    }
+  });
+  return out;
+}
+
+at::Tensor max_blur_pool_backward(const at::Tensor& grad_out, const at::Tensor& input, at::IntArrayRef kernel,
+                                  at::IntArrayRef dilation, at::IntArrayRef max_pad_before,
+                                  at::IntArrayRef max_pad_after, at::TensorList rows, at::IntArrayRef stride,
+                                  at::IntArrayRef pad_before, at::IntArrayRef pad_after,
+                                  c10::string_view padding_mode) {
+  TORCH_CHECK(input.dim() == 4 && grad_out.dim() == 4, "antialias::max_blur_pool_backward: expected 4-D tensors.");
+  const Plan p = make_plan(input.size(2), input.size(3), kernel, dilation, max_pad_before, max_pad_after, rows, stride,
+                           pad_before, pad_after, padding_mode);
+  const bool cl = is_channels_last(input);
+  const at::Tensor x = in_layout(input, cl);
+  const at::Tensor g = in_layout(grad_out.to(x.scalar_type()), cl);
+  const int64_t N = x.size(0), C = x.size(1), H = p.H, W = p.W, Hd = p.Hd, Wd = p.Wd;
+  const int64_t Ho = p.eh.out_len, Wo = p.ew.out_len;
+  TORCH_CHECK(g.size(0) == N && g.size(1) == C && g.size(2) == Ho && g.size(3) == Wo,
+              "antialias::max_blur_pool_backward: gradient of shape ", g.sizes(), " does not match the output size.");
+  at::Tensor grad_in = at::zeros_like(x, x.options().memory_format(cl ? at::MemoryFormat::ChannelsLast
+                                                                     : at::MemoryFormat::Contiguous));
+  if (grad_in.numel() == 0) return grad_in;
+  const Ell th = transpose_table(p.eh), tw = transpose_table(p.ew);  // (Hd over Ho), (Wd over Wo)
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "antialias_max_blur_backward", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    constexpr bool direct = std::is_same_v<scalar_t, acc_t>;  // accumulate straight into grad_in
+    const auto wth = cast_weights<acc_t>(th);
+    const auto wtw = cast_weights<acc_t>(tw);
+    const scalar_t* xp = x.const_data_ptr<scalar_t>();
+    const scalar_t* gp = g.const_data_ptr<scalar_t>();
+    scalar_t* ip = grad_in.mutable_data_ptr<scalar_t>();
+    const scalar_t ninf = -std::numeric_limits<scalar_t>::infinity();
+    const int64_t kh = p.kh, kw = p.kw;
+    if (!cl) {
+      at::parallel_for(0, N * C, grain(H * W * kh), [&](int64_t begin, int64_t end) {
+        std::vector<acc_t> gD(Hd * Wd), acc(Wo + 1), gi(direct ? 0 : H * W);
+        std::vector<scalar_t> row(p.prow.size()), best(Wd);
+        std::vector<int32_t> arg(Wd);
+        for (int64_t q = begin; q < end; ++q) {
+          blur_plane<scalar_t, acc_t, acc_t>(gp + q * Ho * Wo, Ho, Wo, gD.data(), th, wth, tw, wtw, acc.data());
+          const scalar_t* xq = xp + q * H * W;
+          if (!direct) std::fill(gi.begin(), gi.end(), acc_t(0));
+          acc_t* gq = direct ? reinterpret_cast<acc_t*>(ip + q * H * W) : gi.data();
+          for (int64_t dh = 0; dh < Hd; ++dh) {
+            std::fill(best.begin(), best.end(), ninf);
+            std::fill(arg.begin(), arg.end(), 0);
+            for (int64_t a = 0; a < kh; ++a) {
+              const int64_t h = p.th[dh * kh + a];
+              if (h < 0) continue;  // a -inf row never takes over
+              pad_row(xq + h * W, row.data(), p);
+              for (int64_t b = 0; b < kw; ++b) {
+                const scalar_t* v = row.data() + b * p.dw;
+                const int32_t tap = static_cast<int32_t>(a * kw + b);
+                for (int64_t d = 0; d < Wd; ++d) {
+                  const bool u = takes_over(v[d], best[d]);
+                  best[d] = u ? v[d] : best[d];
+                  arg[d] = u ? tap : arg[d];
+                }
+              }
+            }
+            const acc_t* gdr = gD.data() + dh * Wd;
+            for (int64_t d = 0; d < Wd; ++d) {
+              const int64_t h = p.th[dh * kh + arg[d] / kw], w = p.tw[d * kw + arg[d] % kw];
+              if (h >= 0 && w >= 0) gq[h * W + w] += gdr[d];  // else the maximum was a padded cell
+            }
+          }
+          if (!direct) {
+            scalar_t* dst = ip + q * H * W;
+            for (int64_t k = 0; k < H * W; ++k) dst[k] = static_cast<scalar_t>(gi[k]);
+          }
+        }
+      });
+    } else {
+      // Images are independent; within one, dense rows overlap in the input, so one task owns an
+      // (image, channel block) pair and walks its dense rows in order (bitwise equal at any thread count).
+      constexpr int64_t block = 64;
+      const int64_t nblk = (C + block - 1) / block;
+      at::parallel_for(0, N * nblk, 1, [&](int64_t begin, int64_t end) {
+        std::vector<acc_t> tmpv((Wo + 1) * C), gDrow(Wd * C), tmp(C), gi(direct ? 0 : H * W * C);
+        std::vector<scalar_t> best(C);
+        std::vector<int32_t> arg(C);
+        for (int64_t task = begin; task < end; ++task) {
+          const int64_t n = task / nblk, c0 = (task % nblk) * block, c1 = std::min(C, c0 + block);
+          const scalar_t* xn = xp + n * H * W * C;
+          const scalar_t* gn = gp + n * Ho * Wo * C;
+          if (!direct) {
+            for (int64_t k = 0; k < H * W; ++k)
+              for (int64_t c = c0; c < c1; ++c) gi[k * C + c] = acc_t(0);
+          }
+          acc_t* gq = direct ? reinterpret_cast<acc_t*>(ip + n * H * W * C) : gi.data();
+          for (int64_t dh = 0; dh < Hd; ++dh) {
+            for (int64_t k = 0; k <= Wo; ++k)
+              for (int64_t c = c0; c < c1; ++c) tmpv[k * C + c] = acc_t(0);
+            for (int64_t t = 0; t < th.width; ++t) {
+              const int64_t i = th.idx[dh * th.width + t];
+              if (i == Ho) continue;
+              const acc_t a = wth[dh * th.width + t];
+              const scalar_t* grow = gn + i * Wo * C;
+              for (int64_t k = 0; k < Wo; ++k)
+                for (int64_t c = c0; c < c1; ++c) tmpv[k * C + c] += a * static_cast<acc_t>(grow[k * C + c]);
+            }
+            horizontal_nhwc<acc_t, acc_t>(tmpv.data(), c0, c1, C, gDrow.data(), tw, wtw, tmp.data());
+            for (int64_t d = 0; d < Wd; ++d) {
+              for (int64_t c = c0; c < c1; ++c) {
+                best[c] = ninf;
+                arg[c] = 0;
+              }
+              for (int64_t a = 0; a < kh; ++a) {
+                const int64_t h = p.th[dh * kh + a];
+                if (h < 0) continue;
+                for (int64_t b = 0; b < kw; ++b) {
+                  const int64_t w = p.tw[d * kw + b];
+                  if (w < 0) continue;
+                  const scalar_t* v = xn + (h * W + w) * C;
+                  const int32_t tap = static_cast<int32_t>(a * kw + b);
+                  for (int64_t c = c0; c < c1; ++c) {
+                    const bool u = takes_over(v[c], best[c]);
+                    best[c] = u ? v[c] : best[c];
+                    arg[c] = u ? tap : arg[c];
+                  }
+                }
+              }
+              const acc_t* gd = gDrow.data() + d * C;
+              for (int64_t c = c0; c < c1; ++c) {
+                const int64_t h = p.th[dh * kh + arg[c] / kw], w = p.tw[d * kw + arg[c] % kw];
+                if (h >= 0 && w >= 0) gq[(h * W + w) * C + c] += gd[c];
+              }
+            }
+          }
+          if (!direct) {
+            scalar_t* dst = ip + n * H * W * C;
+            for (int64_t k = 0; k < H * W; ++k)
+              for (int64_t c = c0; c < c1; ++c) dst[k * C + c] = static_cast<scalar_t>(gi[k * C + c]);
+          }
+        }
+      });
+    }
+  });
+  return grad_in;
+}
+
+}  // namespace antialias
