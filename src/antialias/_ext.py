@@ -47,7 +47,9 @@ _HEADERS = ("common.h",)
 _NAME = "antialias_ext"
 # -fopenmp: at::parallel_for is OpenMP-based in torch's CPU builds; the OpenMP runtime resolves to
 # the libgomp torch already loaded (same soname), so torch.set_num_threads governs our threads too.
-_CFLAGS = ("-O3", "-fopenmp")
+# -march=native: the inner loops are written to be auto-vectorised; the build is per machine, and
+# the cache key includes the CPU's feature flags, so a cache shared between CPUs stays correct.
+_CFLAGS = ("-O3", "-march=native", "-fopenmp")
 _LDFLAGS = ("-fopenmp",)
 
 _log = logging.getLogger("antialias")
@@ -73,9 +75,21 @@ def cache_key() -> str:
         digest.update(name.encode())
         digest.update((_CSRC / name).read_bytes())
     abi = getattr(torch._C, "_GLIBCXX_USE_CXX11_ABI", None)
-    digest.update(repr((_CFLAGS, _LDFLAGS, torch.__version__, abi, platform.machine())).encode())
+    digest.update(repr((_CFLAGS, _LDFLAGS, torch.__version__, abi, platform.machine(), _cpu_flags())).encode())
     version = "".join(c if c.isalnum() or c in "._-" else "_" for c in torch.__version__)
     return f"torch{version}-{digest.hexdigest()[:16]}"
+
+
+def _cpu_flags() -> str:
+    """The CPU's feature flags (Linux), so that ``-march=native`` builds are keyed per CPU kind."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def cache_dir() -> Path:

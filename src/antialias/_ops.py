@@ -47,7 +47,7 @@ def _empty_like_layout(x: Tensor, shape) -> Tensor:
     and not also plainly contiguous; contiguous otherwise."""
     channels_last = not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    return x.new_empty(shape, memory_format=fmt)
+    return torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=fmt)
 
 
 def _fake_blur_pool(x, rows, stride, pad_before, pad_after, padding_mode):

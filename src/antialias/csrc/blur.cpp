@@ -47,6 +47,22 @@ Ell blur_table(const std::vector<double>& row, int64_t length, int64_t before, i
   return e;
 }
 
+Row row_plan(const std::vector<double>& taps, int64_t length, int64_t before, int64_t after, Pad mode, int64_t stride) {
+  Row r;
+  r.k = static_cast<int64_t>(taps.size());
+  r.in_len = length;
+  r.stride = stride;
+  r.before = before;
+  r.padded = length + before + after;
+  r.out_len = (r.padded - r.k) / stride + 1;
+  TORCH_CHECK_VALUE(r.k >= 1 && stride >= 1 && r.out_len >= 1, "antialias: the padded axis of ", length,
+                    " cells is shorter than the filter (", r.k, " taps).");
+  r.taps = taps;
+  r.src.resize(r.padded);
+  for (int64_t q = 0; q < r.padded; ++q) r.src[q] = source_index(q - before, length, mode);
+  return r;
+}
+
 Ell transpose_table(const Ell& table) {
   Ell t;
   t.out_len = table.in_len;
@@ -93,35 +109,48 @@ int64_t grain(int64_t work_per_item) {
   return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, work_per_item));
 }
 
-// out = (eh) x (ew) applied to every (N, C) plane of `input`, in its own memory layout.
-at::Tensor apply_separable(const at::Tensor& input, const Ell& eh, const Ell& ew) {
+// The blur (forward: `transpose` false) or its vector-Jacobian product over every (N, C) plane of
+// `input`, in the input's own memory layout. eh/ew are the forward tables, rw the forward row plan.
+at::Tensor apply_separable(const at::Tensor& input, const Ell& eh, const Ell& ew, const Row& rw, bool transpose) {
   TORCH_CHECK(input.dim() == 4, "antialias: expected a 4-D (N, C, H, W) tensor, got ", input.dim(), " dims.");
   const bool cl = is_channels_last(input);
   const at::Tensor x = in_layout(input, cl);
   const int64_t N = x.size(0), C = x.size(1), Hi = x.size(2), Wi = x.size(3);
-  TORCH_CHECK(Hi == eh.in_len && Wi == ew.in_len, "antialias: internal shape mismatch.");
-  const int64_t Ho = eh.out_len, Wo = ew.out_len;
+  const Ell th = transpose ? transpose_table(eh) : Ell();
+  const Ell& vh = transpose ? th : eh;  // the vertical gather
+  TORCH_CHECK(Hi == vh.in_len && Wi == (transpose ? ew.out_len : ew.in_len), "antialias: internal shape mismatch.");
+  const int64_t Ho = vh.out_len, Wo = transpose ? ew.in_len : ew.out_len;
   at::Tensor out = at::empty({N, C, Ho, Wo},
                              x.options().memory_format(cl ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous));
   if (out.numel() == 0) return out;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "antialias_blur", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    const auto wh = cast_weights<acc_t>(eh);
-    const auto ww = cast_weights<acc_t>(ew);
+    const auto wv = cast_weights<acc_t>(vh.w);
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     scalar_t* op = out.mutable_data_ptr<scalar_t>();
     if (!cl) {
-      at::parallel_for(0, N * C, grain(Hi * Wi), [&](int64_t begin, int64_t end) {
-        std::vector<acc_t> acc(Wi + 1);
-        for (int64_t p = begin; p < end; ++p)
-          blur_plane<scalar_t, scalar_t, acc_t>(xp + p * Hi * Wi, Hi, Wi, op + p * Ho * Wo, eh, wh, ew, ww, acc.data());
+      const auto tw = cast_weights<acc_t>(rw.taps);
+      at::parallel_for(0, N * C, grain(Ho * Wo * 4), [&](int64_t begin, int64_t end) {
+        std::vector<acc_t> acc(std::max(Wi, Wo)), prow(rw.padded), tmp(rw.out_len);
+        std::vector<acc_t> rows(transpose ? Hi * Wo : 0);
+        for (int64_t p = begin; p < end; ++p) {
+          if (transpose)
+            blur_plane_t<scalar_t, scalar_t, acc_t>(xp + p * Hi * Wi, Hi, op + p * Ho * Wo, vh, wv, rw, tw,
+                                                    rows.data(), acc.data(), prow.data());
+          else
+            blur_plane<scalar_t, scalar_t, acc_t>(xp + p * Hi * Wi, Hi, Wi, Wi, op + p * Ho * Wo, vh, wv, rw, tw,
+                                                  acc.data(), prow.data(), tmp.data());
+        }
       });
     } else {
-      at::parallel_for(0, N * Ho, grain(Wi * C * eh.width), [&](int64_t begin, int64_t end) {
+      const Ell tw_ell = transpose ? transpose_table(ew) : Ell();
+      const Ell& hw = transpose ? tw_ell : ew;
+      const auto ww = cast_weights<acc_t>(hw.w);
+      at::parallel_for(0, N * Ho, grain(Wi * C * vh.width), [&](int64_t begin, int64_t end) {
         std::vector<acc_t> acc((Wi + 1) * C), tmp(C);
         for (int64_t r = begin; r < end; ++r) {
           const int64_t n = r / Ho, i = r % Ho;
-          blur_row_nhwc<scalar_t, scalar_t, acc_t>(xp + n * Hi * Wi * C, Hi, Wi, C, i, op + r * Wo * C, eh, wh, ew, ww,
+          blur_row_nhwc<scalar_t, scalar_t, acc_t>(xp + n * Hi * Wi * C, Hi, Wi, C, i, op + r * Wo * C, vh, wv, hw, ww,
                                                    acc.data(), tmp.data());
         }
       });
@@ -147,7 +176,9 @@ at::Tensor blur_pool(const at::Tensor& x, at::TensorList rows, at::IntArrayRef s
                             axis_mode(mode, H, pad_before[0], pad_after[0]), stride[0]);
   const Ell ew = blur_table(row_values(rows[1]), W, pad_before[1], pad_after[1],
                             axis_mode(mode, W, pad_before[1], pad_after[1]), stride[1]);
-  return apply_separable(x, eh, ew);
+  const Row rw = row_plan(row_values(rows[1]), W, pad_before[1], pad_after[1],
+                          axis_mode(mode, W, pad_before[1], pad_after[1]), stride[1]);
+  return apply_separable(x, eh, ew, rw, false);
 }
 
 at::Tensor blur_pool_backward(const at::Tensor& grad, at::TensorList rows, at::IntArrayRef input_size,
@@ -163,7 +194,9 @@ at::Tensor blur_pool_backward(const at::Tensor& grad, at::TensorList rows, at::I
                             axis_mode(mode, W, pad_before[1], pad_after[1]), stride[1]);
   TORCH_CHECK(grad.size(2) == eh.out_len && grad.size(3) == ew.out_len,
               "antialias::blur_pool_backward: gradient of shape ", grad.sizes(), " does not match the output size.");
-  return apply_separable(grad, transpose_table(eh), transpose_table(ew));
+  const Row rw = row_plan(row_values(rows[1]), W, pad_before[1], pad_after[1],
+                          axis_mode(mode, W, pad_before[1], pad_after[1]), stride[1]);
+  return apply_separable(grad, eh, ew, rw, true);
 }
 
 }  // namespace antialias

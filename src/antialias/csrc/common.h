@@ -75,39 +75,119 @@ inline at::Tensor in_layout(const at::Tensor& t, bool channels_last) {
 }
 
 template <typename acc_t>
-std::vector<acc_t> cast_weights(const Ell& e) {
-  return std::vector<acc_t>(e.w.begin(), e.w.end());
+std::vector<acc_t> cast_weights(const std::vector<double>& w) {
+  return std::vector<acc_t>(w.begin(), w.end());
 }
 
 // NaN-propagating max step, F.max_pool2d's rule: a NaN always replaces the running value.
 template <typename T>
 inline bool takes_over(T v, T best) {
-  return (v > best) || (v != v);
+  return (v > best) | (v != v);  // no short-circuit: keeps the loops branch-free (vectorised)
 }
 
-// Separable gather blur of one (Hi x Wi) NCHW plane into (eh.out_len x ew.out_len).
-// `acc` holds Wi + 1 accumulators (the last one is the dummy zero cell).
+// One axis of an NCHW plane's rows as a strided correlation over a padded copy of the row (the
+// row is short and in cache; the padded copy makes every tap one contiguous, vectorisable pass).
+struct Row {
+  int64_t in_len = 0, out_len = 0, k = 0, stride = 1, before = 0, padded = 0;
+  std::vector<int64_t> src;  // (padded): source of each padded cell, -1 for a zero cell
+  std::vector<double> taps;
+};
+Row row_plan(const std::vector<double>& taps, int64_t length, int64_t before, int64_t after, Pad mode, int64_t stride);
+
+// tmp[j] += w * p[j * S] for j < n, with S known at compile time where it matters (1, 2).
+template <typename acc_t, int S>
+inline void strided_mac(acc_t* tmp, const acc_t* p, acc_t w, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) tmp[j] += w * p[j * S];
+}
+template <typename acc_t>
+inline void strided_mac_any(acc_t* tmp, const acc_t* p, acc_t w, int64_t n, int64_t stride) {
+  if (stride == 1) return strided_mac<acc_t, 1>(tmp, p, w, n);
+  if (stride == 2) return strided_mac<acc_t, 2>(tmp, p, w, n);
+  for (int64_t j = 0; j < n; ++j) tmp[j] += w * p[j * stride];
+}
+// p[j * S] += w * g[j] for j < n (the transpose of strided_mac).
+template <typename in_t, typename acc_t, int S>
+inline void strided_scatter(acc_t* p, const in_t* g, acc_t w, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) p[j * S] += w * static_cast<acc_t>(g[j]);
+}
+template <typename in_t, typename acc_t>
+inline void strided_scatter_any(acc_t* p, const in_t* g, acc_t w, int64_t n, int64_t stride) {
+  if (stride == 1) return strided_scatter<in_t, acc_t, 1>(p, g, w, n);
+  if (stride == 2) return strided_scatter<in_t, acc_t, 2>(p, g, w, n);
+  for (int64_t j = 0; j < n; ++j) p[j * stride] += w * static_cast<acc_t>(g[j]);
+}
+
+// Horizontal blur of one row: out[j] = sum_t taps[t] * padded(row)[j * stride + t].
+// prow: r.padded cells, tmp: r.out_len cells.
+template <typename acc_t, typename out_t>
+inline void hblur(const acc_t* row, out_t* out, const Row& r, const acc_t* taps, acc_t* prow, acc_t* tmp) {
+  const int64_t lo = std::min(r.before, r.padded), hi = std::min(r.before + r.in_len, r.padded);
+  for (int64_t q = lo; q < hi; ++q) prow[q] = row[q - r.before];  // interior: a contiguous copy
+  for (int64_t q = 0; q < r.padded; ++q) {
+    if (q == lo) q = hi;
+    if (q >= r.padded) break;
+    const int64_t s = r.src[q];
+    prow[q] = s < 0 ? acc_t(0) : row[s];
+  }
+  for (int64_t j = 0; j < r.out_len; ++j) tmp[j] = acc_t(0);
+  for (int64_t t = 0; t < r.k; ++t) strided_mac_any(tmp, prow + t, taps[t], r.out_len, r.stride);
+  for (int64_t j = 0; j < r.out_len; ++j) out[j] = static_cast<out_t>(tmp[j]);
+}
+
+// Its transpose: out (r.in_len cells) = the vector-Jacobian product of hblur for the row gradient g.
+template <typename in_t, typename acc_t>
+inline void hblur_t(const in_t* g, acc_t* out, const Row& r, const acc_t* taps, acc_t* prow) {
+  for (int64_t q = 0; q < r.padded; ++q) prow[q] = acc_t(0);
+  for (int64_t t = 0; t < r.k; ++t) strided_scatter_any(prow + t, g, taps[t], r.out_len, r.stride);
+  for (int64_t w = 0; w < r.in_len; ++w) out[w] = prow[w + r.before];
+  for (int64_t q = 0; q < r.padded; ++q) {  // fold the padding cells back onto their sources
+    if (q >= r.before && q < r.before + r.in_len) {
+      q = r.before + r.in_len - 1;
+      continue;
+    }
+    const int64_t s = r.src[q];
+    if (s >= 0) out[s] += prow[q];
+  }
+}
+
+// Separable blur of one (Hi x Wi) NCHW plane with row pitch `pitch`: rows gathered by eh (vectorised over the row), then
+// hblur. acc: Wi, prow: rw.padded, tmp: rw.out_len.
 template <typename in_t, typename out_t, typename acc_t>
-void blur_plane(const in_t* in, int64_t Hi, int64_t Wi, out_t* out, const Ell& eh, const std::vector<acc_t>& wh,
-                const Ell& ew, const std::vector<acc_t>& ww, acc_t* acc) {
-  const int64_t Ho = eh.out_len, Wo = ew.out_len, kh = eh.width, kw = ew.width;
-  for (int64_t i = 0; i < Ho; ++i) {
-    for (int64_t q = 0; q <= Wi; ++q) acc[q] = acc_t(0);
+void blur_plane(const in_t* in, int64_t Hi, int64_t Wi, int64_t pitch, out_t* out, const Ell& eh,
+                const std::vector<acc_t>& wh, const Row& rw, const std::vector<acc_t>& tw, acc_t* acc, acc_t* prow,
+                acc_t* tmp) {
+  const int64_t kh = eh.width, Wo = rw.out_len;
+  for (int64_t i = 0; i < eh.out_len; ++i) {
+    for (int64_t q = 0; q < Wi; ++q) acc[q] = acc_t(0);
     for (int64_t t = 0; t < kh; ++t) {
       const int64_t h = eh.idx[i * kh + t];
       if (h == Hi) continue;
       const acc_t a = wh[i * kh + t];
-      const in_t* src = in + h * Wi;
+      const in_t* src = in + h * pitch;
       for (int64_t q = 0; q < Wi; ++q) acc[q] += a * static_cast<acc_t>(src[q]);
     }
-    out_t* dst = out + i * Wo;
-    const int64_t* idx = ew.idx.data();
-    const acc_t* w = ww.data();
-    for (int64_t j = 0; j < Wo; ++j) {
-      acc_t s(0);
-      for (int64_t t = 0; t < kw; ++t) s += w[j * kw + t] * acc[idx[j * kw + t]];
-      dst[j] = static_cast<out_t>(s);
+    hblur(acc, out + i * Wo, rw, tw.data(), prow, tmp);
+  }
+}
+
+// Its transpose, for the gradient g (Ho x Wo) of a plane: rows first (hblur_t into `rows`, Ho x Wi),
+// then the transposed vertical table th (Hi rows over Ho). racc: Wi, prow: rw.padded.
+template <typename in_t, typename out_t, typename acc_t>
+void blur_plane_t(const in_t* g, int64_t Ho, out_t* out, const Ell& th, const std::vector<acc_t>& wth, const Row& rw,
+                  const std::vector<acc_t>& tw, acc_t* rows, acc_t* racc, acc_t* prow) {
+  const int64_t Wi = rw.in_len, Wo = rw.out_len, kt = th.width;
+  for (int64_t i = 0; i < Ho; ++i) hblur_t(g + i * Wo, rows + i * Wi, rw, tw.data(), prow);
+  for (int64_t h = 0; h < th.out_len; ++h) {
+    for (int64_t q = 0; q < Wi; ++q) racc[q] = acc_t(0);
+    for (int64_t t = 0; t < kt; ++t) {
+      const int64_t i = th.idx[h * kt + t];
+      if (i == Ho) continue;
+      const acc_t a = wth[h * kt + t];
+      const acc_t* src = rows + i * Wi;
+      for (int64_t q = 0; q < Wi; ++q) racc[q] += a * src[q];
     }
+    out_t* o = out + h * Wi;
+    for (int64_t q = 0; q < Wi; ++q) o[q] = static_cast<out_t>(racc[q]);
   }
 }
 

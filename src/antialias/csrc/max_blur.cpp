@@ -9,10 +9,18 @@ namespace antialias {
 namespace {
 
 struct Plan {
-  int64_t H = 0, W = 0, Hd = 0, Wd = 0, kh = 1, kw = 1, dw = 1;
+  int64_t H = 0, W = 0, Hd = 0, Wd = 0, kh = 1, kw = 1, dh = 1, dw = 1;
+  // NCHW works on the padded plane P (Hp x Wp; the input plane itself when nothing is padded) as
+  // one flat array with row pitch Wp: every max tap is then one long contiguous pass.
+  int64_t Hp = 0, Wp = 0;
+  bool unpadded = true;
+  std::vector<int64_t> rsrc;    // (Hp): source row of each padded row, -1 = -inf padding
+  std::vector<int32_t> pmap;    // (Hp * Wp) if padded: input offset of each cell of P, -1 = padding
   std::vector<int64_t> th, tw;  // (Hd * kh), (Wd * kw): source of each max tap, -1 = -inf padding
   std::vector<int64_t> prow;    // (Wd + dw * (kw - 1)): source of each cell of a padded input row
+  int64_t row_before = 0;       // cells of -inf (or wrapped) padding before the row
   Ell eh, ew;                   // the blur, over the dense max
+  Row rw;                       // the horizontal blur as a row plan (NCHW)
 };
 
 Plan make_plan(int64_t H, int64_t W, at::IntArrayRef kernel, at::IntArrayRef dilation, at::IntArrayRef max_pad_before,
@@ -29,11 +37,13 @@ Plan make_plan(int64_t H, int64_t W, at::IntArrayRef kernel, at::IntArrayRef dil
   p.W = W;
   p.kh = kernel[0];
   p.kw = kernel[1];
+  p.dh = dilation[0];
   p.dw = dilation[1];
   p.th = max_taps(H, kernel[0], dilation[0], max_pad_before[0], max_pad_after[0], circular, &p.Hd);
   p.tw = max_taps(W, kernel[1], dilation[1], max_pad_before[1], max_pad_after[1], circular, &p.Wd);
   const int64_t padded = p.Wd + p.dw * (p.kw - 1);
   p.prow.resize(padded);
+  p.row_before = max_pad_before[1];
   for (int64_t q = 0; q < padded; ++q) {
     const int64_t s = q - max_pad_before[1];
     p.prow[q] = circular ? source_index(s, W, Pad::Circular) : (s >= 0 && s < W ? s : -1);
@@ -42,6 +52,23 @@ Plan make_plan(int64_t H, int64_t W, at::IntArrayRef kernel, at::IntArrayRef dil
                     axis_mode(mode, p.Hd, pad_before[0], pad_after[0]), stride[0]);
   p.ew = blur_table(row_values(rows[1]), p.Wd, pad_before[1], pad_after[1],
                     axis_mode(mode, p.Wd, pad_before[1], pad_after[1]), stride[1]);
+  p.rw = row_plan(row_values(rows[1]), p.Wd, pad_before[1], pad_after[1],
+                  axis_mode(mode, p.Wd, pad_before[1], pad_after[1]), stride[1]);
+  p.Hp = p.Hd + p.dh * (p.kh - 1);
+  p.Wp = padded;
+  p.unpadded = p.Hp == H && p.Wp == W && max_pad_before[0] == 0 && max_pad_before[1] == 0;
+  p.rsrc.resize(p.Hp);
+  for (int64_t r = 0; r < p.Hp; ++r) {
+    const int64_t s = r - max_pad_before[0];
+    p.rsrc[r] = circular ? source_index(s, H, Pad::Circular) : (s >= 0 && s < H ? s : -1);
+  }
+  if (!p.unpadded) {
+    TORCH_CHECK(p.Hp * p.Wp < (int64_t{1} << 31), "antialias::max_blur_pool: planes of more than 2**31 cells are not supported.");
+    p.pmap.resize(p.Hp * p.Wp);
+    for (int64_t r = 0; r < p.Hp; ++r)
+      for (int64_t c = 0; c < p.Wp; ++c)
+        p.pmap[r * p.Wp + c] = (p.rsrc[r] < 0 || p.prow[c] < 0) ? -1 : static_cast<int32_t>(p.rsrc[r] * W + p.prow[c]);
+  }
   return p;
 }
 
@@ -54,33 +81,57 @@ template <typename scalar_t>
 inline void pad_row(const scalar_t* src, scalar_t* dst, const Plan& p) {
   const scalar_t ninf = -std::numeric_limits<scalar_t>::infinity();
   const int64_t n = static_cast<int64_t>(p.prow.size());
-  for (int64_t q = 0; q < n; ++q) dst[q] = p.prow[q] < 0 ? ninf : src[p.prow[q]];
+  const int64_t lo = std::min(p.row_before, n), hi = std::min(p.row_before + p.W, n);
+  for (int64_t q = lo; q < hi; ++q) dst[q] = src[q - p.row_before];  // interior: a contiguous copy
+  for (int64_t q = 0; q < n; ++q) {
+    if (q == lo) q = hi;
+    if (q >= n) break;
+    dst[q] = p.prow[q] < 0 ? ninf : src[p.prow[q]];
+  }
 }
 
-// Dense max of one NCHW plane into D (Hd x Wd). hm: (H x Wd), row: padded-row buffer.
+// The padded plane P of one NCHW input plane: the plane itself, or `buf` filled (-inf or wrapped).
 template <typename scalar_t>
-void dense_max_plane(const scalar_t* x, const Plan& p, scalar_t* hm, scalar_t* row, scalar_t* D) {
+const scalar_t* padded_plane(const scalar_t* x, const Plan& p, scalar_t* buf) {
+  if (p.unpadded) return x;
   const scalar_t ninf = -std::numeric_limits<scalar_t>::infinity();
-  const int64_t Wd = p.Wd;
-  for (int64_t h = 0; h < p.H; ++h) {
-    pad_row(x + h * p.W, row, p);
-    scalar_t* m = hm + h * Wd;
-    for (int64_t d = 0; d < Wd; ++d) m[d] = row[d];
+  for (int64_t r = 0; r < p.Hp; ++r) {
+    scalar_t* dst = buf + r * p.Wp;
+    if (p.rsrc[r] < 0) {
+      for (int64_t c = 0; c < p.Wp; ++c) dst[c] = ninf;
+    } else {
+      pad_row(x + p.rsrc[r] * p.W, dst, p);
+    }
+  }
+  return buf;
+}
+
+// Length of the flat dense max with pitch Wp (its last row ends at column Wd).
+inline int64_t flat_len(const Plan& p) {
+  return (p.Hd - 1) * p.Wp + p.Wd;
+}
+
+// Dense max of the padded plane P into D (flat, pitch Wp; cells past column Wd of a row are junk
+// that nothing reads). hm: (Hp - 1) * Wp + Wd cells.
+template <typename scalar_t>
+const scalar_t* dense_max_plane(const scalar_t* P, const Plan& p, scalar_t* hm, scalar_t* D) {
+  const int64_t Wp = p.Wp, nh = (p.Hp - 1) * Wp + p.Wd, nd = flat_len(p);
+  const scalar_t* m = P;
+  if (p.kw > 1) {
+    for (int64_t q = 0; q < nh; ++q) hm[q] = P[q];
     for (int64_t b = 1; b < p.kw; ++b) {
-      const scalar_t* v = row + b * p.dw;
-      for (int64_t d = 0; d < Wd; ++d) m[d] = takes_over(v[d], m[d]) ? v[d] : m[d];
+      const scalar_t* v = P + b * p.dw;
+      for (int64_t q = 0; q < nh; ++q) hm[q] = takes_over(v[q], hm[q]) ? v[q] : hm[q];
     }
+    m = hm;
   }
-  for (int64_t dh = 0; dh < p.Hd; ++dh) {
-    scalar_t* out = D + dh * Wd;
-    for (int64_t d = 0; d < Wd; ++d) out[d] = ninf;
-    for (int64_t a = 0; a < p.kh; ++a) {
-      const int64_t h = p.th[dh * p.kh + a];
-      if (h < 0) continue;
-      const scalar_t* v = hm + h * Wd;
-      for (int64_t d = 0; d < Wd; ++d) out[d] = takes_over(v[d], out[d]) ? v[d] : out[d];
-    }
+  if (p.kh == 1) return m;
+  for (int64_t q = 0; q < nd; ++q) D[q] = m[q];
+  for (int64_t a = 1; a < p.kh; ++a) {
+    const scalar_t* v = m + a * p.dh * Wp;
+    for (int64_t q = 0; q < nd; ++q) D[q] = takes_over(v[q], D[q]) ? v[q] : D[q];
   }
+  return D;
 }
 
 // Dense max row `dh` of a channels-last image (H, W, C), channels [c0, c1), into drow (Wd, C).
@@ -125,17 +176,19 @@ at::Tensor max_blur_pool(const at::Tensor& input, at::IntArrayRef kernel, at::In
   if (out.numel() == 0) return out;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "antialias_max_blur", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    const auto wh = cast_weights<acc_t>(p.eh);
-    const auto ww = cast_weights<acc_t>(p.ew);
+    const auto wh = cast_weights<acc_t>(p.eh.w);
+    const auto ww = cast_weights<acc_t>(p.ew.w);
+    const auto tw = cast_weights<acc_t>(p.rw.taps);
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     scalar_t* op = out.mutable_data_ptr<scalar_t>();
     if (!cl) {
       at::parallel_for(0, N * C, grain(H * W * p.kh), [&](int64_t begin, int64_t end) {
-        std::vector<scalar_t> hm(H * Wd), row(p.prow.size()), D(Hd * Wd);
-        std::vector<acc_t> acc(Wd + 1);
+        std::vector<scalar_t> P(p.unpadded ? 0 : p.Hp * p.Wp), hm(p.Hp * p.Wp), D(Hd * p.Wp);
+        std::vector<acc_t> acc(Wd), prow(p.rw.padded), tmp(Wo);
         for (int64_t q = begin; q < end; ++q) {
-          dense_max_plane(xp + q * H * W, p, hm.data(), row.data(), D.data());
-          blur_plane<scalar_t, scalar_t, acc_t>(D.data(), Hd, Wd, op + q * Ho * Wo, p.eh, wh, p.ew, ww, acc.data());
+          const scalar_t* dense = dense_max_plane(padded_plane(xp + q * H * W, p, P.data()), p, hm.data(), D.data());
+          blur_plane<scalar_t, scalar_t, acc_t>(dense, Hd, Wd, p.Wp, op + q * Ho * Wo, p.eh, wh, p.rw, tw, acc.data(),
+                                                prow.data(), tmp.data());
         }
       });
     } else {
@@ -179,48 +232,59 @@ at::Tensor max_blur_pool_backward(const at::Tensor& grad_out, const at::Tensor& 
   at::Tensor grad_in = at::zeros_like(x, x.options().memory_format(cl ? at::MemoryFormat::ChannelsLast
                                                                      : at::MemoryFormat::Contiguous));
   if (grad_in.numel() == 0) return grad_in;
+  TORCH_CHECK(H * W * C < (int64_t{1} << 31), "antialias::max_blur_pool_backward: images of more than 2**31 elements are not supported.");
   const Ell th = transpose_table(p.eh), tw = transpose_table(p.ew);  // (Hd over Ho), (Wd over Wo)
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "antialias_max_blur_backward", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     constexpr bool direct = std::is_same_v<scalar_t, acc_t>;  // accumulate straight into grad_in
-    const auto wth = cast_weights<acc_t>(th);
-    const auto wtw = cast_weights<acc_t>(tw);
+    const auto wth = cast_weights<acc_t>(th.w);
+    const auto wtw = cast_weights<acc_t>(tw.w);
+    const auto taps = cast_weights<acc_t>(p.rw.taps);
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     const scalar_t* gp = g.const_data_ptr<scalar_t>();
     scalar_t* ip = grad_in.mutable_data_ptr<scalar_t>();
     const scalar_t ninf = -std::numeric_limits<scalar_t>::infinity();
     const int64_t kh = p.kh, kw = p.kw;
     if (!cl) {
+      const int64_t nq = flat_len(p), Wp = p.Wp;
       at::parallel_for(0, N * C, grain(H * W * kh), [&](int64_t begin, int64_t end) {
-        std::vector<acc_t> gD(Hd * Wd), acc(Wo + 1), gi(direct ? 0 : H * W);
-        std::vector<scalar_t> row(p.prow.size()), best(Wd);
-        std::vector<int32_t> arg(Wd);
+        std::vector<acc_t> gD(Hd * Wd), rows(Ho * Wd), racc(Wd), prow(p.rw.padded), gi(direct ? 0 : H * W);
+        std::vector<scalar_t> P(p.unpadded ? 0 : p.Hp * Wp), best(nq);
+        std::vector<int32_t> arg(nq);
         for (int64_t q = begin; q < end; ++q) {
-          blur_plane<scalar_t, acc_t, acc_t>(gp + q * Ho * Wo, Ho, Wo, gD.data(), th, wth, tw, wtw, acc.data());
-          const scalar_t* xq = xp + q * H * W;
+          blur_plane_t<scalar_t, acc_t, acc_t>(gp + q * Ho * Wo, Ho, gD.data(), th, wth, p.rw, taps, rows.data(),
+                                               racc.data(), prow.data());
+          const scalar_t* Pq = padded_plane(xp + q * H * W, p, P.data());
           if (!direct) std::fill(gi.begin(), gi.end(), acc_t(0));
           acc_t* gq = direct ? reinterpret_cast<acc_t*>(ip + q * H * W) : gi.data();
-          for (int64_t dh = 0; dh < Hd; ++dh) {
-            std::fill(best.begin(), best.end(), ninf);
-            std::fill(arg.begin(), arg.end(), 0);
-            for (int64_t a = 0; a < kh; ++a) {
-              const int64_t h = p.th[dh * kh + a];
-              if (h < 0) continue;  // a -inf row never takes over
-              pad_row(xq + h * W, row.data(), p);
-              for (int64_t b = 0; b < kw; ++b) {
-                const scalar_t* v = row.data() + b * p.dw;
-                const int32_t tap = static_cast<int32_t>(a * kw + b);
-                for (int64_t d = 0; d < Wd; ++d) {
-                  const bool u = takes_over(v[d], best[d]);
-                  best[d] = u ? v[d] : best[d];
-                  arg[d] = u ? tap : arg[d];
-                }
+          // Each window's first maximum in raster order (taps row by row, a tap takes over only if
+          // strictly greater or NaN), as F.max_pool2d on the padded plane: tap 0 holds it until
+          // then, so a window of -inf keeps it on tap 0 (dropped if that is a padding cell).
+          for (int64_t k = 0; k < nq; ++k) {
+            best[k] = ninf;
+            arg[k] = static_cast<int32_t>(k);
+          }
+          for (int64_t a = 0; a < kh; ++a) {
+            for (int64_t b = 0; b < kw; ++b) {
+              const int64_t off = a * p.dh * Wp + b * p.dw;
+              const scalar_t* v = Pq + off;
+              for (int64_t k = 0; k < nq; ++k) {
+                const bool u = takes_over(v[k], best[k]);
+                best[k] = u ? v[k] : best[k];
+                arg[k] = u ? static_cast<int32_t>(k + off) : arg[k];
               }
             }
+          }
+          for (int64_t dh = 0; dh < Hd; ++dh) {
+            const int32_t* ar = arg.data() + dh * Wp;
             const acc_t* gdr = gD.data() + dh * Wd;
-            for (int64_t d = 0; d < Wd; ++d) {
-              const int64_t h = p.th[dh * kh + arg[d] / kw], w = p.tw[d * kw + arg[d] % kw];
-              if (h >= 0 && w >= 0) gq[h * W + w] += gdr[d];  // else the maximum was a padded cell
+            if (p.unpadded) {
+              for (int64_t d = 0; d < Wd; ++d) gq[ar[d]] += gdr[d];
+            } else {
+              for (int64_t d = 0; d < Wd; ++d) {
+                const int32_t src = p.pmap[ar[d]];
+                if (src >= 0) gq[src] += gdr[d];  // else the maximum was a padding cell
+              }
             }
           }
           if (!direct) {
@@ -260,9 +324,11 @@ at::Tensor max_blur_pool_backward(const at::Tensor& grad_out, const at::Tensor& 
             }
             horizontal_nhwc<acc_t, acc_t>(tmpv.data(), c0, c1, C, gDrow.data(), tw, wtw, tmp.data());
             for (int64_t d = 0; d < Wd; ++d) {
+              const int64_t h0 = p.th[dh * kh], w0 = p.tw[d * kw];
+              const int32_t first = (h0 >= 0 && w0 >= 0) ? static_cast<int32_t>((h0 * W + w0) * C) : -1;
               for (int64_t c = c0; c < c1; ++c) {
                 best[c] = ninf;
-                arg[c] = 0;
+                arg[c] = first < 0 ? -1 : first + static_cast<int32_t>(c);
               }
               for (int64_t a = 0; a < kh; ++a) {
                 const int64_t h = p.th[dh * kh + a];
@@ -271,19 +337,17 @@ at::Tensor max_blur_pool_backward(const at::Tensor& grad_out, const at::Tensor& 
                   const int64_t w = p.tw[d * kw + b];
                   if (w < 0) continue;
                   const scalar_t* v = xn + (h * W + w) * C;
-                  const int32_t tap = static_cast<int32_t>(a * kw + b);
+                  const int32_t base = static_cast<int32_t>((h * W + w) * C);
                   for (int64_t c = c0; c < c1; ++c) {
                     const bool u = takes_over(v[c], best[c]);
                     best[c] = u ? v[c] : best[c];
-                    arg[c] = u ? tap : arg[c];
+                    arg[c] = u ? base + static_cast<int32_t>(c) : arg[c];
                   }
                 }
               }
               const acc_t* gd = gDrow.data() + d * C;
-              for (int64_t c = c0; c < c1; ++c) {
-                const int64_t h = p.th[dh * kh + arg[c] / kw], w = p.tw[d * kw + arg[c] % kw];
-                if (h >= 0 && w >= 0) gq[(h * W + w) * C + c] += gd[c];
-              }
+              for (int64_t c = c0; c < c1; ++c)
+                if (arg[c] >= 0) gq[arg[c]] += gd[c];
             }
           }
           if (!direct) {
