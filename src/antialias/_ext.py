@@ -164,8 +164,16 @@ def backend() -> Backend:
 
 
 def description() -> str:
-    """One line for ``antialias --version``: which kernels are active (builds them if needed)."""
-    active = backend()
-    if active.compiled:
-        return f"kernels: C++ (CPU, {active.detail})"
-    return f"kernels: pure PyTorch ({active.detail})"
+    """Which kernels run, in one line, without building anything (for ``antialias --version``)."""
+    if os.environ.get(ENV_PURE, "").strip() not in ("", "0"):
+        return f"kernels: pure PyTorch ({ENV_PURE}={os.environ[ENV_PURE]})"
+    if backend.cache_info().currsize:  # already resolved in this process
+        active = backend()
+        return f"kernels: C++ ({active.detail})" if active.compiled else f"kernels: pure PyTorch ({active.detail})"
+    final = cache_dir() / cache_key()
+    if (final / f"{_NAME}.so").is_file():
+        return f"kernels: C++ ({final})"
+    compiler = os.environ.get("CXX", "c++")
+    if shutil.which(compiler) is None or shutil.which("ninja") is None:
+        return f"kernels: pure PyTorch (no C++ compiler {compiler!r} or no ninja found)"
+    return f"kernels: C++ (compiled on first use into {final})"

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 
 import torch
 import torch.nn.functional as F
@@ -91,6 +92,11 @@ def _custom_ops_loaded() -> bool:
 # the file lock are not traceable, and the answer cannot change within a process).
 if hasattr(torch.compiler, "assume_constant_result"):
     _custom_ops_loaded = torch.compiler.assume_constant_result(_custom_ops_loaded)
+
+
+def backend_description() -> str:
+    """One line saying which kernels run on CPU (C++ ops or pure PyTorch); builds nothing."""
+    return _ext.description()
 
 
 def use_custom_op(x: Tensor, nd: int) -> bool:
@@ -301,7 +307,7 @@ def blur_pool(x: Tensor, rows, strides, pads, modes) -> Tensor:
         return _ops.blur_pool(x, rows, strides, pads, modes)
     if not use_fast_path(x) or any(x.shape[2 + a] > MAX_BAND_LENGTH for a in range(len(rows))):
         return blur_pool_traceable(x, rows, strides, pads, modes)
-    matrices = _matrices(rows, x.shape[2:], strides, pads, modes, x.dtype)
+    matrices = _matrices(rows, x.shape[2:], strides, pads, modes, x.dtype, x.device)
 
     def fallback(t: Tensor) -> Tensor:
         return blur_pool_traceable(t, rows, strides, pads, modes)
@@ -511,7 +517,7 @@ def max_blur_pool(x: Tensor, kernels, dilations, rows, strides, pads, modes, max
 
     if not use_fast_path(x) or max(dense_shape) > MAX_BAND_LENGTH:
         return fallback(x)
-    matrices = _matrices(rows, dense_shape, strides, pads, modes, x.dtype, full_lengths=x.shape[2:])
+    matrices = _matrices(rows, dense_shape, strides, pads, modes, x.dtype, x.device, full_lengths=x.shape[2:])
     return _MaxBlur.apply(x, tuple(kernels), tuple(dilations), matrices, fallback)
 
 
@@ -529,7 +535,7 @@ def max_blur_pool_reference(x: Tensor, kernel, dilation, max_pad_before, max_pad
     return blur_pool_traceable(dense, rows, stride, pads, modes)
 
 
-def _matrices(rows, lengths, strides, pads, modes, dtype, full_lengths=None) -> tuple:
+def _matrices(rows, lengths, strides, pads, modes, dtype, device, full_lengths=None) -> tuple:
     """One banded matrix per axis (``None`` = identity); with ``full_lengths``, zero columns are
     appended up to those lengths (the dense max's overhang cells)."""
     out = []
@@ -538,7 +544,7 @@ def _matrices(rows, lengths, strides, pads, modes, dtype, full_lengths=None) -> 
         if row.numel() == 1 and stride == 1 and full == length:
             out.append(None)  # identity
         else:
-            out.append(_band_matrix_cached(row, length, before, after, mode, stride, dtype, full))
+            out.append(_band_matrix_cached(row, length, before, after, mode, stride, dtype, full, device=device))
     return tuple(out)
 
 
@@ -551,12 +557,31 @@ def _band_matrix_key(taps: tuple, device: torch.device, length, before, after, m
     return matrix.to(device)
 
 
-def _band_matrix_cached(row: Tensor, length, before, after, mode, stride, dtype, full) -> Tensor:
-    """:func:`band_matrix`, memoised on the filter's values and the geometry: building it costs a
-    few small index ops (~1 ms per call measured on a 2-core CPU, ~4 % of a BlurPool step). The
-    key holds the values, so a re-initialised filter buffer gets a new matrix; never mutated."""
-    if row.device.type != "cpu":  # reading the values would synchronise the device
-        matrix = band_matrix(row, length, before, after, mode, stride, dtype)
-        return F.pad(matrix, [0, full - length]) if full > length else matrix
-    taps = tuple(row.detach().to(torch.float64).tolist())
-    return _band_matrix_key(taps, row.device, length, before, after, mode, stride, dtype, full)
+def _band_matrix_cached(row: Tensor, length, before, after, mode, stride, dtype, full, *, device=None) -> Tensor:
+    """:func:`band_matrix` on ``device`` (default: the row's), memoised per device: building it
+    costs a few small index ops (~1 ms per call measured on a 2-core CPU, ~4 % of a BlurPool step).
+
+    A CPU row is keyed on its values (a re-initialised filter buffer gets a new matrix). A row on
+    another device (a layer's buffer after ``.cuda()``) is keyed on its identity and version
+    counter instead, because reading its values would synchronise the device; an in-place edit
+    bumps the version, so it also gets a new matrix. Cached matrices are never mutated.
+    """
+    device = row.device if device is None else torch.device(device)
+    if row.device.type == "cpu":
+        taps = tuple(row.detach().to(torch.float64).tolist())
+        return _band_matrix_key(taps, device, length, before, after, mode, stride, dtype, full)
+    key = (id(row), row._version, device, length, before, after, mode, stride, dtype, full)
+    hit = _DEVICE_ROW_MATRICES.get(key)
+    if hit is not None and hit[0]() is row:
+        return hit[1]
+    matrix = band_matrix(row.to(device), length, before, after, mode, stride, dtype)
+    if full > length:
+        matrix = F.pad(matrix, [0, full - length])
+    while len(_DEVICE_ROW_MATRICES) >= 128:  # oldest first (dicts keep insertion order)
+        _DEVICE_ROW_MATRICES.pop(next(iter(_DEVICE_ROW_MATRICES)))
+    _DEVICE_ROW_MATRICES[key] = (weakref.ref(row), matrix)
+    return matrix
+
+
+#: ``(id, version, device, geometry) -> (weakref to the row, matrix)`` for rows not on the CPU.
+_DEVICE_ROW_MATRICES: dict = {}

@@ -387,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=_DESCRIPTION,
         epilog="Run 'antialias COMMAND --help' for a command's options.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {antialias.__version__}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {antialias.__version__} ({antialias._kernels.backend_description()})")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND", required=True)
     _add_figures(subparsers)
     _add_train(subparsers)

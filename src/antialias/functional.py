@@ -142,7 +142,7 @@ def _blur_pool(
     memory_format = _channels_last_format(x, nd)
     pads = [_filters.padding(row.numel()) for row in rows]
     modes = [_axis_mode(x.shape[2 + axis], *pads[axis], padding_mode) for axis in range(nd)]
-    rows = tuple(row.to(device=x.device) for row in rows)
+    # Rows stay where they are (the kernels move them, memoising per device: no copy per call).
     # CPU: the antialias::blur_pool C++ op. Fallback, eager: banded matrix products; under
     # ONNX/jit tracing: pad + depthwise conv per axis.
     out = _kernels.blur_pool(x, rows, strides, pads, modes)
@@ -208,7 +208,7 @@ def _max_blur_pool(
         x.shape[2 + axis] + max_pads[axis][0] + max_pads[axis][1] - dilations[axis] * (kernels[axis] - 1)
         for axis in range(nd)
     ]
-    rows = tuple(row.to(device=x.device) for row in _rows(filter_size, filter, nd, where))
+    rows = _rows(filter_size, filter, nd, where)
     pads_blur = [_filters.padding(row.numel()) for row in rows]
     modes = [_axis_mode(dense_lengths[axis], *pads_blur[axis], padding_mode) for axis in range(nd)]
     # CPU: the antialias::max_blur_pool C++ op (the max padding folded into its index tables).
