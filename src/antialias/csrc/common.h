@@ -200,6 +200,7 @@ void horizontal_nhwc(const acc_t* acc, int64_t c0, int64_t c1, int64_t C, out_t*
   for (int64_t j = 0; j < Wo; ++j) {
     for (int64_t c = c0; c < c1; ++c) tmp[c] = acc_t(0);
     for (int64_t t = 0; t < kw; ++t) {
+      if (ew.idx[j * kw + t] == ew.in_len) continue;  // padding entry of a short row (zero weight)
       const acc_t b = ww[j * kw + t];
       const acc_t* col = acc + ew.idx[j * kw + t] * C;
       for (int64_t c = c0; c < c1; ++c) tmp[c] += b * col[c];

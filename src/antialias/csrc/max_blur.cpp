@@ -135,14 +135,16 @@ const scalar_t* dense_max_plane(const scalar_t* P, const Plan& p, scalar_t* hm, 
 }
 
 // Dense max row `dh` of a channels-last image (H, W, C), channels [c0, c1), into drow (Wd, C).
+// With horizontal_only, `dh` is an input row and only the horizontal max is taken.
 template <typename scalar_t>
 void dense_max_row_nhwc(const scalar_t* x, int64_t C, int64_t c0, int64_t c1, const Plan& p, int64_t dh,
-                        scalar_t* drow) {
+                        scalar_t* drow, bool horizontal_only = false) {
   const scalar_t ninf = -std::numeric_limits<scalar_t>::infinity();
   for (int64_t d = 0; d < p.Wd; ++d)
     for (int64_t c = c0; c < c1; ++c) drow[d * C + c] = ninf;
-  for (int64_t a = 0; a < p.kh; ++a) {
-    const int64_t h = p.th[dh * p.kh + a];
+  const int64_t rows = horizontal_only ? 1 : p.kh;
+  for (int64_t a = 0; a < rows; ++a) {
+    const int64_t h = horizontal_only ? dh : p.th[dh * p.kh + a];
     if (h < 0) continue;
     const scalar_t* xrow = x + h * p.W * C;
     for (int64_t d = 0; d < p.Wd; ++d) {
@@ -181,6 +183,7 @@ at::Tensor max_blur_pool(const at::Tensor& input, at::IntArrayRef kernel, at::In
     const auto tw = cast_weights<acc_t>(p.rw.taps);
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    const scalar_t ninf = -std::numeric_limits<scalar_t>::infinity();
     if (!cl) {
       at::parallel_for(0, N * C, grain(H * W * p.kh), [&](int64_t begin, int64_t end) {
         std::vector<scalar_t> P(p.unpadded ? 0 : p.Hp * p.Wp), hm(p.Hp * p.Wp), D(Hd * p.Wp);
@@ -192,21 +195,56 @@ at::Tensor max_blur_pool(const at::Tensor& input, at::IntArrayRef kernel, at::In
         }
       });
     } else {
-      const int64_t kb = p.eh.width;
-      at::parallel_for(0, N * Ho, grain(Wd * C * kb * p.kh * p.kw), [&](int64_t begin, int64_t end) {
-        std::vector<scalar_t> drow(Wd * C);
+      // Tasks are (image, chunk of output rows). A chunk computes the horizontal max of each
+      // input row it needs once, then each dense row once, then its output rows from those.
+      const int64_t kb = p.eh.width, chunk = 8, nchunks = (Ho + chunk - 1) / chunk;
+      at::parallel_for(0, N * nchunks, 1, [&](int64_t begin, int64_t end) {
+        std::vector<scalar_t> hbuf, dbuf;
         std::vector<acc_t> acc((Wd + 1) * C), tmp(C);
-        for (int64_t r = begin; r < end; ++r) {
-          const int64_t n = r / Ho, i = r % Ho;
-          std::fill(acc.begin(), acc.end(), acc_t(0));
-          for (int64_t t = 0; t < kb; ++t) {
-            const int64_t dh = p.eh.idx[i * kb + t];
-            if (dh == Hd) continue;
-            const acc_t a = wh[i * kb + t];
-            dense_max_row_nhwc(xp + n * H * W * C, C, 0, C, p, dh, drow.data());
-            for (int64_t q = 0; q < Wd * C; ++q) acc[q] += a * static_cast<acc_t>(drow[q]);
+        for (int64_t task = begin; task < end; ++task) {
+          const int64_t n = task / nchunks, i0 = (task % nchunks) * chunk, i1 = std::min(Ho, i0 + chunk);
+          int64_t dlo = Hd, dhi = -1, hlo = H, hhi = -1;
+          for (int64_t i = i0; i < i1; ++i)
+            for (int64_t t = 0; t < kb; ++t) {
+              const int64_t dh = p.eh.idx[i * kb + t];
+              if (dh == Hd) continue;
+              dlo = std::min(dlo, dh);
+              dhi = std::max(dhi, dh);
+            }
+          for (int64_t dh = dlo; dh <= dhi; ++dh)
+            for (int64_t a = 0; a < p.kh; ++a) {
+              const int64_t h = p.th[dh * p.kh + a];
+              if (h < 0) continue;
+              hlo = std::min(hlo, h);
+              hhi = std::max(hhi, h);
+            }
+          const int64_t row = Wd * C;
+          hbuf.resize(std::max<int64_t>(0, hhi - hlo + 1) * row);
+          dbuf.resize(std::max<int64_t>(0, dhi - dlo + 1) * row);
+          const scalar_t* xn = xp + n * H * W * C;
+          for (int64_t h = hlo; h <= hhi; ++h)
+            dense_max_row_nhwc(xn, C, 0, C, p, h, hbuf.data() + (h - hlo) * row, /*horizontal_only=*/true);
+          for (int64_t dh = dlo; dh <= dhi; ++dh) {
+            scalar_t* dst = dbuf.data() + (dh - dlo) * row;
+            for (int64_t q = 0; q < row; ++q) dst[q] = ninf;
+            for (int64_t a = 0; a < p.kh; ++a) {
+              const int64_t h = p.th[dh * p.kh + a];
+              if (h < 0) continue;
+              const scalar_t* v = hbuf.data() + (h - hlo) * row;
+              for (int64_t q = 0; q < row; ++q) dst[q] = takes_over(v[q], dst[q]) ? v[q] : dst[q];
+            }
           }
-          horizontal_nhwc<scalar_t, acc_t>(acc.data(), 0, C, C, op + r * Wo * C, p.ew, ww, tmp.data());
+          for (int64_t i = i0; i < i1; ++i) {
+            std::fill(acc.begin(), acc.end(), acc_t(0));
+            for (int64_t t = 0; t < kb; ++t) {
+              const int64_t dh = p.eh.idx[i * kb + t];
+              if (dh == Hd) continue;
+              const acc_t a = wh[i * kb + t];
+              const scalar_t* src = dbuf.data() + (dh - dlo) * row;
+              for (int64_t q = 0; q < row; ++q) acc[q] += a * static_cast<acc_t>(src[q]);
+            }
+            horizontal_nhwc<scalar_t, acc_t>(acc.data(), 0, C, C, op + (n * Ho + i) * Wo * C, p.ew, ww, tmp.data());
+          }
         }
       });
     }
@@ -324,11 +362,9 @@ at::Tensor max_blur_pool_backward(const at::Tensor& grad_out, const at::Tensor& 
             }
             horizontal_nhwc<acc_t, acc_t>(tmpv.data(), c0, c1, C, gDrow.data(), tw, wtw, tmp.data());
             for (int64_t d = 0; d < Wd; ++d) {
-              const int64_t h0 = p.th[dh * kh], w0 = p.tw[d * kw];
-              const int32_t first = (h0 >= 0 && w0 >= 0) ? static_cast<int32_t>((h0 * W + w0) * C) : -1;
               for (int64_t c = c0; c < c1; ++c) {
                 best[c] = ninf;
-                arg[c] = first < 0 ? -1 : first + static_cast<int32_t>(c);
+                arg[c] = 0;  // tap 0 holds the gradient until a later tap takes over
               }
               for (int64_t a = 0; a < kh; ++a) {
                 const int64_t h = p.th[dh * kh + a];
@@ -337,17 +373,28 @@ at::Tensor max_blur_pool_backward(const at::Tensor& grad_out, const at::Tensor& 
                   const int64_t w = p.tw[d * kw + b];
                   if (w < 0) continue;
                   const scalar_t* v = xn + (h * W + w) * C;
-                  const int32_t base = static_cast<int32_t>((h * W + w) * C);
+                  const int32_t tap = static_cast<int32_t>(a * kw + b);
                   for (int64_t c = c0; c < c1; ++c) {
                     const bool u = takes_over(v[c], best[c]);
                     best[c] = u ? v[c] : best[c];
-                    arg[c] = u ? base + static_cast<int32_t>(c) : arg[c];
+                    arg[c] = u ? tap : arg[c];
                   }
                 }
               }
+              // Route by tap: one masked, vectorised add per tap instead of a per-channel scatter
+              // (a padding tap is skipped, which drops a gradient left on it).
               const acc_t* gd = gDrow.data() + d * C;
-              for (int64_t c = c0; c < c1; ++c)
-                if (arg[c] >= 0) gq[arg[c]] += gd[c];
+              for (int64_t a = 0; a < kh; ++a) {
+                const int64_t h = p.th[dh * kh + a];
+                if (h < 0) continue;
+                for (int64_t b = 0; b < kw; ++b) {
+                  const int64_t w = p.tw[d * kw + b];
+                  if (w < 0) continue;
+                  const int32_t tap = static_cast<int32_t>(a * kw + b);
+                  acc_t* dst = gq + (h * W + w) * C;
+                  for (int64_t c = c0; c < c1; ++c) dst[c] += arg[c] == tap ? gd[c] : acc_t(0);
+                }
+              }
             }
           }
           if (!direct) {
