@@ -267,7 +267,9 @@ at::Tensor max_blur_pool_backward(const at::Tensor& grad_out, const at::Tensor& 
   const int64_t Ho = p.eh.out_len, Wo = p.ew.out_len;
   TORCH_CHECK(g.size(0) == N && g.size(1) == C && g.size(2) == Ho && g.size(3) == Wo,
               "antialias::max_blur_pool_backward: gradient of shape ", g.sizes(), " does not match the output size.");
-  at::Tensor grad_in = at::zeros_like(x, x.options().memory_format(cl ? at::MemoryFormat::ChannelsLast
+  // Not zero-filled here: each task zeroes its own part right before accumulating into it (one
+  // memory pass fewer, and the pages are first touched by the thread that uses them).
+  at::Tensor grad_in = at::empty_like(x, x.options().memory_format(cl ? at::MemoryFormat::ChannelsLast
                                                                      : at::MemoryFormat::Contiguous));
   if (grad_in.numel() == 0) return grad_in;
   TORCH_CHECK(H * W * C < (int64_t{1} << 31), "antialias::max_blur_pool_backward: images of more than 2**31 elements are not supported.");
@@ -293,8 +295,8 @@ at::Tensor max_blur_pool_backward(const at::Tensor& grad_out, const at::Tensor& 
           blur_plane_t<scalar_t, acc_t, acc_t>(gp + q * Ho * Wo, Ho, gD.data(), th, wth, p.rw, taps, rows.data(),
                                                racc.data(), prow.data());
           const scalar_t* Pq = padded_plane(xp + q * H * W, p, P.data());
-          if (!direct) std::fill(gi.begin(), gi.end(), acc_t(0));
           acc_t* gq = direct ? reinterpret_cast<acc_t*>(ip + q * H * W) : gi.data();
+          std::fill(gq, gq + H * W, acc_t(0));
           // Each window's first maximum in raster order (taps row by row, a tap takes over only if
           // strictly greater or NaN), as F.max_pool2d on the padded plane: tap 0 holds it until
           // then, so a window of -inf keeps it on tap 0 (dropped if that is a padding cell).
@@ -344,11 +346,9 @@ at::Tensor max_blur_pool_backward(const at::Tensor& grad_out, const at::Tensor& 
           const int64_t n = task / nblk, c0 = (task % nblk) * block, c1 = std::min(C, c0 + block);
           const scalar_t* xn = xp + n * H * W * C;
           const scalar_t* gn = gp + n * Ho * Wo * C;
-          if (!direct) {
-            for (int64_t k = 0; k < H * W; ++k)
-              for (int64_t c = c0; c < c1; ++c) gi[k * C + c] = acc_t(0);
-          }
           acc_t* gq = direct ? reinterpret_cast<acc_t*>(ip + n * H * W * C) : gi.data();
+          for (int64_t k = 0; k < H * W; ++k)
+            for (int64_t c = c0; c < c1; ++c) gq[k * C + c] = acc_t(0);
           for (int64_t dh = 0; dh < Hd; ++dh) {
             for (int64_t k = 0; k <= Wo; ++k)
               for (int64_t c = c0; c < c1; ++c) tmpv[k * C + c] = acc_t(0);
