@@ -441,7 +441,7 @@ def test_cache_key_and_directory(monkeypatch, tmp_path):
     key = _ext.cache_key()
     assert key.startswith("torch") and key == _ext.cache_key()
     monkeypatch.setenv(_ext.ENV_CACHE, str(tmp_path))
-    assert _ext.cache_dir() == tmp_path
+    assert _ext.cache_dir() == tmp_path / "ext"
     monkeypatch.delenv(_ext.ENV_CACHE)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert _ext.cache_dir() == tmp_path / "antialias" / "ext"

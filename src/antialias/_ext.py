@@ -5,8 +5,9 @@ build environment, which downloads its own multi-GB torch wheel, and the binary 
 to that one torch version. Here the sources ship as package data and are compiled with
 :func:`torch.utils.cpp_extension.load` against the torch that is actually imported, on first use.
 
-Cache. The library is built into ``$ANTIALIAS_CACHE/<key>`` (default
-``$XDG_CACHE_HOME/antialias/ext/<key>``, i.e. ``~/.cache/antialias/ext/<key>``), where the key
+Cache. The library is built into ``$ANTIALIAS_CACHE/ext/<key>`` (``$ANTIALIAS_CACHE`` is the
+package's cache root, shared with downloaded weights; default ``$XDG_CACHE_HOME/antialias/ext/<key>``,
+i.e. ``~/.cache/antialias/ext/<key>``), where the key
 hashes the sources, the compiler flags, the torch version and its C++ ABI: every later process
 (test workers, torchrun ranks, the next run) loads it without compiling. Concurrency: the build
 holds a file lock (``<key>.lock``) and compiles into a temporary directory that is renamed into
@@ -38,7 +39,7 @@ __all__ = ["ENV_CACHE", "ENV_PURE", "Backend", "backend", "cache_dir", "cache_ke
 
 #: Set to 1 to force the pure-PyTorch kernels (no compilation is attempted).
 ENV_PURE = "ANTIALIAS_PURE"
-#: Directory of the build cache (default ``~/.cache/antialias/ext``).
+#: The package's cache root; builds go to its ``ext/`` (default ``~/.cache/antialias/ext``).
 ENV_CACHE = "ANTIALIAS_CACHE"
 
 _CSRC = Path(__file__).with_name("csrc")
@@ -93,9 +94,9 @@ def _cpu_flags() -> str:
 
 
 def cache_dir() -> Path:
-    """Root of the build cache: ``$ANTIALIAS_CACHE``, else ``$XDG_CACHE_HOME/antialias/ext``."""
+    """Root of the build cache: ``$ANTIALIAS_CACHE/ext``, else ``$XDG_CACHE_HOME/antialias/ext``."""
     if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE]).expanduser()
+        return Path(os.environ[ENV_CACHE]).expanduser() / "ext"
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "antialias" / "ext"
 
