@@ -246,6 +246,7 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--shapes", type=int, default=None, help="only the first N shapes")
     parser.add_argument("--compile", action="store_true", help="also: converted resnet18, torch.compile vs eager")
+    parser.add_argument("--compile-only", action="store_true", help="only the torch.compile comparison")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -260,6 +261,9 @@ def main(argv=None) -> None:
         f"reps {reps}, float32; load average {_load()}; {_kernels.backend_description()}"
     )
     print(f"third-party layers: {sorted(third_party(4, device)) or 'none importable'}")
+    if args.compile_only:
+        compile_resnet(device, reps)
+        return
     results = {}
     for shape in shapes:
         for layout in layouts:
