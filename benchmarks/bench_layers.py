@@ -13,7 +13,18 @@ alone (the CPU is shared). References, written here independently of the library
   a depthwise ``conv2d`` with the full ``k x k`` outer-product kernel at stride 2; for MaxBlurPool
   ``F.max_pool2d(x, 2, 1)`` first (``tri4``).
 * ``maxpool``  ``F.max_pool2d(x, 2)``, the layer MaxBlurPool replaces.
-* ``clone``  ``x.clone()``, the bandwidth floor (reads and writes the input once).
+* ``clone``  ``x.clone()``, the bandwidth floor (reads and writes the input once); every row
+  reports ``f+b/clone`` for ours and for the reference.
+* ``adobe_*`` / ``kornia_*``  the reference package's layers (``antialiased_cnns.BlurPool`` after
+  ``nn.MaxPool2d(2, 1)``) and kornia's (``kornia.filters.BlurPool2D`` / ``MaxBlurPool2D``), only
+  when importable (benchmark-only: the library never imports them). Install them without their
+  dependencies into a separate directory so they cannot replace torch::
+
+      pip install --no-deps --target /tmp/bench_deps antialiased-cnns kornia kornia-rs
+      PYTHONPATH=/tmp/bench_deps python benchmarks/bench_layers.py
+
+``--compile`` adds a converted resnet18 (``antialias.models.get_model("resnet18", filter_size=4)``,
+eval, batch 8 at 224x224) forward under ``torch.compile`` (Inductor, fullgraph) against eager.
 
 Times: ``fwd`` is a forward under ``torch.no_grad()``; ``f+b`` is a forward with autograd plus the
 backward of a fixed random output gradient. Memory, two measures, both excluding the input itself:
@@ -117,6 +128,27 @@ def peak_bytes(fn, x, grad) -> int:
     return peak
 
 
+def third_party(channels: int, device: torch.device) -> dict:
+    """The reference package's and kornia's layers, when importable (benchmark-only)."""
+    out = {}
+    try:
+        import antialiased_cnns  # the reference implementation (Zhang's package)
+
+        out["adobe_blur5"] = antialiased_cnns.BlurPool(channels, filt_size=5, stride=2).to(device)
+        blur4 = antialiased_cnns.BlurPool(channels, filt_size=4, stride=2)
+        out["adobe_maxblur"] = torch.nn.Sequential(torch.nn.MaxPool2d(2, 1), blur4).to(device)
+    except ImportError:
+        pass
+    try:
+        import kornia
+
+        out["kornia_blur5"] = kornia.filters.BlurPool2D(kernel_size=5, stride=2).to(device)
+        out["kornia_maxblur"] = kornia.filters.MaxBlurPool2D(kernel_size=4, stride=2, max_pool_size=2).to(device)
+    except ImportError:
+        pass
+    return out
+
+
 def variants(channels: int, device: torch.device) -> dict:
     out = {"clone": torch.clone, "maxpool": lambda t: F.max_pool2d(t, 2)}
     for k in (2, 3, 4, 5):
@@ -124,6 +156,7 @@ def variants(channels: int, device: torch.device) -> dict:
         out[f"blur{k}"] = BlurPool2d(channels, k).to(device)
     out["ref_maxblur"] = ref_max_blur_pool
     out["maxblur"] = MaxBlurPool2d(2).to(device)
+    out.update(third_party(channels, device))
     return out
 
 
@@ -161,7 +194,10 @@ def measure(shape, layout: str, reps: int, device: torch.device, extra: dict | N
 # --------------------------------------------------------------------------- report
 
 PAIRS = [(f"blur{k}", f"ref_blur{k}") for k in (2, 3, 4, 5)] + [("maxblur", "ref_maxblur")]
+EXTRA_PAIRS = [("maxblur", "maxpool"), ("blur5", "adobe_blur5"), ("maxblur", "adobe_maxblur"), ("blur5", "kornia_blur5"), ("maxblur", "kornia_maxblur")]
 NAMES = {f"blur{k}": f"BlurPool2d({k})" for k in (2, 3, 4, 5)} | {"maxblur": "MaxBlurPool2d(tri4)"}
+VERSUS = {"maxpool": "F.max_pool2d(2)", "adobe_blur5": "antialiased_cnns", "adobe_maxblur": "antialiased_cnns",
+          "kornia_blur5": "kornia", "kornia_maxblur": "kornia"}
 
 
 def report(results: dict, layouts, shapes) -> None:
@@ -170,7 +206,8 @@ def report(results: dict, layouts, shapes) -> None:
         print(f"\n## {layout}: ratios ours / reference formulation (lower is better), medians of the run")
         print(f"{'op':<20} {'shape':<18} {cols}")
         summary = {}
-        for ours, ref in [*PAIRS, ("maxblur", "maxpool")]:
+        present = results[(shapes[0], layout)]
+        for ours, ref in PAIRS + [pair for pair in EXTRA_PAIRS if pair[1] in present]:
             rows = []
             for shape in shapes:
                 r = results[(shape, layout)]
@@ -184,20 +221,20 @@ def report(results: dict, layouts, shapes) -> None:
                     o["peak"] / max(f["peak"], 1),
                 )
                 rows.append(row)
-                label = NAMES[ours] + (" vs maxpool" if ref == "maxpool" else "")
+                label = NAMES[ours] + (f" vs {VERSUS[ref]}" if ref in VERSUS else "")
                 print(f"{label:<20} {tuple(shape)!s:<18} " + "  ".join(f"{v:7.2f}" for v in row))
             summary[(ours, ref)] = [statistics.median(col) for col in zip(*rows, strict=True)]
         print(f"\n### {layout}: median over shapes")
-        print(f"{'op':<32} {cols}")
+        print(f"{'op':<40} {cols}")
         for (ours, ref), med in summary.items():
-            label = NAMES[ours] + (" vs F.max_pool2d(2)" if ref == "maxpool" else "")
-            print(f"{label:<32} " + "  ".join(f"{v:7.2f}" for v in med))
+            label = NAMES[ours] + (f" vs {VERSUS[ref]}" if ref in VERSUS else "")
+            print(f"{label:<40} " + "  ".join(f"{v:7.2f}" for v in med))
         mb = summary[("maxblur", "ref_maxblur")]
         b5 = summary[("blur5", "ref_blur5")]
-        need = 4.0 if layout == "contiguous" else 1.5
+        need_mb, need_b5 = (5.0, 2.5) if layout == "contiguous" else (2.0, 1.8)
         print(
-            f"targets: MaxBlurPool2d f+b speed-up {1 / mb[1]:.2f}x (>= {need}x), peak {mb[5]:.2f} (<= 0.6), "
-            f"held {mb[4]:.2f}; BlurPool2d(bin5) f+b speed-up {1 / b5[1]:.2f}x (>= 2x)"
+            f"targets: MaxBlurPool2d f+b/clone {mb[2]:.2f} (<= 2.5), speed-up {1 / mb[1]:.2f}x (>= {need_mb}x), "
+            f"peak {mb[5]:.2f} (<= 0.5), held {mb[4]:.2f}; BlurPool2d(bin5) f+b speed-up {1 / b5[1]:.2f}x (>= {need_b5}x)"
         )
 
 
@@ -207,17 +244,26 @@ def main(argv=None) -> None:
     parser.add_argument("--reps", type=int, default=None, help="timed repetitions per variant")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--shapes", type=int, default=None, help="only the first N shapes")
+    parser.add_argument("--compile", action="store_true", help="also: converted resnet18, torch.compile vs eager")
+    parser.add_argument("--compile-only", action="store_true", help="only the torch.compile comparison")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    shapes = SHAPES[:1] if args.quick else SHAPES
+    shapes = SHAPES[: args.shapes or (1 if args.quick else len(SHAPES))]
     reps = args.reps or (5 if args.quick else 15)
     layouts = ("contiguous", "channels_last")
+    from antialias import _kernels
+
     print(
         f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
-        f"reps {reps}, float32; load average {_load()}"
+        f"reps {reps}, float32; load average {_load()}; {_kernels.backend_description()}"
     )
+    print(f"third-party layers: {sorted(third_party(4, device)) or 'none importable'}")
+    if args.compile_only:
+        compile_resnet(device, reps)
+        return
     results = {}
     for shape in shapes:
         for layout in layouts:
@@ -231,7 +277,37 @@ def main(argv=None) -> None:
                 flush=True,
             )
     report(results, layouts, shapes)
+    if args.compile:
+        compile_resnet(device, reps)
     print(f"load average at the end {_load()} ({os.cpu_count()} CPUs)")
+
+
+def compile_resnet(device: torch.device, reps: int) -> None:
+    """Converted resnet18 forward (eval, batch 8, 224x224): torch.compile (Inductor) vs eager,
+    interleaved medians. Compile time is reported, not counted."""
+    from antialias.models import get_model
+
+    torch.manual_seed(0)
+    model = get_model("resnet18", filter_size=4).to(device).eval()
+    x = torch.randn(8, 3, 224, 224, device=device)
+    t = time.perf_counter()
+    compiled = torch.compile(model, fullgraph=True)
+    with torch.no_grad():
+        compiled(x)
+    compile_s = time.perf_counter() - t
+    fns = {"eager": model, "compiled": compiled}
+    times = {name: [] for name in fns}
+    with torch.no_grad():
+        for name, fn in fns.items():
+            fn(x)
+        for _ in range(max(reps, 5)):
+            for name, fn in fns.items():
+                times[name].append(_time_fwd(fn, x))
+    eager, comp = statistics.median(times["eager"]), statistics.median(times["compiled"])
+    print(
+        f"\n## converted resnet18 forward (eval, 8x3x224x224): eager {eager * 1e3:.1f} ms, compiled {comp * 1e3:.1f} ms, "
+        f"compiled/eager {comp / eager:.2f} (target <= 1.0); compile {compile_s:.0f} s; load {_load()}"
+    )
 
 
 def _load() -> str:

@@ -1,6 +1,11 @@
 """The compute kernels: the eager fast path against independent references and against the
 traceable path, gradients (ties included), non-finite values, and the automatic fallback under
-torch.compile / torch.export / ONNX / torch.fx / torch.jit.trace."""
+torch.compile / torch.export / ONNX / torch.fx / torch.jit.trace.
+
+Every test runs twice: with the C++ custom ops (``cpp``, where 1-D/2-D CPU calls go) and with
+them switched off (``pure``: the pure-PyTorch fallback, as under ``ANTIALIAS_PURE=1`` or without a
+compiler), so the fallback keeps its own parity tests. ``tests/test_ops.py`` tests the ops
+themselves."""
 
 from __future__ import annotations
 
@@ -10,12 +15,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from antialias import BlurPool2d, MaxBlurPool2d
+from antialias import BlurPool2d, MaxBlurPool2d, _ext
 from antialias import _kernels as K
 from antialias import functional as AF
 from antialias.filters import filter_row, padding
 
 MODES = ("reflect", "replicate", "zeros", "circular")
+
+
+@pytest.fixture(params=["cpp", "pure"], autouse=True)
+def backend(request, monkeypatch):
+    if request.param == "pure":
+        monkeypatch.setattr(K, "use_custom_op", lambda x, nd: False)
+    elif not _ext.backend().compiled:
+        pytest.skip(f"the C++ kernels are not available: {_ext.backend().detail}")
+    return request.param
 
 
 def ref_blur_pool2d(x, k, stride=2, mode="reflect"):
@@ -236,11 +250,14 @@ def test_torch_compile_fullgraph():
     torch.testing.assert_close(g, g_ref, rtol=0, atol=1e-6)
 
 
-def test_torch_export_uses_traceable_path():
+def test_torch_export_has_no_autograd_functions(backend):
+    # Export sees the traceable path (pure) or the registered custom ops (cpp), never our
+    # autograd.Functions.
     net = _net()
     x = torch.randn(2, 3, 12, 12)
     exported = torch.export.export(net, (x,))
     assert _no_custom_function(str(exported.graph))
+    assert ("antialias.max_blur_pool" in str(exported.graph)) == (backend == "cpp")
     torch.testing.assert_close(exported.module()(x), net(x), rtol=0, atol=1e-6)
 
 

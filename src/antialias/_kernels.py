@@ -1,6 +1,15 @@
 """Compute kernels behind :mod:`antialias.functional`: no validation, batched ``(N, C, *spatial)``.
 
-Two implementations of the same maths, chosen per call by :func:`use_fast_path`:
+Three implementations of the same maths, chosen per call:
+
+* **C++ custom ops** (``torch.ops.antialias.*``, :mod:`antialias._ops`, sources in ``csrc/``) on CPU
+  for 1-D and 2-D maps, whenever :mod:`antialias._ext` could build them (once per machine) and
+  :func:`use_custom_op` allows: eagerly and under ``torch.compile``/``torch.export`` (one opaque op
+  each, forward and backward), but not under ONNX export or ``torch.jit`` tracing/scripting, which
+  get the traceable path. ``ANTIALIAS_PURE=1`` turns them off.
+
+The pure-PyTorch fallback (CUDA, 3-D maps, no compiler, ``ANTIALIAS_PURE=1``), chosen by
+:func:`use_fast_path`:
 
 * **Fast (eager) path.** Padding, the 1-D filter and the subsampling along one axis are one linear
   map, a small banded ``(L_out, L)`` matrix (:func:`band_matrix`; the padding mode is folded in by
@@ -32,10 +41,13 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from antialias import _ext
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
@@ -63,6 +75,41 @@ def use_fast_path(x: Tensor) -> bool:
         if compiler.is_compiling() or getattr(compiler, "is_exporting", lambda: False)():
             return False
     return True
+
+
+def _compiler_tracing() -> bool:
+    compiler = getattr(torch, "compiler", None)
+    if compiler is None:
+        return False
+    return compiler.is_compiling() or getattr(compiler, "is_exporting", lambda: False)()
+
+
+def _custom_ops_loaded() -> bool:
+    return _ext.backend().compiled
+
+
+# Under torch.compile dynamo runs this once at trace time and bakes in the answer (the build and
+# the file lock are not traceable, and the answer cannot change within a process).
+if hasattr(torch.compiler, "assume_constant_result"):
+    _custom_ops_loaded = torch.compiler.assume_constant_result(_custom_ops_loaded)
+
+
+def backend_description() -> str:
+    """One line saying which kernels run on CPU (C++ ops or pure PyTorch); builds nothing."""
+    return _ext.description()
+
+
+def use_custom_op(x: Tensor, nd: int) -> bool:
+    """Whether the C++ op runs on ``x``: a CPU tensor with 1 or 2 spatial dims, eager or under
+    ``torch.compile``/``torch.export``, not under ONNX export or ``torch.jit``, and the library
+    built (:func:`antialias._ext.backend`; the first call may compile it)."""
+    if type(x) not in (Tensor, torch.nn.Parameter) and not _compiler_tracing():
+        return False  # fx proxies and other tensor subclasses: the traceable path
+    if nd not in (1, 2) or x.device.type != "cpu":
+        return False
+    if torch.jit.is_scripting() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return False
+    return _custom_ops_loaded()
 
 
 # --------------------------------------------------------------------------- padding as indices
@@ -253,10 +300,14 @@ def _traceable_vjp(ctx, grad: Tensor) -> Tensor:
 
 def blur_pool(x: Tensor, rows, strides, pads, modes) -> Tensor:
     """Blur-pool of the batched ``x``: per axis pad ``pads[i]`` in ``modes[i]``, correlate with
-    ``rows[i]``, keep every ``strides[i]``-th output. Fast path when :func:`use_fast_path` allows."""
+    ``rows[i]``, keep every ``strides[i]``-th output. The C++ op or the fast path when allowed."""
+    if use_custom_op(x, len(rows)):
+        from antialias import _ops
+
+        return _ops.blur_pool(x, rows, strides, pads, modes)
     if not use_fast_path(x) or any(x.shape[2 + a] > MAX_BAND_LENGTH for a in range(len(rows))):
         return blur_pool_traceable(x, rows, strides, pads, modes)
-    matrices = _matrices(rows, x.shape[2:], strides, pads, modes, x.dtype)
+    matrices = _matrices(rows, x.shape[2:], strides, pads, modes, x.dtype, x.device)
 
     def fallback(t: Tensor) -> Tensor:
         return blur_pool_traceable(t, rows, strides, pads, modes)
@@ -437,9 +488,28 @@ def dense_max_traceable(x: Tensor, kernels, dilations) -> Tensor:
     return _MAX_POOL[len(kernels)](x, kernels, stride=1, dilation=dilations)
 
 
-def max_blur_pool(x: Tensor, kernels, dilations, rows, strides, pads, modes) -> Tensor:
-    """Dense max over windows of ``kernels[i]`` taps spaced ``dilations[i]`` apart (stride 1; ``x``
-    already padded for it), then :func:`blur_pool` of the result. Fast path when allowed."""
+def pad_for_max(x: Tensor, max_pads) -> Tensor:
+    """Pad each spatial axis by ``max_pads[i] = (before, after, circular)`` for the dense max:
+    ``-inf`` cells, or wrapped ones when ``circular``."""
+    for axis, (before, after, circular) in enumerate(max_pads):
+        if circular:
+            x = pad_axis(x, 2 + axis, before, after, "circular")
+        elif before or after:
+            x = pad_axis(x, 2 + axis, before, after, "constant", value=float("-inf"))
+    return x
+
+
+def max_blur_pool(x: Tensor, kernels, dilations, rows, strides, pads, modes, max_pads=None) -> Tensor:
+    """Dense max over windows of ``kernels[i]`` taps spaced ``dilations[i]`` apart (stride 1), then
+    :func:`blur_pool` of the result. ``x`` is padded for the max by ``max_pads`` (see
+    :func:`pad_for_max`; ``None``: already padded). The C++ op or the fast path when allowed."""
+    if max_pads is not None:
+        circular = modes[0] == "circular"
+        if use_custom_op(x, len(rows)) and all(c == circular for _, _, c in max_pads):
+            from antialias import _ops
+
+            return _ops.max_blur_pool(x, kernels, dilations, [p[:2] for p in max_pads], rows, strides, pads, modes)
+        x = pad_for_max(x, max_pads)
     dense_shape = [x.shape[2 + a] - dilations[a] * (kernels[a] - 1) for a in range(len(kernels))]
 
     def fallback(t: Tensor) -> Tensor:
@@ -447,11 +517,25 @@ def max_blur_pool(x: Tensor, kernels, dilations, rows, strides, pads, modes) -> 
 
     if not use_fast_path(x) or max(dense_shape) > MAX_BAND_LENGTH:
         return fallback(x)
-    matrices = _matrices(rows, dense_shape, strides, pads, modes, x.dtype, full_lengths=x.shape[2:])
+    matrices = _matrices(rows, dense_shape, strides, pads, modes, x.dtype, x.device, full_lengths=x.shape[2:])
     return _MaxBlur.apply(x, tuple(kernels), tuple(dilations), matrices, fallback)
 
 
-def _matrices(rows, lengths, strides, pads, modes, dtype, full_lengths=None) -> tuple:
+def max_blur_pool_reference(x: Tensor, kernel, dilation, max_pad_before, max_pad_after, rows, stride, pad_before, pad_after, padding_mode: str) -> Tensor:
+    """``antialias::max_blur_pool`` (4-D, the op's arguments) by the traceable path: its autograd
+    gives the ops' double backward."""
+    circular = padding_mode == "circular"
+    dense = pad_for_max(x, [(b, a, circular) for b, a in zip(max_pad_before, max_pad_after)])
+    dense = dense_max_traceable(dense, kernel, dilation)
+    pads = list(zip(pad_before, pad_after))
+    modes = [
+        "replicate" if padding_mode == "reflect" and max(pads[a]) >= dense.shape[2 + a] else padding_mode
+        for a in range(len(kernel))
+    ]
+    return blur_pool_traceable(dense, rows, stride, pads, modes)
+
+
+def _matrices(rows, lengths, strides, pads, modes, dtype, device, full_lengths=None) -> tuple:
     """One banded matrix per axis (``None`` = identity); with ``full_lengths``, zero columns are
     appended up to those lengths (the dense max's overhang cells)."""
     out = []
@@ -460,7 +544,7 @@ def _matrices(rows, lengths, strides, pads, modes, dtype, full_lengths=None) -> 
         if row.numel() == 1 and stride == 1 and full == length:
             out.append(None)  # identity
         else:
-            out.append(_band_matrix_cached(row, length, before, after, mode, stride, dtype, full))
+            out.append(_band_matrix_cached(row, length, before, after, mode, stride, dtype, full, device=device))
     return tuple(out)
 
 
@@ -473,12 +557,31 @@ def _band_matrix_key(taps: tuple, device: torch.device, length, before, after, m
     return matrix.to(device)
 
 
-def _band_matrix_cached(row: Tensor, length, before, after, mode, stride, dtype, full) -> Tensor:
-    """:func:`band_matrix`, memoised on the filter's values and the geometry: building it costs a
-    few small index ops (~1 ms per call measured on a 2-core CPU, ~4 % of a BlurPool step). The
-    key holds the values, so a re-initialised filter buffer gets a new matrix; never mutated."""
-    if row.device.type != "cpu":  # reading the values would synchronise the device
-        matrix = band_matrix(row, length, before, after, mode, stride, dtype)
-        return F.pad(matrix, [0, full - length]) if full > length else matrix
-    taps = tuple(row.detach().to(torch.float64).tolist())
-    return _band_matrix_key(taps, row.device, length, before, after, mode, stride, dtype, full)
+def _band_matrix_cached(row: Tensor, length, before, after, mode, stride, dtype, full, *, device=None) -> Tensor:
+    """:func:`band_matrix` on ``device`` (default: the row's), memoised per device: building it
+    costs a few small index ops (~1 ms per call measured on a 2-core CPU, ~4 % of a BlurPool step).
+
+    A CPU row is keyed on its values (a re-initialised filter buffer gets a new matrix). A row on
+    another device (a layer's buffer after ``.cuda()``) is keyed on its identity and version
+    counter instead, because reading its values would synchronise the device; an in-place edit
+    bumps the version, so it also gets a new matrix. Cached matrices are never mutated.
+    """
+    device = row.device if device is None else torch.device(device)
+    if row.device.type == "cpu":
+        taps = tuple(row.detach().to(torch.float64).tolist())
+        return _band_matrix_key(taps, device, length, before, after, mode, stride, dtype, full)
+    key = (id(row), row._version, device, length, before, after, mode, stride, dtype, full)
+    hit = _DEVICE_ROW_MATRICES.get(key)
+    if hit is not None and hit[0]() is row:
+        return hit[1]
+    matrix = band_matrix(row.to(device), length, before, after, mode, stride, dtype)
+    if full > length:
+        matrix = F.pad(matrix, [0, full - length])
+    while len(_DEVICE_ROW_MATRICES) >= 128:  # oldest first (dicts keep insertion order)
+        _DEVICE_ROW_MATRICES.pop(next(iter(_DEVICE_ROW_MATRICES)))
+    _DEVICE_ROW_MATRICES[key] = (weakref.ref(row), matrix)
+    return matrix
+
+
+#: ``(id, version, device, geometry) -> (weakref to the row, matrix)`` for rows not on the CPU.
+_DEVICE_ROW_MATRICES: dict = {}

@@ -37,6 +37,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import antialias
+from antialias import _kernels
 from antialias.eval._cli import add_eval_parser
 from antialias.eval._cli import run_from_args as run_eval_from_args
 from antialias.filters import filter_row
@@ -200,7 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=_DESCRIPTION,
         epilog="Run 'antialias COMMAND --help' for a command's options.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {antialias.__version__}")
+    parser.add_argument(
+        "--version", action="version",
+        version=f"%(prog)s {antialias.__version__} ({_kernels.backend_description()})",
+    )
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback when a command fails (may be given anywhere)")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND", required=True)

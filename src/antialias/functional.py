@@ -142,8 +142,9 @@ def _blur_pool(
     memory_format = _channels_last_format(x, nd)
     pads = [_filters.padding(row.numel()) for row in rows]
     modes = [_axis_mode(x.shape[2 + axis], *pads[axis], padding_mode) for axis in range(nd)]
-    rows = tuple(row.to(device=x.device) for row in rows)
-    # Eager: banded matrix products; under compile/export/tracing: pad + depthwise conv per axis.
+    # Rows stay where they are (the kernels move them, memoising per device: no copy per call).
+    # CPU: the antialias::blur_pool C++ op. Fallback, eager: banded matrix products; under
+    # ONNX/jit tracing: pad + depthwise conv per axis.
     out = _kernels.blur_pool(x, rows, strides, pads, modes)
     if all(row.numel() == 1 for row in rows) and all(s == 1 for s in strides):
         out = out.clone()  # an identity op still returns a new tensor, as nn.MaxPool2d(1, 1) does
@@ -177,11 +178,10 @@ def _max_blur_pool(
     if unbatched:
         x = x.unsqueeze(0)
     memory_format = _channels_last_format(x, nd)
-    dense = x
+    max_pads = []  # (before, after, circular) padding of the dense max, per axis
     for axis in range(nd):
-        dim = 2 + axis
         k, s, p, d = kernels[axis], strides[axis], pads[axis], dilations[axis]
-        length = x.shape[dim]
+        length = x.shape[2 + axis]
         span = d * (k - 1)
         dense_len = length + 2 * p - span
         if dense_len < 1 and padding_mode != "circular":  # a periodic axis wraps, any length works
@@ -192,7 +192,7 @@ def _max_blur_pool(
         if padding_mode == "circular":
             # A periodic signal has a periodic dense max: wrap instead of -inf padding, so the whole
             # op commutes with circular shifts by multiples of the stride (length stays L).
-            dense = _kernels.pad_axis(dense, dim, 0, span, "circular")
+            max_pads.append((0, span, True))
             continue
         extra = 0
         if ceil_mode:
@@ -202,17 +202,20 @@ def _max_blur_pool(
             if (out_len - 1) * s >= length + p:
                 out_len -= 1
             extra = max(0, s * (out_len - 1) + 1 - dense_len)
-        if p or extra:
-            dense = _kernels.pad_axis(dense, dim, p, p + extra, "constant", value=float("-inf"))
+        max_pads.append((p, p + extra, False))  # -inf cells
     # The blur runs on the dense max, whose length per axis is the padded length minus the window.
-    dense_lengths = [dense.shape[2 + axis] - dilations[axis] * (kernels[axis] - 1) for axis in range(nd)]
-    rows = tuple(row.to(device=x.device) for row in _rows(filter_size, filter, nd, where))
+    dense_lengths = [
+        x.shape[2 + axis] + max_pads[axis][0] + max_pads[axis][1] - dilations[axis] * (kernels[axis] - 1)
+        for axis in range(nd)
+    ]
+    rows = _rows(filter_size, filter, nd, where)
     pads_blur = [_filters.padding(row.numel()) for row in rows]
     modes = [_axis_mode(dense_lengths[axis], *pads_blur[axis], padding_mode) for axis in range(nd)]
-    # Eager: separable torch.maximum passes + banded blur in one autograd Function (the first
-    # maximum in raster order gets the gradient, as F.max_pool2d); under compile/export/tracing:
-    # F.max_pool at stride 1 + pad + depthwise conv, which routes it the same way.
-    out = _kernels.max_blur_pool(dense, kernels, dilations, rows, strides, pads_blur, modes)
+    # CPU: the antialias::max_blur_pool C++ op (the max padding folded into its index tables).
+    # Fallback, eager: separable torch.maximum passes + banded blur in one autograd Function; under
+    # ONNX/jit tracing: -inf/circular padding, F.max_pool at stride 1, pad + depthwise conv. All
+    # give each window's gradient to its first maximum in raster order, as F.max_pool2d.
+    out = _kernels.max_blur_pool(x, kernels, dilations, rows, strides, pads_blur, modes, max_pads=max_pads)
     if all(k == 1 for k in kernels) and all(row.numel() == 1 for row in rows) and all(s == 1 for s in strides):
         out = out.clone()  # an identity op still returns a new tensor
     if memory_format is not None:

@@ -1,0 +1,180 @@
+"""Build and load the C++ kernels (``antialias/csrc``) just in time, once per machine.
+
+Why just in time rather than at ``pip install``: an ahead-of-time build would run in pip's isolated
+build environment, which downloads its own multi-GB torch wheel, and the binary would then be tied
+to that one torch version. Here the sources ship as package data and are compiled with
+:func:`torch.utils.cpp_extension.load` against the torch that is actually imported, on first use.
+
+Cache. The library is built into ``$ANTIALIAS_CACHE/ext/<key>`` (``$ANTIALIAS_CACHE`` is the
+package's cache root, shared with downloaded weights; default ``$XDG_CACHE_HOME/antialias/ext/<key>``,
+i.e. ``~/.cache/antialias/ext/<key>``), where the key
+hashes the sources, the compiler flags, the torch version and its C++ ABI: every later process
+(test workers, torchrun ranks, the next run) loads it without compiling. Concurrency: the build
+holds a file lock (``<key>.lock``) and compiles into a temporary directory that is renamed into
+place only when complete, so a process never loads a half-written library; processes that lose the
+race wait on the lock and load the winner's build. No network is used.
+
+Fallback. ``ANTIALIAS_PURE=1`` forces the pure-PyTorch kernels. Without a working compiler (or
+ninja) the build fails, one ``UserWarning`` says so, and the pure-PyTorch kernels are used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+__all__ = ["ENV_CACHE", "ENV_PURE", "Backend", "backend", "cache_dir", "cache_key"]
+
+#: Set to 1 to force the pure-PyTorch kernels (no compilation is attempted).
+ENV_PURE = "ANTIALIAS_PURE"
+#: The package's cache root; builds go to its ``ext/`` (default ``~/.cache/antialias/ext``).
+ENV_CACHE = "ANTIALIAS_CACHE"
+
+_CSRC = Path(__file__).with_name("csrc")
+_SOURCES = ("blur.cpp", "max_blur.cpp", "register.cpp")
+_HEADERS = ("common.h",)
+_NAME = "antialias_ext"
+# -fopenmp: at::parallel_for is OpenMP-based in torch's CPU builds; the OpenMP runtime resolves to
+# the libgomp torch already loaded (same soname), so torch.set_num_threads governs our threads too.
+# -march=native: the inner loops are written to be auto-vectorised; the build is per machine, and
+# the cache key includes the CPU's feature flags, so a cache shared between CPUs stays correct.
+_CFLAGS = ("-O3", "-march=native", "-fopenmp")
+_LDFLAGS = ("-fopenmp",)
+
+_log = logging.getLogger("antialias")
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    """Which kernels run on CPU: ``name`` is ``"cpp"`` or ``"pure"``; ``detail`` says why/where."""
+
+    name: str
+    detail: str
+    compile_seconds: float = 0.0
+
+    @property
+    def compiled(self) -> bool:
+        return self.name == "cpp"
+
+
+def cache_key() -> str:
+    """Hash of everything the binary depends on: sources, flags, torch version and C++ ABI."""
+    digest = hashlib.sha256()
+    for name in sorted(_SOURCES + _HEADERS):
+        digest.update(name.encode())
+        digest.update((_CSRC / name).read_bytes())
+    abi = getattr(torch._C, "_GLIBCXX_USE_CXX11_ABI", None)
+    digest.update(repr((_CFLAGS, _LDFLAGS, torch.__version__, abi, platform.machine(), _cpu_flags())).encode())
+    version = "".join(c if c.isalnum() or c in "._-" else "_" for c in torch.__version__)
+    return f"torch{version}-{digest.hexdigest()[:16]}"
+
+
+def _cpu_flags() -> str:
+    """The CPU's feature flags (Linux), so that ``-march=native`` builds are keyed per CPU kind."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def cache_dir() -> Path:
+    """Root of the build cache: ``$ANTIALIAS_CACHE/ext``, else ``$XDG_CACHE_HOME/antialias/ext``."""
+    if os.environ.get(ENV_CACHE):
+        return Path(os.environ[ENV_CACHE]).expanduser() / "ext"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "antialias" / "ext"
+
+
+def _build_and_load(final: Path) -> float:
+    """Load ``final``'s library, building it first (under the lock) if absent; returns build seconds."""
+    from filelock import FileLock  # a torch dependency
+
+    library = final / f"{_NAME}.so"
+    if library.is_file():
+        torch.ops.load_library(str(library))
+        return 0.0
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(final) + ".lock"):
+        if library.is_file():  # another process built it while we waited
+            torch.ops.load_library(str(library))
+            return 0.0
+        from torch.utils import cpp_extension
+
+        _log.warning("antialias: compiling the C++ kernels into %s (once per machine and torch version)", final)
+        start = time.perf_counter()
+        tmp = Path(tempfile.mkdtemp(prefix=final.name + ".tmp-", dir=final.parent))
+        try:
+            # Builds in tmp and loads the library from there (is_python_module=False: no Python module).
+            cpp_extension.load(
+                name=_NAME,
+                sources=[str(_CSRC / s) for s in _SOURCES],
+                extra_cflags=list(_CFLAGS),
+                extra_ldflags=list(_LDFLAGS),
+                build_directory=str(tmp),
+                is_python_module=False,
+                verbose=False,
+            )
+            os.rename(tmp, final)  # atomic: others see a complete build or none
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return time.perf_counter() - start
+
+
+@functools.cache
+def backend() -> Backend:
+    """Load the C++ kernels (building them once per machine) and register their Python parts.
+
+    Called on the first CPU op, not at import. Never raises for a failed build: it warns once and
+    returns the pure-PyTorch backend.
+    """
+    if os.environ.get(ENV_PURE, "").strip() not in ("", "0"):
+        return Backend("pure", f"{ENV_PURE}={os.environ[ENV_PURE]}")
+    final = cache_dir() / cache_key()
+    try:
+        seconds = _build_and_load(final)
+    except (RuntimeError, OSError, ImportError, subprocess.SubprocessError) as error:
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        warnings.warn(
+            f"antialias: the C++ kernels could not be built ({reason}); using the pure-PyTorch kernels, "
+            f"which are slower. Install a C++ compiler and ninja, or set {ENV_PURE}=1 to silence this.",
+            UserWarning,
+            stacklevel=2,
+        )
+        return Backend("pure", f"build failed: {reason}")
+    from antialias import _ops
+
+    _ops.register()
+    return Backend("cpp", str(final), seconds)
+
+
+def description() -> str:
+    """Which kernels run, in one line, without building anything (for ``antialias --version``)."""
+    if os.environ.get(ENV_PURE, "").strip() not in ("", "0"):
+        return f"kernels: pure PyTorch ({ENV_PURE}={os.environ[ENV_PURE]})"
+    if backend.cache_info().currsize:  # already resolved in this process
+        active = backend()
+        return f"kernels: C++ ({active.detail})" if active.compiled else f"kernels: pure PyTorch ({active.detail})"
+    final = cache_dir() / cache_key()
+    if (final / f"{_NAME}.so").is_file():
+        return f"kernels: C++ ({final})"
+    compiler = os.environ.get("CXX", "c++")
+    if shutil.which(compiler) is None or shutil.which("ninja") is None:
+        return f"kernels: pure PyTorch (no C++ compiler {compiler!r} or no ninja found)"
+    return f"kernels: C++ (compiled on first use into {final})"
