@@ -34,6 +34,10 @@ or a module called several times (torchvision's ``BasicBlock`` reuses ``self.rel
 the forward of the module that calls it into a ``torch.fx.GraphModule`` that holds the same children.
 Blur filters are non-persistent buffers, so ``state_dict()`` keys and values are unchanged.
 
+``method=`` other than ``"blurpool"`` puts APS, LPS, the ideal low-pass or the adaptive filter at the
+same sites (rules, placements and residual phase pairing in :mod:`antialias.convert._methods`);
+``upsample=True`` also converts ``nn.Upsample(mode="nearest")`` and strided ``nn.ConvTranspose2d``.
+
 A module ``torch.fx`` cannot trace (data-dependent control flow) is handled child by child: each
 child is traced on its own, and the strided convs and pools called directly by the untraceable
 forward get module-level replacements (paper placement only inside an ``nn.Sequential``, whose
