@@ -12,7 +12,8 @@ the unit suite can only check on hand-written networks:
   layers such as timm's ``BatchNormAct2d`` included;
 - no strided conv or pool left in the converted graph without a blur in or right before it;
 - the 1-px shift change of the logits reduced (see :func:`test_shift_change_reduced` for the bound);
-- and, without an example input, the same sites converted as with one.
+- without an example input, the same sites converted as with one;
+- and a scripted, traced or exported resnet18 refused with an error that says to convert the eager module.
 
 Run with ``bash scripts/test_integration.sh`` (needs ``bash scripts/setup_integration.sh`` first).
 """
@@ -30,17 +31,6 @@ from eco_helpers import ARCHS, Arch, natural_images, shift_change, strided_convs
 from torch import nn
 
 from antialias.convert import ConvertReport, convert
-
-# (architecture id, test name) -> why it fails until the convert work of issue 10 item 1 lands.
-# Strict: a test listed here that passes fails the run, so the table cannot go stale.
-# Empty: everything the tier found is fixed (see the git history of this table for what was listed).
-PENDING: dict[tuple[str, str], str] = {}
-
-
-def _pending(request: pytest.FixtureRequest, arch: Arch) -> None:
-    reason = PENDING.get((arch.id, request.node.originalname))
-    if reason is not None:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
 
 
 @dataclass
@@ -78,16 +68,14 @@ def test_enough_architectures() -> None:
     assert len({a.id for a in ARCHS}) == len(ARCHS)
 
 
-def test_traced(case: Case, request: pytest.FixtureRequest) -> None:
-    _pending(request, case.arch)
+def test_traced(case: Case) -> None:
     assert case.report.traced == ["<root>"], case.report.fallbacks
     assert case.report.fallbacks == []
     assert case.report.sites, "no site converted"
 
 
 @torch.no_grad()
-def test_output_shape(case: Case, request: pytest.FixtureRequest) -> None:
-    _pending(request, case.arch)
+def test_output_shape(case: Case) -> None:
     x = natural_images(2, case.arch.size)
     assert case.converted(x).shape == case.model(x).shape
     # An odd size, where padding and rounding rules part; where the baseline itself runs at it (a ViT
@@ -100,10 +88,9 @@ def test_output_shape(case: Case, request: pytest.FixtureRequest) -> None:
     assert case.converted(x).shape == expected
 
 
-def test_weights_and_keys_kept(case: Case, request: pytest.FixtureRequest) -> None:
-    _pending(request, case.arch)
+def test_weights_and_keys_kept(case: Case) -> None:
     after = case.converted.state_dict()
-    assert sorted(after) == sorted(case.state)
+    assert list(after) == list(case.state)  # same keys in the same order: a saved checkpoint is the same
     for key, value in case.state.items():
         assert after[key].dtype == value.dtype and torch.equal(after[key], value), key
     # convert works on a copy: the original is untouched, strides included
@@ -112,12 +99,11 @@ def test_weights_and_keys_kept(case: Case, request: pytest.FixtureRequest) -> No
 
 
 @torch.no_grad()
-def test_idempotent(case: Case, request: pytest.FixtureRequest) -> None:
-    _pending(request, case.arch)
+def test_idempotent(case: Case) -> None:
     again, report = convert(case.converted, input_size=(1, 3, case.arch.size, case.arch.size))
     assert report.sites == [], str(report)
     assert _layout(again) == _layout(case.converted)
-    assert sorted(again.state_dict()) == sorted(case.converted.state_dict())
+    assert list(again.state_dict()) == list(case.converted.state_dict())
     assert torch.equal(again.eval()(case.x), case.converted(case.x))
 
 
@@ -129,16 +115,14 @@ def _layout(model: nn.Module) -> list[tuple[str, str]]:
     ]
 
 
-def test_paper_placement(case: Case, request: pytest.FixtureRequest) -> None:
+def test_paper_placement(case: Case) -> None:
     """Blur after the activation (Zhang 2019, Fig. 2) exactly where an activation follows the strided conv."""
-    _pending(request, case.arch)
     expected = {name for name, act_follows in strided_convs(case.model).items() if act_follows}
     placed = {name for name, p in case.report.placements().items() if p == "after-activation"}
     assert placed == expected, str(case.report)
 
 
-def test_no_strided_op_left_unblurred(case: Case, request: pytest.FixtureRequest) -> None:
-    _pending(request, case.arch)
+def test_no_strided_op_left_unblurred(case: Case) -> None:
     assert unblurred_strided_ops(case.converted) == [], str(case.report)
     assert case.report.skipped == []
 
@@ -153,8 +137,7 @@ def test_no_strided_op_left_unblurred(case: Case, request: pytest.FixtureRequest
 SHIFT_RATIO_BOUND = 0.75
 
 
-def test_shift_change_reduced(case: Case, request: pytest.FixtureRequest, record_property) -> None:
-    _pending(request, case.arch)
+def test_shift_change_reduced(case: Case, record_property) -> None:
     before = shift_change(case.model, case.x)
     after = shift_change(case.converted, case.x)
     record_property("shift_change", (case.arch.id, before, after))
@@ -162,9 +145,8 @@ def test_shift_change_reduced(case: Case, request: pytest.FixtureRequest, record
     assert after < SHIFT_RATIO_BOUND * before, f"1-px change {before:.4f} -> {after:.4f}"
 
 
-def test_same_sites_without_example_input(case: Case, request: pytest.FixtureRequest) -> None:
+def test_same_sites_without_example_input(case: Case) -> None:
     """A user who passes no example input gets the same conversion (the shape checks aside)."""
-    _pending(request, case.arch)
     if "img_size" in case.arch.kwargs:
         pytest.skip("the ViT's fixed input size is checked by its position embedding, not by convert")
     converted, report = convert(case.model)
