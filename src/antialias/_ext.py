@@ -7,9 +7,9 @@ to that one torch version. Here the sources ship as package data and are compile
 
 Cache. The library is built into ``$ANTIALIAS_CACHE/ext/<key>`` (``$ANTIALIAS_CACHE`` is the
 package's cache root, shared with downloaded weights; default ``$XDG_CACHE_HOME/antialias/ext/<key>``,
-i.e. ``~/.cache/antialias/ext/<key>``), where the key
-hashes the sources, the compiler flags, the torch version and its C++ ABI: every later process
-(test workers, torchrun ranks, the next run) loads it without compiling. Concurrency: the build
+i.e. ``~/.cache/antialias/ext/<key>``), where the key hashes the sources, the compiler flags, the
+torch and Python versions, torch's C++ ABI and the CPU's feature flags: every later process (test
+workers, torchrun ranks, the next run) loads it without compiling. Concurrency: the build
 holds a file lock (``<key>.lock``) and compiles into a temporary directory that is renamed into
 place only when complete, so a process never loads a half-written library; processes that lose the
 race wait on the lock and load the winner's build. No network is used.
@@ -28,6 +28,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -76,7 +77,9 @@ def cache_key() -> str:
         digest.update(name.encode())
         digest.update((_CSRC / name).read_bytes())
     abi = getattr(torch._C, "_GLIBCXX_USE_CXX11_ABI", None)
-    digest.update(repr((_CFLAGS, _LDFLAGS, torch.__version__, abi, platform.machine(), _cpu_flags())).encode())
+    # The Python version too: cpp_extension links libtorch_python, which is built per Python version.
+    python = sys.version_info[:2]
+    digest.update(repr((_CFLAGS, _LDFLAGS, torch.__version__, abi, python, platform.machine(), _cpu_flags())).encode())
     version = "".join(c if c.isalnum() or c in "._-" else "_" for c in torch.__version__)
     return f"torch{version}-{digest.hexdigest()[:16]}"
 
