@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("antialias._version", "antialias._io", "antialias._manifest", "antialias._factory", "antialias._download",
               "antialias.checkpoint", "antialias.filters")),
-    ("functional", ("antialias._kernels", "antialias.functional")),
+    ("functional", ("antialias._ext", "antialias._ops", "antialias._kernels", "antialias.functional")),
     ("layers", ("antialias.layers", "antialias.downsample")),
     ("convert", ("antialias.convert",)),
     ("models", ("antialias.models",)),

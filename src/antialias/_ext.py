@@ -5,9 +5,8 @@ build environment, which downloads its own multi-GB torch wheel, and the binary 
 to that one torch version. Here the sources ship as package data and are compiled with
 :func:`torch.utils.cpp_extension.load` against the torch that is actually imported, on first use.
 
-Cache. The library is built into ``$ANTIALIAS_CACHE/ext/<key>`` (``$ANTIALIAS_CACHE`` is the
-package's cache root, shared with downloaded weights; default ``$XDG_CACHE_HOME/antialias/ext/<key>``,
-i.e. ``~/.cache/antialias/ext/<key>``), where the key hashes the sources, the compiler flags, the
+Cache. The library is built into ``<root>/ext/<key>``, where ``<root>`` is the package's one cache
+root (:func:`antialias._download.cache_root`: ``$ANTIALIAS_HOME``, else ``~/.cache/antialias``), and the key hashes the sources, the compiler flags, the
 torch and Python versions, torch's C++ ABI and the CPU's feature flags: every later process (test
 workers, torchrun ranks, the next run) loads it without compiling. Concurrency: the build
 holds a file lock (``<key>.lock``) and compiles into a temporary directory that is renamed into
@@ -36,12 +35,14 @@ from pathlib import Path
 
 import torch
 
+from antialias._download import cache_root
+
 __all__ = ["ENV_CACHE", "ENV_PURE", "Backend", "backend", "cache_dir", "cache_key"]
 
 #: Set to 1 to force the pure-PyTorch kernels (no compilation is attempted).
 ENV_PURE = "ANTIALIAS_PURE"
 #: The package's cache root; builds go to its ``ext/`` (default ``~/.cache/antialias/ext``).
-ENV_CACHE = "ANTIALIAS_CACHE"
+ENV_CACHE = "ANTIALIAS_HOME"  # the package's cache root (antialias._download.cache_root)
 
 _CSRC = Path(__file__).with_name("csrc")
 _SOURCES = ("blur.cpp", "max_blur.cpp", "register.cpp")
@@ -97,11 +98,8 @@ def _cpu_flags() -> str:
 
 
 def cache_dir() -> Path:
-    """Root of the build cache: ``$ANTIALIAS_CACHE/ext``, else ``$XDG_CACHE_HOME/antialias/ext``."""
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE]).expanduser() / "ext"
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "antialias" / "ext"
+    """Root of the build cache: ``ext/`` under the package's cache root (``$ANTIALIAS_HOME``)."""
+    return cache_root() / "ext"
 
 
 def _build_and_load(final: Path) -> float:
