@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from antialias import BlurPool1d, BlurPool2d, MaxBlurPool1d, MaxBlurPool2d, _ext
+from antialias import BlurPool1d, BlurPool2d, MaxBlurPool1d, MaxBlurPool2d, _ext, _ops
 from antialias import _kernels as K
 from antialias import functional as AF
 from antialias.filters import filter_row
@@ -43,7 +43,7 @@ elif _no_compiler():
 
 @pytest.fixture(scope="module", autouse=True)
 def _built():
-    backend = _ext.backend()
+    backend = _ops.backend()  # loads the library and registers the fake kernels and autograd
     assert backend.compiled, f"the C++ kernels did not build: {backend.detail}"
 
 

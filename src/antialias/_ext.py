@@ -6,12 +6,14 @@ to that one torch version. Here the sources ship as package data and are compile
 :func:`torch.utils.cpp_extension.load` against the torch that is actually imported, on first use.
 
 Cache. The library is built into ``<root>/ext/<key>``, where ``<root>`` is the package's one cache
-root (:func:`antialias._download.cache_root`: ``$ANTIALIAS_HOME``, else ``~/.cache/antialias``), and the key hashes the sources, the compiler flags, the
-torch and Python versions, torch's C++ ABI and the CPU's feature flags: every later process (test
-workers, torchrun ranks, the next run) loads it without compiling. Concurrency: the build
+root (:func:`antialias._download.cache_root`: ``$ANTIALIAS_HOME``, else ``~/.cache/antialias``), and
+the key hashes the sources, the compiler flags, the torch and Python versions, torch's C++ ABI and
+the CPU's feature flags: every later process (test workers, torchrun ranks, the next run) loads it
+without compiling. Concurrency: the build
 holds a file lock (``<key>.lock``) and compiles into a temporary directory that is renamed into
-place only when complete, so a process never loads a half-written library; processes that lose the
-race wait on the lock and load the winner's build. No network is used.
+place (:func:`antialias._io.publish`) only when complete, so a process never loads a half-written
+library; processes that lose the race wait on the lock and load the winner's build. No network is
+used.
 
 Fallback. ``ANTIALIAS_PURE=1`` forces the pure-PyTorch kernels. Without a working compiler (or
 ninja) the build fails, one ``UserWarning`` says so, and the pure-PyTorch kernels are used.
@@ -36,6 +38,7 @@ from pathlib import Path
 import torch
 
 from antialias._download import cache_root
+from antialias._io import fsync_dir, publish
 
 __all__ = ["ENV_CACHE", "ENV_PURE", "Backend", "backend", "cache_dir", "cache_key"]
 
@@ -131,7 +134,10 @@ def _build_and_load(final: Path) -> float:
                 is_python_module=False,
                 verbose=False,
             )
-            os.rename(tmp, final)  # atomic: others see a complete build or none
+            with open(tmp / f"{_NAME}.so", "rb") as built:  # durable before it is published
+                os.fsync(built.fileno())
+            fsync_dir(tmp)
+            publish(tmp, final)  # one rename: others see a complete build or none
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -140,10 +146,11 @@ def _build_and_load(final: Path) -> float:
 
 @functools.cache
 def backend() -> Backend:
-    """Load the C++ kernels (building them once per machine) and register their Python parts.
+    """Load the C++ kernels (building them once per machine).
 
-    Called on the first CPU op, not at import. Never raises for a failed build: it warns once and
-    returns the pure-PyTorch backend.
+    Called on the first CPU op (through :func:`antialias._ops.backend`, which then registers the
+    ops' Python parts), not at import. Never raises for a failed build: it warns once and returns
+    the pure-PyTorch backend.
     """
     if os.environ.get(ENV_PURE, "").strip() not in ("", "0"):
         return Backend("pure", f"{ENV_PURE}={os.environ[ENV_PURE]}")
@@ -159,9 +166,6 @@ def backend() -> Backend:
             stacklevel=2,
         )
         return Backend("pure", f"build failed: {reason}")
-    from antialias import _ops
-
-    _ops.register()
     return Backend("cpp", str(final), seconds)
 
 

@@ -42,15 +42,27 @@ from __future__ import annotations
 import functools
 import math
 import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from antialias import _ext
+from antialias import _ops
+from antialias._ops import (
+    blur_pool_traceable,
+    dense_max_traceable,
+    pad_for_max,
+    pad_index,
+)
+from antialias._ops import max_blur_pool_reference as max_blur_pool_reference  # re-exported
+from antialias._ops import pad_axis as pad_axis  # re-exported (antialias.convert uses it)
 
-_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-_MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+#: One banded matrix per spatial axis, ``None`` for the identity.
+Matrices = tuple[Tensor | None, ...]
+Rows = Sequence[Tensor]
+Pads = Sequence[tuple[int, int]]
 
 #: Axes longer than this are blurred by the traceable path: the banded matrix does ``L_out * L``
 #: multiply-adds per axis where the stencil does ``L_out * k``, which stops paying off for long axes.
@@ -70,11 +82,7 @@ def use_fast_path(x: Tensor) -> bool:
         return False
     if torch.jit.is_scripting() or torch.jit.is_tracing():
         return False
-    compiler = getattr(torch, "compiler", None)
-    if compiler is not None:
-        if compiler.is_compiling() or getattr(compiler, "is_exporting", lambda: False)():
-            return False
-    return True
+    return not _compiler_tracing()
 
 
 def _compiler_tracing() -> bool:
@@ -85,7 +93,7 @@ def _compiler_tracing() -> bool:
 
 
 def _custom_ops_loaded() -> bool:
-    return _ext.backend().compiled
+    return _ops.backend().compiled
 
 
 # Under torch.compile dynamo runs this once at trace time and bakes in the answer (the build and
@@ -96,7 +104,7 @@ if hasattr(torch.compiler, "assume_constant_result"):
 
 def backend_description() -> str:
     """One line saying which kernels run on CPU (C++ ops or pure PyTorch); builds nothing."""
-    return _ext.description()
+    return _ops.description()
 
 
 def use_custom_op(x: Tensor, nd: int) -> bool:
@@ -115,26 +123,9 @@ def use_custom_op(x: Tensor, nd: int) -> bool:
 # --------------------------------------------------------------------------- padding as indices
 
 
-def pad_index(length: int, before: int, after: int, mode: str, device: torch.device | None = None) -> Tensor:
-    """Source index of every cell of an axis of ``length`` padded by ``(before, after)``.
-
-    ``-1`` marks a zero cell (``mode="zeros"``). ``"reflect"`` needs ``max(before, after) < length``
-    (the caller substitutes ``"replicate"`` otherwise); ``"circular"`` wraps any number of times.
-    """
-    index = torch.arange(-before, length + after, device=device)
-    if mode == "circular":
-        return index % length
-    if mode == "replicate":
-        return index.clamp(0, length - 1)
-    if mode == "reflect":
-        index = index.abs()
-        return torch.where(index > length - 1, 2 * (length - 1) - index, index)
-    if mode == "zeros":
-        return torch.where((index < 0) | (index >= length), -1, index)
-    raise ValueError(f"pad_index: unknown mode {mode!r}")
-
-
-def band_matrix(row: Tensor, length: int, before: int, after: int, mode: str, stride: int, dtype: torch.dtype) -> Tensor:
+def band_matrix(
+    row: Tensor, length: int, before: int, after: int, mode: str, stride: int, dtype: torch.dtype
+) -> Tensor:
     """The ``(L_out, L)`` matrix of pad-by-``(before, after)``, correlate with ``row``, keep every
     ``stride``-th output, along one axis of ``length`` cells; ``L_out = (L + before + after - k) // stride + 1``.
     """
@@ -160,7 +151,8 @@ def band_matrix(row: Tensor, length: int, before: int, after: int, mode: str, st
 def _memory_order(x: Tensor) -> tuple[Tensor, list[int]]:
     """``(z, perm)`` with ``z = x.permute(perm)`` contiguous: the dims in memory order, outermost
     first (NCHW stays NCHW, channels_last becomes NHWC), copying only if ``x`` is not dense."""
-    perm = sorted(range(x.ndim), key=lambda d: (-x.stride(d), d))
+    strides = x.stride()
+    perm = sorted(range(x.ndim), key=lambda d: (-strides[d], d))
     z = x.permute(perm)
     if not z.is_contiguous():
         perm = list(range(x.ndim))
@@ -187,8 +179,9 @@ def _matmul_axis(z: Tensor, matrix: Tensor, dim: int, buffer: Tensor | None = No
     out_shape = (*shape[:dim], matrix.shape[0], *shape[dim + 1 :])
     kw = {}
     if buffer is not None:
+        rows_out = matrix.shape[0]
         kw["out"] = buffer[: math.prod(out_shape)].view(
-            (outer, matrix.shape[0]) if inner == 1 else (matrix.shape[0], inner) if outer == 1 else (outer, matrix.shape[0], inner)
+            (outer, rows_out) if inner == 1 else (rows_out, inner) if outer == 1 else (outer, rows_out, inner)
         )
     if inner == 1:
         out = torch.mm(z.reshape(outer, length), matrix.t(), **kw)  # (outer, L_out)
@@ -202,68 +195,20 @@ def _matmul_axis(z: Tensor, matrix: Tensor, dim: int, buffer: Tensor | None = No
 # --------------------------------------------------------------------------- blur
 
 
-def blur_axis(x: Tensor, row: Tensor, dim: int, stride: int) -> Tensor:
-    """Traceable path: correlate the (already padded) axis ``dim`` with ``row``, keeping every
-    ``stride``-th output. Output length along ``dim``: ``floor((L - k) / stride) + 1``.
-    """
-    k = row.numel()
-    if k == 1:
-        index = [slice(None)] * x.ndim
-        index[dim] = slice(None, None, stride)
-        return x[tuple(index)]
-    nd = x.ndim - 2
-    channels = x.shape[1]
-    shape = [1] * nd
-    shape[dim - 2] = k
-    strides = [1] * nd
-    strides[dim - 2] = stride
-    weight = row.to(dtype=x.dtype, device=x.device).reshape(1, 1, *shape).expand(channels, 1, *shape)
-    return _CONV[nd](x, weight, stride=strides, groups=channels)
-
-
-def pad_axis(x: Tensor, dim: int, before: int, after: int, mode: str, value: float = 0.0) -> Tensor:
-    """Pad one spatial ``dim`` with ``mode`` (a padding mode, or ``"constant"`` with ``value``).
-
-    Circular padding wraps any number of times, unlike ``F.pad``'s circular mode.
-    """
-    if before == 0 and after == 0:
-        return x
-    if mode == "circular":
-        index = pad_index(x.shape[dim], before, after, mode, x.device)
-        return x.index_select(dim, index)
-    # F.pad takes pairs from the last axis backwards; its reflect/replicate modes want one per spatial axis.
-    pad = [0, 0] * (x.ndim - 2)
-    pad[2 * (x.ndim - 1 - dim)] = before
-    pad[2 * (x.ndim - 1 - dim) + 1] = after
-    if mode in ("zeros", "constant"):
-        return F.pad(x, pad, mode="constant", value=value)
-    return F.pad(x, pad, mode=mode)
-
-
-def blur_pool_traceable(x: Tensor, rows, strides, pads, modes) -> Tensor:
-    """Pad + depthwise convolution per axis (plain ATen ops; see the module docstring)."""
-    out = x
-    for axis, (row, stride, (before, after), mode) in enumerate(zip(rows, strides, pads, modes)):
-        out = pad_axis(out, 2 + axis, before, after, mode)
-        out = blur_axis(out, row, 2 + axis, stride)
-    return out
-
-
 def _finite(t: Tensor) -> bool:
     """Whether every element of ``t`` is finite, in one reduction pass (a sum is non-finite if any
     term is; an overflowing sum only sends us down the exact, slower path)."""
     return math.isfinite(float(t.sum()))
 
 
-def _apply_matrices(t: Tensor, matrices, transpose: bool = False) -> Tensor:
+def _apply_matrices(t: Tensor, matrices: Matrices, transpose: bool = False) -> Tensor:
     """Multiply ``t`` by one matrix per spatial axis in its own memory order (``None`` = identity);
     with ``transpose``, by the transposes in reverse order (the vector-Jacobian product)."""
     z, perm = _memory_order(t)
     inv = _inverse(perm)
-    axes = [a for a in range(len(matrices)) if matrices[a] is not None]
-    for axis in reversed(axes) if transpose else axes:
-        matrix = matrices[axis].t() if transpose else matrices[axis]
-        z = _matmul_axis(z, matrix, inv[2 + axis])
+    present = [(a, m) for a, m in enumerate(matrices) if m is not None]
+    for axis, m in reversed(present) if transpose else present:
+        z = _matmul_axis(z, m.t() if transpose else m, inv[2 + axis])
     return z.permute(inv)
 
 
@@ -271,7 +216,7 @@ class _BandedBlur(torch.autograd.Function):
     """``y = x`` times one banded matrix per spatial axis; backward applies the transposes."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, matrices: tuple[Tensor, ...], fallback) -> Tensor:
+    def forward(ctx: Any, x: Tensor, matrices: Matrices, fallback: Callable[[Tensor], Tensor]) -> Tensor:
         out = _apply_matrices(x, matrices)
         if not _finite(out):
             out = fallback(x)
@@ -281,13 +226,13 @@ class _BandedBlur(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad: Tensor):
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
         if torch.is_grad_enabled() or not _finite(grad):  # double backward, or non-finite values
             return _traceable_vjp(ctx, grad), None, None
         return _apply_matrices(grad, ctx.matrices, transpose=True), None, None
 
 
-def _traceable_vjp(ctx, grad: Tensor) -> Tensor:
+def _traceable_vjp(ctx: Any, grad: Tensor) -> Tensor:
     """Input gradient through the traceable path (non-finite values stay local there). The op is
     linear, so its vector-Jacobian product does not depend on the input's values."""
     create_graph = torch.is_grad_enabled()
@@ -298,12 +243,10 @@ def _traceable_vjp(ctx, grad: Tensor) -> Tensor:
     return g
 
 
-def blur_pool(x: Tensor, rows, strides, pads, modes) -> Tensor:
+def blur_pool(x: Tensor, rows: Rows, strides: Sequence[int], pads: Pads, modes: Sequence[str]) -> Tensor:
     """Blur-pool of the batched ``x``: per axis pad ``pads[i]`` in ``modes[i]``, correlate with
     ``rows[i]``, keep every ``strides[i]``-th output. The C++ op or the fast path when allowed."""
     if use_custom_op(x, len(rows)):
-        from antialias import _ops
-
         return _ops.blur_pool(x, rows, strides, pads, modes)
     if not use_fast_path(x) or any(x.shape[2 + a] > MAX_BAND_LENGTH for a in range(len(rows))):
         return blur_pool_traceable(x, rows, strides, pads, modes)
@@ -360,6 +303,8 @@ def _flat_max_backward(src: Tensor, out: Tensor | None, grad: Tensor, shift: int
         grad.sub_(grad_in)  # g - P (zero on the overhang tail, so the shift below drops nothing)
         grad_in[shift:].add_(grad[:length])
         return grad_in
+    if out is None:  # only the 2-tap branch above goes without the pass' output
+        raise ValueError(f"`_flat_max_backward`: `out` must be the pass' output (k={kernel_size}), got None.")
     grad_in = torch.zeros_like(src)
     rest = grad[:length]  # gradient not yet given to an earlier tap
     for j in range(kernel_size - 1):
@@ -372,7 +317,7 @@ def _flat_max_backward(src: Tensor, out: Tensor | None, grad: Tensor, shift: int
     return grad_in
 
 
-def _max_plan(z: Tensor, inv: list[int], kernels, dilations) -> list[tuple[int, int]]:
+def _max_plan(z: Tensor, inv: list[int], kernels: Sequence[int], dilations: Sequence[int]) -> list[tuple[int, int]]:
     """``(shift, kernel_size)`` of each max pass over the flat ``z``, last spatial axis first (the
     order whose earlier-tap-wins rule picks the first maximum in raster order)."""
     return [
@@ -389,7 +334,14 @@ class _MaxBlur(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, kernels, dilations, matrices, fallback) -> Tensor:
+    def forward(
+        ctx: Any,
+        x: Tensor,
+        kernels: tuple[int, ...],
+        dilations: tuple[int, ...],
+        matrices: Matrices,
+        fallback: Callable[[Tensor], Tensor],
+    ) -> Tensor:
         z, perm = _memory_order(x)
         inv = _inverse(perm)
         dense, spare = z.reshape(-1), None
@@ -404,7 +356,7 @@ class _MaxBlur(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad: Tensor):
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None, None, None]:
         (x,) = ctx.saved_tensors
         if torch.is_grad_enabled() or not _finite(grad):
             # Double backward (create_graph=True) or non-finite values: the traceable path's
@@ -464,51 +416,48 @@ def _route2(mask: Tensor, grad: Tensor, shift: int) -> Tensor:
     return mask
 
 
-def _blur_memory_order(z: Tensor, inv: list[int], matrices, buffer, transpose=False, last_buffer=None) -> Tensor:
+def _blur_memory_order(
+    z: Tensor,
+    inv: list[int],
+    matrices: Matrices,
+    buffer: Tensor | None,
+    transpose: bool = False,
+    last_buffer: Tensor | None = None,
+) -> Tensor:
     """:func:`_apply_matrices` on ``z``, already in memory order (``z.permute(inv)`` is the NCHW
     view; made contiguous here). ``buffer`` may take the first GEMM's result, ``last_buffer``
     the last one's; with ``transpose`` the result stays in memory order, else it is permuted back."""
     z = z.contiguous()
-    axes = [a for a in range(len(matrices)) if matrices[a] is not None]
+    present = [(a, m) for a, m in enumerate(matrices) if m is not None]
     if transpose:
-        axes = axes[::-1]
-    for i, axis in enumerate(axes):
-        matrix = matrices[axis].t() if transpose else matrices[axis]
-        buf = last_buffer if i == len(axes) - 1 else buffer if i == 0 else None
+        present = present[::-1]
+    for i, (axis, m) in enumerate(present):
+        matrix = m.t() if transpose else m
+        buf = last_buffer if i == len(present) - 1 else buffer if i == 0 else None
         if buf is not None and buf.numel() < z.numel() // z.shape[inv[2 + axis]] * matrix.shape[0]:
             buf = None
         z = _matmul_axis(z, matrix, inv[2 + axis], buf)
     return z if transpose else z.permute(inv)
 
 
-def dense_max_traceable(x: Tensor, kernels, dilations) -> Tensor:
-    """``F.max_pool{1,2,3}d`` at stride 1 (routes gradients to the first maximum in raster order)."""
-    if all(k == 1 for k in kernels):
-        return x
-    return _MAX_POOL[len(kernels)](x, kernels, stride=1, dilation=dilations)
-
-
-def pad_for_max(x: Tensor, max_pads) -> Tensor:
-    """Pad each spatial axis by ``max_pads[i] = (before, after, circular)`` for the dense max:
-    ``-inf`` cells, or wrapped ones when ``circular``."""
-    for axis, (before, after, circular) in enumerate(max_pads):
-        if circular:
-            x = pad_axis(x, 2 + axis, before, after, "circular")
-        elif before or after:
-            x = pad_axis(x, 2 + axis, before, after, "constant", value=float("-inf"))
-    return x
-
-
-def max_blur_pool(x: Tensor, kernels, dilations, rows, strides, pads, modes, max_pads=None) -> Tensor:
+def max_blur_pool(
+    x: Tensor,
+    kernels: Sequence[int],
+    dilations: Sequence[int],
+    rows: Rows,
+    strides: Sequence[int],
+    pads: Pads,
+    modes: Sequence[str],
+    max_pads: Sequence[tuple[int, int, bool]] | None = None,
+) -> Tensor:
     """Dense max over windows of ``kernels[i]`` taps spaced ``dilations[i]`` apart (stride 1), then
     :func:`blur_pool` of the result. ``x`` is padded for the max by ``max_pads`` (see
     :func:`pad_for_max`; ``None``: already padded). The C++ op or the fast path when allowed."""
     if max_pads is not None:
         circular = modes[0] == "circular"
         if use_custom_op(x, len(rows)) and all(c == circular for _, _, c in max_pads):
-            from antialias import _ops
-
-            return _ops.max_blur_pool(x, kernels, dilations, [p[:2] for p in max_pads], rows, strides, pads, modes)
+            max_pads_2 = [(before, after) for before, after, _ in max_pads]
+            return _ops.max_blur_pool(x, kernels, dilations, max_pads_2, rows, strides, pads, modes)
         x = pad_for_max(x, max_pads)
     dense_shape = [x.shape[2 + a] - dilations[a] * (kernels[a] - 1) for a in range(len(kernels))]
 
@@ -521,25 +470,21 @@ def max_blur_pool(x: Tensor, kernels, dilations, rows, strides, pads, modes, max
     return _MaxBlur.apply(x, tuple(kernels), tuple(dilations), matrices, fallback)
 
 
-def max_blur_pool_reference(x: Tensor, kernel, dilation, max_pad_before, max_pad_after, rows, stride, pad_before, pad_after, padding_mode: str) -> Tensor:
-    """``antialias::max_blur_pool`` (4-D, the op's arguments) by the traceable path: its autograd
-    gives the ops' double backward."""
-    circular = padding_mode == "circular"
-    dense = pad_for_max(x, [(b, a, circular) for b, a in zip(max_pad_before, max_pad_after)])
-    dense = dense_max_traceable(dense, kernel, dilation)
-    pads = list(zip(pad_before, pad_after))
-    modes = [
-        "replicate" if padding_mode == "reflect" and max(pads[a]) >= dense.shape[2 + a] else padding_mode
-        for a in range(len(kernel))
-    ]
-    return blur_pool_traceable(dense, rows, stride, pads, modes)
-
-
-def _matrices(rows, lengths, strides, pads, modes, dtype, device, full_lengths=None) -> tuple:
+def _matrices(
+    rows: Rows,
+    lengths: Sequence[int],
+    strides: Sequence[int],
+    pads: Pads,
+    modes: Sequence[str],
+    dtype: torch.dtype,
+    device: torch.device,
+    full_lengths: Sequence[int] | None = None,
+) -> Matrices:
     """One banded matrix per axis (``None`` = identity); with ``full_lengths``, zero columns are
     appended up to those lengths (the dense max's overhang cells)."""
-    out = []
-    for axis, (row, length, stride, (before, after), mode) in enumerate(zip(rows, lengths, strides, pads, modes)):
+    out: list[Tensor | None] = []
+    geometry = zip(rows, lengths, strides, pads, modes, strict=True)
+    for axis, (row, length, stride, (before, after), mode) in enumerate(geometry):
         full = length if full_lengths is None else full_lengths[axis]
         if row.numel() == 1 and stride == 1 and full == length:
             out.append(None)  # identity
@@ -549,7 +494,17 @@ def _matrices(rows, lengths, strides, pads, modes, dtype, device, full_lengths=N
 
 
 @functools.lru_cache(maxsize=128)
-def _band_matrix_key(taps: tuple, device: torch.device, length, before, after, mode, stride, dtype, full) -> Tensor:
+def _band_matrix_key(
+    taps: tuple[float, ...],
+    device: torch.device,
+    length: int,
+    before: int,
+    after: int,
+    mode: str,
+    stride: int,
+    dtype: torch.dtype,
+    full: int,
+) -> Tensor:
     row = torch.tensor(taps, dtype=torch.float64)
     matrix = band_matrix(row, length, before, after, mode, stride, dtype)
     if full > length:
@@ -557,7 +512,18 @@ def _band_matrix_key(taps: tuple, device: torch.device, length, before, after, m
     return matrix.to(device)
 
 
-def _band_matrix_cached(row: Tensor, length, before, after, mode, stride, dtype, full, *, device=None) -> Tensor:
+def _band_matrix_cached(
+    row: Tensor,
+    length: int,
+    before: int,
+    after: int,
+    mode: str,
+    stride: int,
+    dtype: torch.dtype,
+    full: int,
+    *,
+    device: torch.device | str | None = None,
+) -> Tensor:
     """:func:`band_matrix` on ``device`` (default: the row's), memoised per device: building it
     costs a few small index ops (~1 ms per call measured on a 2-core CPU, ~4 % of a BlurPool step).
 
@@ -566,15 +532,15 @@ def _band_matrix_cached(row: Tensor, length, before, after, mode, stride, dtype,
     counter instead, because reading its values would synchronise the device; an in-place edit
     bumps the version, so it also gets a new matrix. Cached matrices are never mutated.
     """
-    device = row.device if device is None else torch.device(device)
+    target = row.device if device is None else torch.device(device)
     if row.device.type == "cpu":
         taps = tuple(row.detach().to(torch.float64).tolist())
-        return _band_matrix_key(taps, device, length, before, after, mode, stride, dtype, full)
-    key = (id(row), row._version, device, length, before, after, mode, stride, dtype, full)
+        return _band_matrix_key(taps, target, length, before, after, mode, stride, dtype, full)
+    key = (id(row), row._version, target, length, before, after, mode, stride, dtype, full)
     hit = _DEVICE_ROW_MATRICES.get(key)
     if hit is not None and hit[0]() is row:
         return hit[1]
-    matrix = band_matrix(row.to(device), length, before, after, mode, stride, dtype)
+    matrix = band_matrix(row.to(target), length, before, after, mode, stride, dtype)
     if full > length:
         matrix = F.pad(matrix, [0, full - length])
     while len(_DEVICE_ROW_MATRICES) >= 128:  # oldest first (dicts keep insertion order)
@@ -584,4 +550,4 @@ def _band_matrix_cached(row: Tensor, length, before, after, mode, stride, dtype,
 
 
 #: ``(id, version, device, geometry) -> (weakref to the row, matrix)`` for rows not on the CPU.
-_DEVICE_ROW_MATRICES: dict = {}
+_DEVICE_ROW_MATRICES: dict[tuple[Any, ...], tuple[weakref.ref[Tensor], Tensor]] = {}
