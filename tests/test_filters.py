@@ -68,16 +68,16 @@ def test_filter_names_table_matches_paper():
 )
 def test_unknown_name_suggests_close_match(spec, suggestion):
     with pytest.raises(ValueError, match=rf"got '{spec}'\. Did you mean '{suggestion}'\?"):
-        filters.filter_row(spec, where="BlurPool2d")
+        filters.filter_row(spec, where="`BlurPool2d`")
 
 
 def test_unknown_name_lists_accepted_names_and_where():
     with pytest.raises(
         ValueError,
-        match=r"^blur_pool2d: `filter_size` must be an int or one of "
+        match=r"^`blur_pool2d`: `filter_size` must be an int or one of "
         r"\['bin5', 'rect2', 'tri3', 'tri4'\], got 'gaussian'",
     ):
-        filters.filter_row("gaussian", where="blur_pool2d")
+        filters.filter_row("gaussian", where="`blur_pool2d`")
 
 
 @pytest.mark.parametrize("spec", [0, -3, "0"])
@@ -137,8 +137,8 @@ def test_custom_filter_requires_grad_is_detached():
 @pytest.mark.parametrize("kind", ["tensor", "numpy"])
 def test_custom_filter_bad_values_rejected(taps, message, kind):
     spec = torch.tensor(taps) if kind == "tensor" else np.asarray(taps)
-    with pytest.raises(ValueError, match=rf"^BlurPool2d: {message}.*got \["):
-        filters.filter_row(spec, where="BlurPool2d")
+    with pytest.raises(ValueError, match=rf"^`BlurPool2d`: {message}.*got \["):
+        filters.filter_row(spec, where="`BlurPool2d`")
 
 
 @pytest.mark.parametrize("shape", [(0,), (2, 2), (1, 3), ()])

@@ -694,7 +694,7 @@ def test_wrong_ndim_rejected(nd, kind, extra):
     name = f"{kind}{nd}d"
     x = rand(*([2] * (nd + 2 + extra)))
     with pytest.raises(
-        ValueError, match=rf"^{name}: `input` must have {nd + 2} dims .* or {nd + 1} without the batch, got shape \("
+        ValueError, match=rf"^`{name}`: `input` must have {nd + 2} dims .* or {nd + 1} without the batch, got shape \("
     ):
         call(nd, kind, x)
 
@@ -718,7 +718,7 @@ def test_non_tensor_rejected(nd, kind):
 @pytest.mark.parametrize(("nd", "kind"), OPS, ids=OP_IDS)
 @pytest.mark.parametrize("filter_size", [0, -2])
 def test_filter_size_below_one_rejected(nd, kind, filter_size):
-    with pytest.raises(ValueError, match=rf"^{kind}{nd}d: `filter_size` must be >= 1, got {filter_size}"):
+    with pytest.raises(ValueError, match=rf"^`{kind}{nd}d`: `filter_size` must be >= 1, got {filter_size}"):
         call(nd, kind, rand(1, 2, *SPATIAL[nd]), filter_size=filter_size)
 
 
@@ -726,9 +726,9 @@ def test_filter_size_below_one_rejected(nd, kind, filter_size):
 @pytest.mark.parametrize("stride", [0, -1])
 def test_stride_below_one_rejected(nd, stride):
     x = rand(1, 2, *SPATIAL[nd])
-    with pytest.raises(ValueError, match=rf"^blur_pool{nd}d: `stride` must be >= 1, got {stride}\."):
+    with pytest.raises(ValueError, match=rf"^`blur_pool{nd}d`: `stride` must be >= 1, got {stride}\."):
         BLUR_POOL[nd](x, stride=stride)
-    with pytest.raises(ValueError, match=rf"^max_blur_pool{nd}d: `stride` must be >= 1, got {stride}\."):
+    with pytest.raises(ValueError, match=rf"^`max_blur_pool{nd}d`: `stride` must be >= 1, got {stride}\."):
         MAX_BLUR_POOL[nd](x, 2, stride)
     with pytest.raises(ValueError, match=r"`stride` must be >= 1, got \("):
         BLUR_POOL[nd](x, stride=(1,) * (nd - 1) + (stride,))
@@ -736,14 +736,14 @@ def test_stride_below_one_rejected(nd, stride):
 
 @pytest.mark.parametrize("stride", [(2,), (2, 2, 2), 2.0, "2", True])
 def test_stride_bad_type_rejected(stride):
-    with pytest.raises(TypeError, match=r"^blur_pool2d: `stride` must be an int or a tuple of 2 ints, got"):
+    with pytest.raises(TypeError, match=r"^`blur_pool2d`: `stride` must be an int or a tuple of 2 ints, got"):
         AF.blur_pool2d(rand(1, 2, 6, 6), stride=stride)
 
 
 @pytest.mark.parametrize(("nd", "kind"), OPS, ids=OP_IDS)
 def test_unknown_filter_name_rejected(nd, kind):
     with pytest.raises(
-        ValueError, match=rf"^{kind}{nd}d: `filter_size` must be an int or one of .* got 'tri5'\. Did you mean 'tri4'\?"
+        ValueError, match=rf"^`{kind}{nd}d`: `filter_size` must be an int or one of .* got 'tri5'\. Did you mean 'tri4'\?"
     ):
         call(nd, kind, rand(1, 2, *SPATIAL[nd]), filter_size="tri5")
 
@@ -774,7 +774,7 @@ def test_unknown_padding_mode_without_close_match():
 )
 @pytest.mark.parametrize(("nd", "kind"), OPS, ids=OP_IDS)
 def test_bad_custom_filter_rejected(taps, message, nd, kind):
-    with pytest.raises(ValueError, match=rf"^{kind}{nd}d: a custom filter {message}"):
+    with pytest.raises(ValueError, match=rf"^`{kind}{nd}d`: a custom filter {message}"):
         call(nd, kind, rand(1, 2, *SPATIAL[nd]), filter_size=torch.tensor(taps))
 
 
@@ -788,17 +788,17 @@ def test_max_blur_pool_bad_arguments(nd):
     x = rand(1, 2, *SPATIAL[nd])
     name = f"max_blur_pool{nd}d"
     with pytest.raises(
-        ValueError, match=rf"^{name}: `padding` must be at most half of `kernel_size`, got padding=2, kernel_size=3"
+        ValueError, match=rf"^`{name}`: `padding` must be at most half of `kernel_size`, got padding=2, kernel_size=3"
     ):
         MAX_BLUR_POOL[nd](x, 3, padding=2)
-    with pytest.raises(ValueError, match=rf"^{name}: `kernel_size` must be >= 1, got 0"):
+    with pytest.raises(ValueError, match=rf"^`{name}`: `kernel_size` must be >= 1, got 0"):
         MAX_BLUR_POOL[nd](x, 0)
-    with pytest.raises(ValueError, match=rf"^{name}: `dilation` must be >= 1, got 0"):
+    with pytest.raises(ValueError, match=rf"^`{name}`: `dilation` must be >= 1, got 0"):
         MAX_BLUR_POOL[nd](x, 2, dilation=0)
-    with pytest.raises(ValueError, match=rf"^{name}: `padding` must be >= 0, got -1"):
+    with pytest.raises(ValueError, match=rf"^`{name}`: `padding` must be >= 0, got -1"):
         MAX_BLUR_POOL[nd](x, 2, padding=-1)
     with pytest.raises(
-        ValueError, match=rf"^{name}: input of size \d+ on spatial axis 0 is smaller than the pooling window"
+        ValueError, match=rf"^`{name}`: `input` must be at least as large as the pooling window on spatial axis 0 .*, got size \d+\."
     ):
         MAX_BLUR_POOL[nd](x, 4, dilation=4)
 

@@ -472,11 +472,11 @@ def test_wrong_channel_count(make):
     shape = str(tuple(x.shape)).replace("(", r"\(").replace(")", r"\)")
     with pytest.raises(
         ValueError,
-        match=rf"^{name}: expected 4 channels, got input of shape {shape} \(3 channels\)\. "
+        match=rf"^`{name}`: `input` must have 4 channels, got shape {shape} \(3 channels\)\. "
         r"Build the layer with channels=3 or channels=None\.",
     ):
         module(x)
-    with pytest.raises(ValueError, match=r"expected 4 channels, .*\(3 channels\)"):
+    with pytest.raises(ValueError, match=r"`input` must have 4 channels, .*\(3 channels\)"):
         module(x[0])  # unbatched (C, ...)
     assert module(rand(2, 4, *(6,) * nd)).shape[1] == 4
 
@@ -489,7 +489,7 @@ def test_conv_blur_pool_wrong_channels_raise():
 @pytest.mark.parametrize("channels", [0, -1, True, 2.0, "3"])
 def test_bad_channels_argument(channels):
     with pytest.raises(
-        ValueError, match=rf"^BlurPool2d: `channels` must be a positive int or None, got {channels!r}\."
+        ValueError, match=rf"^`BlurPool2d`: `channels` must be a positive int or None, got {channels!r}\."
     ):
         BlurPool2d(channels)
 
@@ -500,7 +500,7 @@ def test_module_wrong_ndim(make, x):
     module = make()
     with pytest.raises(
         ValueError,
-        match=rf"^{type(module).__name__}: `input` must have 4 dims \(N, C, H, W\) or 3 without the batch, got shape",
+        match=rf"^`{type(module).__name__}`: `input` must have 4 dims \(N, C, H, W\) or 3 without the batch, got shape",
     ):
         module(x)
 
@@ -516,56 +516,56 @@ def test_module_integer_input(make):
 @pytest.mark.parametrize(
     ("make", "exc", "match"),
     [
-        (lambda: BlurPool2d(3, 0), ValueError, r"^BlurPool2d: `filter_size` must be >= 1, got 0"),
+        (lambda: BlurPool2d(3, 0), ValueError, r"^`BlurPool2d`: `filter_size` must be >= 1, got 0"),
         (
             lambda: BlurPool2d(3, "tri-5"),
             ValueError,
-            r"^BlurPool2d: `filter_size` must be an int or one of .*got 'tri-5'\. Did you mean 'tri4'\?",
+            r"^`BlurPool2d`: `filter_size` must be an int or one of .*got 'tri-5'\. Did you mean 'tri4'\?",
         ),
-        (lambda: BlurPool2d(3, 4, 0), ValueError, r"^BlurPool2d: `stride` must be >= 1, got 0\."),
-        (lambda: BlurPool3d(3, 4, (2, 0, 2)), ValueError, r"^BlurPool3d: `stride` must be >= 1, got \(2, 0, 2\)\."),
+        (lambda: BlurPool2d(3, 4, 0), ValueError, r"^`BlurPool2d`: `stride` must be >= 1, got 0\."),
+        (lambda: BlurPool3d(3, 4, (2, 0, 2)), ValueError, r"^`BlurPool3d`: `stride` must be >= 1, got \(2, 0, 2\)\."),
         (
             lambda: BlurPool2d(3, 4, 2, "reflection"),
             ValueError,
-            r"^BlurPool2d: `padding_mode` must be one of .*got 'reflection'\. Did you mean 'reflect'\?",
+            r"^`BlurPool2d`: `padding_mode` must be one of .*got 'reflection'\. Did you mean 'reflect'\?",
         ),
         (
             lambda: BlurPool2d(3, torch.tensor([1.0, float("nan")])),
             ValueError,
-            r"^BlurPool2d: a custom filter must be finite",
+            r"^`BlurPool2d`: a custom filter must be finite",
         ),
         (
             lambda: BlurPool2d(3, torch.tensor([2.0, -2.0])),
             ValueError,
-            r"^BlurPool2d: a custom filter must have a non-zero sum",
+            r"^`BlurPool2d`: a custom filter must have a non-zero sum",
         ),
-        (lambda: MaxBlurPool2d(2, stride=0), ValueError, r"^MaxBlurPool2d: `stride` must be >= 1, got 0\."),
-        (lambda: MaxBlurPool2d(0), ValueError, r"^MaxBlurPool2d: `kernel_size` must be >= 1, got 0\."),
-        (lambda: MaxBlurPool2d(2, filter_size=-1), ValueError, r"^MaxBlurPool2d: `filter_size` must be >= 1, got -1"),
+        (lambda: MaxBlurPool2d(2, stride=0), ValueError, r"^`MaxBlurPool2d`: `stride` must be >= 1, got 0\."),
+        (lambda: MaxBlurPool2d(0), ValueError, r"^`MaxBlurPool2d`: `kernel_size` must be >= 1, got 0\."),
+        (lambda: MaxBlurPool2d(2, filter_size=-1), ValueError, r"^`MaxBlurPool2d`: `filter_size` must be >= 1, got -1"),
         (
             lambda: MaxBlurPool2d(2, padding_mode="zero"),
             ValueError,
-            r"^MaxBlurPool2d: `padding_mode` .*Did you mean 'zeros'\?",
+            r"^`MaxBlurPool2d`: `padding_mode` .*Did you mean 'zeros'\?",
         ),
         (
             lambda: MaxBlurPool2d(3, padding=2),
             ValueError,
-            r"^MaxBlurPool2d: `padding` must be at most half of `kernel_size`",
+            r"^`MaxBlurPool2d`: `padding` must be at most half of `kernel_size`",
         ),
         (
             lambda: MaxBlurPool1d(2, stride=(2, 2)),
             TypeError,
-            r"^MaxBlurPool1d: `stride` must be an int or a tuple of 1 ints",
+            r"^`MaxBlurPool1d`: `stride` must be an int or a tuple of 1 ints",
         ),
         (
             lambda: ConvBlurPool2d(3, 4, 3, filter_size="bin4"),
             ValueError,
-            r"^BlurPool2d: `filter_size` .*Did you mean 'bin5'\?",
+            r"^`BlurPool2d`: `filter_size` .*Did you mean 'bin5'\?",
         ),
         (
             lambda: BlurConv2d(3, 4, 3, padding_mode="circle"),
             ValueError,
-            r"^BlurPool2d: `padding_mode` .*Did you mean 'circular'\?",
+            r"^`BlurPool2d`: `padding_mode` .*Did you mean 'circular'\?",
         ),
     ],
 )

@@ -76,9 +76,12 @@ def use_fast_path(x: Tensor) -> bool:
     """Whether the eager fast path may run on ``x``: a plain tensor, with no tracer active.
 
     ``torch.compile``/``torch.export`` (dynamo and non-strict, which runs on tensor subclasses),
-    ``torch.jit`` tracing and scripting, and ``torch.fx`` proxies all get the traceable path.
+    ``torch.jit`` tracing and scripting, ``torch.fx`` proxies and meta tensors (shapes only, like
+    ``nn.MaxPool2d``) all get the traceable path.
     """
     if type(x) is not Tensor:  # FakeTensor, FunctionalTensor, fx Proxy, Parameter, ...
+        return False
+    if x.device.type == "meta":  # no values: the fast path's finiteness check would read them
         return False
     if torch.jit.is_scripting() or torch.jit.is_tracing():
         return False

@@ -87,12 +87,16 @@ def _check_padding_mode(padding_mode: str, where: str) -> None:
         raise ValueError(f"{where}: `padding_mode` must be one of {PADDING_MODES}, got {padding_mode!r}.{hint}")
 
 
-def _rows(filter_size: FilterArg, filter: Sequence[Tensor] | None, nd: int, where: str) -> tuple[Tensor, ...]:
-    if filter is None:
-        return _filters.filter_rows(filter_size, nd, where=where)
-    if not isinstance(filter, (tuple, list)) or len(filter) != nd:
-        raise TypeError(f"{where}: `filter` must be a tuple of {nd} 1-D tensors (one row per axis), got {filter!r}.")
-    return tuple(filter)
+def _rows(
+    filter_size: FilterArg | None, filter: Sequence[Tensor] | None, nd: int, where: str, check_values: bool = True
+) -> tuple[Tensor, ...]:
+    """The blur rows: ``filter`` checked (its values too unless ``check_values`` is off, as for the
+    layers' own buffers), else resolved from ``filter_size``."""
+    if filter is not None:
+        return _filters.check_rows(filter, nd, where=where, check_values=check_values)
+    if filter_size is None:
+        raise TypeError(f"{where}: `filter_size` must be given when `filter` is None, got None.")
+    return _filters.filter_rows(filter_size, nd, where=where)
 
 
 def _channels_last_format(x: Tensor, nd: int) -> torch.memory_format | None:
@@ -126,16 +130,19 @@ def _axis_mode(length: int, before: int, after: int, mode: str) -> str:
 def _blur_pool(
     x: Tensor,
     nd: int,
-    filter_size: FilterArg,
+    filter_size: FilterArg | None,
     stride: IntOrTuple,
     padding_mode: str,
     filter: Sequence[Tensor] | None,
     where: str,
+    check_values: bool = True,
 ) -> Tensor:
+    """``where`` is the public name as it starts error messages, in backticks (``"`blur_pool2d`"``);
+    ``check_values=False`` skips the finiteness check of ``filter`` (the layers' own buffers)."""
     _check_input(x, nd, where)
     strides = _tuple(stride, nd, "stride", where, 1)
     _check_padding_mode(padding_mode, where)
-    rows = _rows(filter_size, filter, nd, where)
+    rows = _rows(filter_size, filter, nd, where, check_values)
     unbatched = x.ndim == nd + 1
     if unbatched:
         x = x.unsqueeze(0)
@@ -161,10 +168,11 @@ def _max_blur_pool(
     padding: IntOrTuple,
     dilation: IntOrTuple,
     ceil_mode: bool,
-    filter_size: FilterArg,
+    filter_size: FilterArg | None,
     padding_mode: str,
     filter: Sequence[Tensor] | None,
     where: str,
+    check_values: bool = True,
 ) -> Tensor:
     _check_input(x, nd, where)
     kernels = _tuple(kernel_size, nd, "kernel_size", where, 1)
@@ -172,8 +180,11 @@ def _max_blur_pool(
     pads = _tuple(padding, nd, "padding", where, 0)
     dilations = _tuple(dilation, nd, "dilation", where, 1)
     _check_padding_mode(padding_mode, where)
-    if any(p > k // 2 for p, k in zip(pads, kernels)):
-        raise ValueError(f"{where}: `padding` must be at most half of `kernel_size`, got padding={padding!r}, kernel_size={kernel_size!r}.")
+    if any(p > k // 2 for p, k in zip(pads, kernels, strict=True)):
+        raise ValueError(
+            f"{where}: `padding` must be at most half of `kernel_size`, got padding={padding!r}, "
+            f"kernel_size={kernel_size!r}."
+        )
     unbatched = x.ndim == nd + 1
     if unbatched:
         x = x.unsqueeze(0)
@@ -186,8 +197,8 @@ def _max_blur_pool(
         dense_len = length + 2 * p - span
         if dense_len < 1 and padding_mode != "circular":  # a periodic axis wraps, any length works
             raise ValueError(
-                f"{where}: input of size {length} on spatial axis {axis} is smaller than the "
-                f"pooling window (kernel_size={k}, dilation={d}, padding={p})."
+                f"{where}: `input` must be at least as large as the pooling window on spatial axis {axis} "
+                f"(kernel_size={k}, dilation={d}, padding={p}), got size {length}."
             )
         if padding_mode == "circular":
             # A periodic signal has a periodic dense max: wrap instead of -inf padding, so the whole
@@ -208,7 +219,7 @@ def _max_blur_pool(
         x.shape[2 + axis] + max_pads[axis][0] + max_pads[axis][1] - dilations[axis] * (kernels[axis] - 1)
         for axis in range(nd)
     ]
-    rows = _rows(filter_size, filter, nd, where)
+    rows = _rows(filter_size, filter, nd, where, check_values)
     pads_blur = [_filters.padding(row.numel()) for row in rows]
     modes = [_axis_mode(dense_lengths[axis], *pads_blur[axis], padding_mode) for axis in range(nd)]
     # CPU: the antialias::max_blur_pool C++ op (the max padding folded into its index tables).
@@ -252,7 +263,7 @@ def blur_pool1d(
         >>> blur_pool1d(torch.tensor([[[0., 0., 1., 1., 0., 0., 1., 1.]]]), "rect2", padding_mode="circular")
         tensor([[[0., 1., 0., 1.]]])
     """
-    return _blur_pool(input, 1, filter_size, stride, padding_mode, filter, "blur_pool1d")
+    return _blur_pool(input, 1, filter_size, stride, padding_mode, filter, "`blur_pool1d`")
 
 
 def blur_pool2d(
@@ -289,7 +300,7 @@ def blur_pool2d(
         >>> blur_pool2d(torch.ones(1, 3, 7, 7), "bin5").shape
         torch.Size([1, 3, 4, 4])
     """
-    return _blur_pool(input, 2, filter_size, stride, padding_mode, filter, "blur_pool2d")
+    return _blur_pool(input, 2, filter_size, stride, padding_mode, filter, "`blur_pool2d`")
 
 
 def blur_pool3d(
@@ -309,27 +320,45 @@ def blur_pool3d(
         >>> blur_pool3d(torch.ones(1, 2, 5, 6, 7)).shape
         torch.Size([1, 2, 3, 3, 4])
     """
-    return _blur_pool(input, 3, filter_size, stride, padding_mode, filter, "blur_pool3d")
+    return _blur_pool(input, 3, filter_size, stride, padding_mode, filter, "`blur_pool3d`")
 
 
-def blur1d(input: Tensor, filter_size: FilterArg = 4, padding_mode: str = "reflect", *, filter: Sequence[Tensor] | None = None) -> Tensor:
+def blur1d(
+    input: Tensor,
+    filter_size: FilterArg = 4,
+    padding_mode: str = "reflect",
+    *,
+    filter: Sequence[Tensor] | None = None,
+) -> Tensor:
     """Blur at stride 1 (same length out): :func:`blur_pool1d` with ``stride=1``."""
-    return _blur_pool(input, 1, filter_size, 1, padding_mode, filter, "blur1d")
+    return _blur_pool(input, 1, filter_size, 1, padding_mode, filter, "`blur1d`")
 
 
-def blur2d(input: Tensor, filter_size: FilterArg = 4, padding_mode: str = "reflect", *, filter: Sequence[Tensor] | None = None) -> Tensor:
+def blur2d(
+    input: Tensor,
+    filter_size: FilterArg = 4,
+    padding_mode: str = "reflect",
+    *,
+    filter: Sequence[Tensor] | None = None,
+) -> Tensor:
     """Blur at stride 1 (same size out): :func:`blur_pool2d` with ``stride=1``.
 
     Examples:
         >>> blur2d(torch.ones(1, 1, 5, 5)).shape
         torch.Size([1, 1, 5, 5])
     """
-    return _blur_pool(input, 2, filter_size, 1, padding_mode, filter, "blur2d")
+    return _blur_pool(input, 2, filter_size, 1, padding_mode, filter, "`blur2d`")
 
 
-def blur3d(input: Tensor, filter_size: FilterArg = 4, padding_mode: str = "reflect", *, filter: Sequence[Tensor] | None = None) -> Tensor:
+def blur3d(
+    input: Tensor,
+    filter_size: FilterArg = 4,
+    padding_mode: str = "reflect",
+    *,
+    filter: Sequence[Tensor] | None = None,
+) -> Tensor:
     """Blur at stride 1 (same size out): :func:`blur_pool3d` with ``stride=1``."""
-    return _blur_pool(input, 3, filter_size, 1, padding_mode, filter, "blur3d")
+    return _blur_pool(input, 3, filter_size, 1, padding_mode, filter, "`blur3d`")
 
 
 def max_blur_pool1d(
@@ -353,8 +382,9 @@ def max_blur_pool1d(
         >>> max_blur_pool1d(x, 2, filter_size="tri3", padding_mode="circular")
         tensor([[[0.5000, 1.0000, 0.5000, 1.0000]]])
     """
+    where = "`max_blur_pool1d`"
     return _max_blur_pool(
-        input, 1, kernel_size, stride, padding, dilation, ceil_mode, filter_size, padding_mode, filter, "max_blur_pool1d"
+        input, 1, kernel_size, stride, padding, dilation, ceil_mode, filter_size, padding_mode, filter, where
     )
 
 
@@ -400,8 +430,9 @@ def max_blur_pool2d(
         >>> max_blur_pool2d(torch.randn(2, 3, 9, 9), 2).shape
         torch.Size([2, 3, 4, 4])
     """
+    where = "`max_blur_pool2d`"
     return _max_blur_pool(
-        input, 2, kernel_size, stride, padding, dilation, ceil_mode, filter_size, padding_mode, filter, "max_blur_pool2d"
+        input, 2, kernel_size, stride, padding, dilation, ceil_mode, filter_size, padding_mode, filter, where
     )
 
 
@@ -423,6 +454,7 @@ def max_blur_pool3d(
         >>> max_blur_pool3d(torch.randn(1, 2, 6, 6, 6), 2).shape
         torch.Size([1, 2, 3, 3, 3])
     """
+    where = "`max_blur_pool3d`"
     return _max_blur_pool(
-        input, 3, kernel_size, stride, padding, dilation, ceil_mode, filter_size, padding_mode, filter, "max_blur_pool3d"
+        input, 3, kernel_size, stride, padding, dilation, ceil_mode, filter_size, padding_mode, filter, where
     )

@@ -13,6 +13,7 @@ layer's op as one call instead of tracing into its input checks.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import torch
 import torch.fx
@@ -35,25 +36,51 @@ __all__ = [
 
 _AXES = {1: ("l",), 2: ("h", "w"), 3: ("d", "h", "w")}
 
+#: ``padding_mode`` of an ``nn.Conv2d``.
+ConvPaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
+
 
 def _check_channels(x: Tensor, nd: int, channels: int | None, where: str) -> None:
     if channels is not None and isinstance(x, Tensor) and x.ndim in (nd + 1, nd + 2):
         got = x.shape[x.ndim - nd - 1]
         if got != channels:
             raise ValueError(
-                f"{where}: expected {channels} channels, got input of shape {tuple(x.shape)} "
+                f"{where}: `input` must have {channels} channels, got shape {tuple(x.shape)} "
                 f"({got} channels). Build the layer with channels={got} or channels=None."
             )
 
 
-def _blur_pool_forward(x, nd, channels, stride, padding_mode, rows, where):
+def _blur_pool_forward(
+    x: Tensor,
+    nd: int,
+    channels: int | None,
+    stride: tuple[int, ...],
+    padding_mode: str,
+    rows: tuple[Tensor, ...],
+    where: str,
+) -> Tensor:
     _check_channels(x, nd, channels, where)
-    return _F._blur_pool(x, nd, None, stride, padding_mode, rows, where)
+    # The layer's own rows (from filter_rows, finite by construction): no per-forward value check.
+    return _F._blur_pool(x, nd, None, stride, padding_mode, rows, where, check_values=False)
 
 
-def _max_blur_pool_forward(x, nd, channels, kernel_size, stride, padding, dilation, ceil_mode, padding_mode, rows, where):
+def _max_blur_pool_forward(
+    x: Tensor,
+    nd: int,
+    channels: int | None,
+    kernel_size: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+    dilation: tuple[int, ...],
+    ceil_mode: bool,
+    padding_mode: str,
+    rows: tuple[Tensor, ...],
+    where: str,
+) -> Tensor:
     _check_channels(x, nd, channels, where)
-    return _F._max_blur_pool(x, nd, kernel_size, stride, padding, dilation, ceil_mode, None, padding_mode, rows, where)
+    return _F._max_blur_pool(
+        x, nd, kernel_size, stride, padding, dilation, ceil_mode, None, padding_mode, rows, where, check_values=False
+    )
 
 
 # fx records these as leaf calls (their checks branch on shapes, which symbolic tracing cannot).
@@ -76,7 +103,7 @@ class _Filtered(nn.Module):
         dtype: torch.dtype | None,
     ) -> None:
         super().__init__()
-        where = type(self).__name__
+        where = self._where
         if channels is not None and (isinstance(channels, bool) or not isinstance(channels, int) or channels < 1):
             raise ValueError(f"{where}: `channels` must be a positive int or None, got {channels!r}.")
         _F._check_padding_mode(padding_mode, where)
@@ -85,8 +112,13 @@ class _Filtered(nn.Module):
         self.padding_mode = padding_mode
         rows = _filters.filter_rows(filter_size, self._nd, where=where)
         dtype = dtype if dtype is not None else torch.get_default_dtype()
-        for axis, row in zip(_AXES[self._nd], rows):
+        for axis, row in zip(_AXES[self._nd], rows, strict=True):
             self.register_buffer(f"filter_{axis}", row.to(device=device, dtype=dtype), persistent=False)
+
+    @property
+    def _where(self) -> str:
+        """The class name as error messages start with it (``"`BlurPool2d`"``)."""
+        return f"`{type(self).__name__}`"
 
     @property
     def filter(self) -> tuple[Tensor, ...]:
@@ -100,12 +132,21 @@ class _Filtered(nn.Module):
 
     def reset_parameters(self) -> None:
         """Refill the filter buffers (after ``to_empty()`` from the meta device, say)."""
-        rows = _filters.filter_rows(self.filter_size, self._nd, where=type(self).__name__)
+        rows = _filters.filter_rows(self.filter_size, self._nd, where=self._where)
         with torch.no_grad():
-            for buf, row in zip(self.filter, rows):
+            for buf, row in zip(self.filter, rows, strict=True):
                 buf.copy_(row)
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
         key = prefix + "filt"
         if key in state_dict:
             # The reference stores the (C, 1, k, k) kernel; accept it if it is ours, then drop it.
@@ -125,7 +166,9 @@ class _Filtered(nn.Module):
                     f"filter_size={self.filter_size!r} (kernel {tuple(mine.shape)}, channels={self.channels}). "
                     "Build the model with the checkpoint's filter size."
                 )
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
 
 class _BlurPoolNd(_Filtered):
@@ -140,12 +183,10 @@ class _BlurPoolNd(_Filtered):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(channels, filter_size, padding_mode, device=device, dtype=dtype)
-        self.stride = _F._tuple(stride, self._nd, "stride", type(self).__name__, 1)
+        self.stride = _F._tuple(stride, self._nd, "stride", self._where, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return _blur_pool_forward(
-            x, self._nd, self.channels, self.stride, self.padding_mode, self.filter, type(self).__name__
-        )
+        return _blur_pool_forward(x, self._nd, self.channels, self.stride, self.padding_mode, self.filter, self._where)
 
     def extra_repr(self) -> str:
         channels = "" if self.channels is None else f"{self.channels}, "
@@ -215,14 +256,14 @@ class _MaxBlurPoolNd(_Filtered):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(channels, filter_size, padding_mode, device=device, dtype=dtype)
-        where = type(self).__name__
+        where = self._where
         nd = self._nd
         self.kernel_size = _F._tuple(kernel_size, nd, "kernel_size", where, 1)
         self.stride = self.kernel_size if stride is None else _F._tuple(stride, nd, "stride", where, 1)
         self.padding = _F._tuple(padding, nd, "padding", where, 0)
         self.dilation = _F._tuple(dilation, nd, "dilation", where, 1)
         self.ceil_mode = bool(ceil_mode)
-        if any(p > k // 2 for p, k in zip(self.padding, self.kernel_size)):
+        if any(p > k // 2 for p, k in zip(self.padding, self.kernel_size, strict=True)):
             raise ValueError(
                 f"{where}: `padding` must be at most half of `kernel_size`, got padding={padding!r}, "
                 f"kernel_size={kernel_size!r}."
@@ -231,7 +272,7 @@ class _MaxBlurPoolNd(_Filtered):
     def forward(self, x: Tensor) -> Tensor:
         return _max_blur_pool_forward(
             x, self._nd, self.channels, self.kernel_size, self.stride, self.padding, self.dilation,
-            self.ceil_mode, self.padding_mode, self.filter, type(self).__name__,
+            self.ceil_mode, self.padding_mode, self.filter, self._where,
         )
 
     def extra_repr(self) -> str:
@@ -307,13 +348,13 @@ class ConvBlurPool2d(nn.Module):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int | Sequence[int],
+        kernel_size: int | tuple[int, int],
         stride: int | Sequence[int] = 2,
-        padding: int | Sequence[int] | str = 0,
-        dilation: int | Sequence[int] = 1,
+        padding: int | tuple[int, int] | str = 0,
+        dilation: int | tuple[int, int] = 1,
         groups: int = 1,
         bias: bool = True,
-        conv_padding_mode: str = "zeros",
+        conv_padding_mode: ConvPaddingMode = "zeros",
         *,
         norm_layer: Callable[[int], nn.Module] | None = None,
         act_layer: Callable[[], nn.Module] | None = nn.ReLU,
@@ -323,7 +364,7 @@ class ConvBlurPool2d(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.conv = nn.Conv2d(
             in_channels, out_channels, kernel_size, 1, padding, dilation, groups, bias, conv_padding_mode, **factory
         )
@@ -361,13 +402,13 @@ class BlurConv2d(nn.Module):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = 2,
-        padding: int | Sequence[int] | str = 0,
-        dilation: int | Sequence[int] = 1,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 2,
+        padding: int | tuple[int, int] | str = 0,
+        dilation: int | tuple[int, int] = 1,
         groups: int = 1,
         bias: bool = True,
-        conv_padding_mode: str = "zeros",
+        conv_padding_mode: ConvPaddingMode = "zeros",
         *,
         filter_size: FilterSpec | Sequence[FilterSpec] = 4,
         padding_mode: str = "reflect",
@@ -375,10 +416,11 @@ class BlurConv2d(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.blur = BlurPool2d(in_channels, filter_size, 1, padding_mode, **factory)
         self.conv = nn.Conv2d(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, conv_padding_mode, **factory
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, conv_padding_mode,
+            **factory,
         )
 
     def forward(self, x: Tensor) -> Tensor:

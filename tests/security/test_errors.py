@@ -204,8 +204,6 @@ def test_convert_unbatched_input_size_says_so():
         convert(net, input_size=(3, 32, 32))
 
 
-@pytest.mark.xfail(strict=True, reason="needs _kernels.use_fast_path to send meta tensors to the traceable path "
-                   "(reported; _kernels.py is being replaced by the kernels merge)")
 def test_layers_run_on_meta_tensors_like_max_pool():
     from antialias.layers import BlurPool2d, MaxBlurPool2d
 

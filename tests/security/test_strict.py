@@ -109,8 +109,6 @@ def test_check_rows_refuses_lists_of_lists_and_non_finite_rows():
     assert check_rows(meta, 1) == meta  # no values on the meta device: structure only
 
 
-@pytest.mark.xfail(strict=True, reason="needs functional._rows to call filters.check_rows (reported; functional.py "
-                   "is being replaced by the kernels merge)")
 def test_blur_pool2d_refuses_nan_and_list_of_list_filters():
     from antialias.functional import blur_pool2d
 
