@@ -194,7 +194,13 @@ def measure(shape, layout: str, reps: int, device: torch.device, extra: dict | N
 # --------------------------------------------------------------------------- report
 
 PAIRS = [(f"blur{k}", f"ref_blur{k}") for k in (2, 3, 4, 5)] + [("maxblur", "ref_maxblur")]
-EXTRA_PAIRS = [("maxblur", "maxpool"), ("blur5", "adobe_blur5"), ("maxblur", "adobe_maxblur"), ("blur5", "kornia_blur5"), ("maxblur", "kornia_maxblur")]
+EXTRA_PAIRS = [
+    ("maxblur", "maxpool"),
+    ("blur5", "adobe_blur5"),
+    ("maxblur", "adobe_maxblur"),
+    ("blur5", "kornia_blur5"),
+    ("maxblur", "kornia_maxblur"),
+]
 NAMES = {f"blur{k}": f"BlurPool2d({k})" for k in (2, 3, 4, 5)} | {"maxblur": "MaxBlurPool2d(tri4)"}
 VERSUS = {"maxpool": "F.max_pool2d(2)", "adobe_blur5": "antialiased_cnns", "adobe_maxblur": "antialiased_cnns",
           "kornia_blur5": "kornia", "kornia_maxblur": "kornia"}
@@ -234,7 +240,8 @@ def report(results: dict, layouts, shapes) -> None:
         need_mb, need_b5 = (5.0, 2.5) if layout == "contiguous" else (2.0, 1.8)
         print(
             f"targets: MaxBlurPool2d f+b/clone {mb[2]:.2f} (<= 2.5), speed-up {1 / mb[1]:.2f}x (>= {need_mb}x), "
-            f"peak {mb[5]:.2f} (<= 0.5), held {mb[4]:.2f}; BlurPool2d(bin5) f+b speed-up {1 / b5[1]:.2f}x (>= {need_b5}x)"
+            f"peak {mb[5]:.2f} (<= 0.5), held {mb[4]:.2f}; "
+            f"BlurPool2d(bin5) f+b speed-up {1 / b5[1]:.2f}x (>= {need_b5}x)"
         )
 
 
@@ -298,14 +305,15 @@ def compile_resnet(device: torch.device, reps: int) -> None:
     fns = {"eager": model, "compiled": compiled}
     times = {name: [] for name in fns}
     with torch.no_grad():
-        for name, fn in fns.items():
+        for fn in fns.values():
             fn(x)
         for _ in range(max(reps, 5)):
             for name, fn in fns.items():
                 times[name].append(_time_fwd(fn, x))
     eager, comp = statistics.median(times["eager"]), statistics.median(times["compiled"])
     print(
-        f"\n## converted resnet18 forward (eval, 8x3x224x224): eager {eager * 1e3:.1f} ms, compiled {comp * 1e3:.1f} ms, "
+        f"\n## converted resnet18 forward (eval, 8x3x224x224): eager {eager * 1e3:.1f} ms, "
+        f"compiled {comp * 1e3:.1f} ms, "
         f"compiled/eager {comp / eager:.2f} (target <= 1.0); compile {compile_s:.0f} s; load {_load()}"
     )
 

@@ -743,7 +743,8 @@ def test_stride_bad_type_rejected(stride):
 @pytest.mark.parametrize(("nd", "kind"), OPS, ids=OP_IDS)
 def test_unknown_filter_name_rejected(nd, kind):
     with pytest.raises(
-        ValueError, match=rf"^`{kind}{nd}d`: `filter_size` must be an int or one of .* got 'tri5'\. Did you mean 'tri4'\?"
+        ValueError,
+        match=rf"^`{kind}{nd}d`: `filter_size` must be an int or one of .* got 'tri5'\. Did you mean 'tri4'\?",
     ):
         call(nd, kind, rand(1, 2, *SPATIAL[nd]), filter_size="tri5")
 
@@ -798,7 +799,9 @@ def test_max_blur_pool_bad_arguments(nd):
     with pytest.raises(ValueError, match=rf"^`{name}`: `padding` must be >= 0, got -1"):
         MAX_BLUR_POOL[nd](x, 2, padding=-1)
     with pytest.raises(
-        ValueError, match=rf"^`{name}`: `input` must be at least as large as the pooling window on spatial axis 0 .*, got size \d+\."
+        ValueError,
+        match=rf"^`{name}`: `input` must be at least as large as the pooling window on spatial axis 0 .*, "
+        r"got size \d+\.",
     ):
         MAX_BLUR_POOL[nd](x, 4, dilation=4)
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -87,7 +86,7 @@ def layout(x: torch.Tensor, kind: str) -> torch.Tensor:
 
 def assert_parity(ours, ref, dtype):
     tol = {torch.float64: 1e-12, torch.float32: 1e-6}[dtype]
-    for a, b in zip(ours, ref):
+    for a, b in zip(ours, ref, strict=True):
         assert a.shape == b.shape and a.dtype == b.dtype
         torch.testing.assert_close(a, b, rtol=0, atol=tol, equal_nan=True)
 
@@ -137,7 +136,7 @@ def test_blur_pool2d_equals_pure_path(k, stride, mode, hw, kind, dtype):
 def test_max_blur_pool2d_equals_pure_path(kernel, stride, dilation, pad, ceil_mode, filt, mode, hw, kind, ties):
     """float64: values to 1e-12 and the gradient routed to exactly the same elements (ties after a
     ReLU included: the first maximum in raster order, as F.max_pool2d)."""
-    pad = tuple(min(p, k // 2) for p, k in zip(pad, kernel))
+    pad = tuple(min(p, k // 2) for p, k in zip(pad, kernel, strict=True))
     x = torch.randn(2, 3, *hw, dtype=torch.float64)
     if ties:
         x = torch.relu(x).round()
@@ -160,11 +159,12 @@ def test_max_blur_pool2d_equals_pure_path(kernel, stride, dilation, pad, ceil_mo
 def test_float32_parity_all_filter_sizes(mode, kind):
     x = layout(torch.randn(2, 5, 13, 10), kind)
     for k in range(1, 8):
-        ours, ref = both(lambda t: AF.blur_pool2d(t, k, (2, 3), mode), x)
+        ours, ref = both(lambda t, k=k: AF.blur_pool2d(t, k, (2, 3), mode), x)
         assert_parity(ours, ref, torch.float32)
-        assert ours[0].is_contiguous(memory_format=torch.channels_last if kind == "channels_last" else torch.contiguous_format)
+        fmt = torch.channels_last if kind == "channels_last" else torch.contiguous_format
+        assert ours[0].is_contiguous(memory_format=fmt)
     for args in [(2,), (3, 2, 1), (3, 2, 1, 2, True), ((2, 3), (1, 2))]:
-        ours, ref = both(lambda t: AF.max_blur_pool2d(t, *args, padding_mode=mode), x)
+        ours, ref = both(lambda t, args=args: AF.max_blur_pool2d(t, *args, padding_mode=mode), x)
         assert_parity(ours, ref, torch.float32)
 
 
@@ -172,7 +172,10 @@ def test_float32_parity_all_filter_sizes(mode, kind):
 @pytest.mark.parametrize("mode", MODES)
 def test_tiny_maps(hw, mode):
     x = torch.randn(2, 3, *hw, dtype=torch.float64)
-    for fn in (lambda t: AF.blur_pool2d(t, 5, 2, mode), lambda t: AF.max_blur_pool2d(t, 1, 2, filter_size=4, padding_mode=mode)):
+    for fn in (
+        lambda t: AF.blur_pool2d(t, 5, 2, mode),
+        lambda t: AF.max_blur_pool2d(t, 1, 2, filter_size=4, padding_mode=mode),
+    ):
         ours, ref = both(quiet(fn), x)
         assert_parity(ours, ref, torch.float64)
     if min(hw) >= 2:
@@ -205,7 +208,11 @@ def test_low_precision(dtype, kind):
     """The kernels accumulate in float32: within the dtype's precision of float32 maths on the
     same rounded input (rounding makes ties, which must resolve as on the rounded input)."""
     x = layout(torch.randn(2, 4, 11, 10).to(dtype), kind)
-    for fn in (lambda t: AF.blur_pool2d(t, 5), lambda t: AF.max_blur_pool2d(t, 3, 2, 1), lambda t: AF.max_blur_pool2d(t, 2)):
+    for fn in (
+        lambda t: AF.blur_pool2d(t, 5),
+        lambda t: AF.max_blur_pool2d(t, 3, 2, 1),
+        lambda t: AF.max_blur_pool2d(t, 2),
+    ):
         y, gx, g = fwd_bwd(fn, x)
         assert y.dtype == dtype and gx.dtype == dtype
         with pure():
@@ -233,10 +240,11 @@ def test_nan_and_inf_match_the_reference_formulation(kind):
     ours, ref = both(lambda t: AF.blur_pool2d(t, 5), x)
     assert_parity(ours, ref, torch.float64)
     rows = [filter_row(4).double()] * 2
-    for fn, (kernel, pad) in [(lambda t: AF.max_blur_pool2d(t, 2), (2, 0)), (lambda t: AF.max_blur_pool2d(t, 3, 2, 1), (3, 1))]:
+    cases = [(lambda t: AF.max_blur_pool2d(t, 2), (2, 0)), (lambda t: AF.max_blur_pool2d(t, 3, 2, 1), (3, 1))]
+    for fn, (kernel, pad) in cases:
         y, gx, g = fwd_bwd(fn, x)
         args = ([kernel] * 2, [1, 1], [pad] * 2, [pad] * 2, rows, [2, 2], [1, 1], [2, 2], "reflect")
-        y_ref, gx_ref, _ = fwd_bwd(lambda t: K.max_blur_pool_reference(t, *args), x, g)
+        y_ref, gx_ref, _ = fwd_bwd(lambda t, args=args: K.max_blur_pool_reference(t, *args), x, g)
         assert_parity((y, gx), (y_ref, gx_ref), torch.float64)
         with pure():
             torch.testing.assert_close(fn(x), y, rtol=0, atol=1e-12, equal_nan=True)
@@ -287,15 +295,15 @@ def test_bitwise_equal_at_one_and_two_threads(kind):
             results.append([fwd_bwd(fn, x, torch.ones(fn(x).shape))[:2] for fn in fns])
     finally:
         torch.set_num_threads(previous)
-    for (y1, g1), (y2, g2) in zip(*results):
+    for (y1, g1), (y2, g2) in zip(*results, strict=True):
         assert torch.equal(y1, y2) and torch.equal(g1, g2)
 
 
 def test_saves_only_the_input():
     x = torch.randn(2, 3, 16, 16, requires_grad=True)
     for fn, allowed in [(lambda t: AF.blur_pool2d(t, 5), 0), (lambda t: AF.max_blur_pool2d(t, 3, 2, 1), 1)]:
-        saved = []
-        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        saved: list[torch.Tensor] = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t, saved=saved: saved.append(t) or t, lambda t: t):
             fn(x)
         assert len(saved) == allowed
         assert all(t.untyped_storage().data_ptr() == x.untyped_storage().data_ptr() for t in saved)
@@ -319,14 +327,17 @@ def test_opcheck():
 def _net():
     torch.manual_seed(0)
     return torch.nn.Sequential(
-        BlurPool2d(3, "bin5"), MaxBlurPool2d(3, 2, 1, filter_size="tri4"), torch.nn.Conv2d(3, 3, 1), MaxBlurPool2d(2, padding_mode="circular")
+        BlurPool2d(3, "bin5"),
+        MaxBlurPool2d(3, 2, 1, filter_size="tri4"),
+        torch.nn.Conv2d(3, 3, 1),
+        MaxBlurPool2d(2, padding_mode="circular"),
     )
 
 
 def test_compiled_graphs_keep_the_custom_ops():
     """torch.compile(fullgraph=True): forward and backward graphs hold our ops, undecomposed."""
-    from torch._functorch.aot_autograd import aot_module_simplified
     from functorch.compile import make_boxed_func
+    from torch._functorch.aot_autograd import aot_module_simplified
 
     graphs = {"fw": [], "bw": []}
 
@@ -357,8 +368,10 @@ def test_compiled_graphs_keep_the_custom_ops():
 
     fw, bw = targets("fw"), targets("bw")
     assert fw.count("antialias.blur_pool.default") == 1 and fw.count("antialias.max_blur_pool.default") == 2
-    assert bw.count("antialias.blur_pool_backward.default") == 1 and bw.count("antialias.max_blur_pool_backward.default") == 2
-    assert not any("max_pool" in t or "convolution" in t and "antialias" not in t and t != "aten.convolution.default" for t in fw)
+    assert bw.count("antialias.blur_pool_backward.default") == 1
+    assert bw.count("antialias.max_blur_pool_backward.default") == 2
+    plain_conv = "aten.convolution.default"
+    assert not any("max_pool" in t or ("convolution" in t and "antialias" not in t and t != plain_conv) for t in fw)
 
 
 def test_torch_export_shows_the_ops_as_nodes():
