@@ -47,13 +47,16 @@ MAX_ARRAY_ELEMENTS = 1 << 27
 def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
     if subtype is not np.ndarray:
         raise UnsafePickleError(
-            f"array reconstruction of {subtype!r} refused (only numpy.ndarray)."
+            f"`RestrictedUnpickler`: an array's class must be numpy.ndarray, got {subtype!r}; refused."
         )
     dims = (shape,) if isinstance(shape, int) else shape
     if not isinstance(dims, tuple) or not all(isinstance(d, int) and d >= 0 for d in dims):
-        raise ValueError(f"array shape {shape!r} is not a tuple of non-negative ints")
+        raise ValueError(f"`RestrictedUnpickler`: an array's shape must be non-negative ints, got {shape!r}.")
     if math.prod(dims) > MAX_ARRAY_ELEMENTS:
-        raise ValueError(f"an array of shape {shape!r} declares more than {MAX_ARRAY_ELEMENTS} elements")
+        raise ValueError(
+            f"`RestrictedUnpickler`: an array must declare no more than {MAX_ARRAY_ELEMENTS} elements, "
+            f"got shape {shape!r}."
+        )
     return np.ndarray.__new__(np.ndarray, dims, _dtype(dtype))
 
 
@@ -61,17 +64,20 @@ def _dtype(spec: Any, align: bool = False, copy: bool = False) -> np.dtype:
     if isinstance(spec, bytes):
         spec = spec.decode("latin1")
     if not isinstance(spec, (str, np.dtype)):
-        raise UnsafePickleError(f"dtype {spec!r} refused (only plain numeric dtypes).")
+        raise UnsafePickleError(f"`RestrictedUnpickler`: a dtype must be a plain numeric dtype, got {spec!r}; refused.")
     dt = np.dtype(spec)
     if dt.kind not in "biuf":  # no object, void, structured or string dtypes
-        raise UnsafePickleError(f"dtype {dt!r} refused (only plain numeric dtypes).")
+        raise UnsafePickleError(f"`RestrictedUnpickler`: a dtype must be a plain numeric dtype, got {dt!r}; refused.")
     return dt
 
 
 def _encode(text: str, encoding: str = "latin1") -> bytes:
     # Python 3 writes bytes at protocol 2 as _codecs.encode(str, "latin1").
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
-        raise UnsafePickleError(f"_codecs.encode({text!r}, {encoding!r}) refused.")
+        raise UnsafePickleError(
+            f"`RestrictedUnpickler`: `_codecs.encode` must get a str and 'latin1', "
+            f"got ({text!r}, {encoding!r}); refused."
+        )
     return codecs.encode(text, "latin1")
 
 
@@ -95,10 +101,10 @@ class RestrictedUnpickler(pickle.Unpickler):
         >>> import io, pickle
         >>> RestrictedUnpickler(io.BytesIO(pickle.dumps({"a": [1, 2]}))).load()
         {'a': [1, 2]}
-        >>> RestrictedUnpickler(io.BytesIO(pickle.dumps(print))).load()
+        >>> RestrictedUnpickler(io.BytesIO(pickle.dumps(print))).load()  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        antialias.data._errors.UnsafePickleError: refused to load global builtins.print: ...
+        antialias.data._errors.UnsafePickleError: `RestrictedUnpickler`: ... got global builtins.print, refused: ...
     """
 
     def __init__(self, file: io.BufferedIOBase, *, source: str = "<pickle>") -> None:
@@ -110,7 +116,8 @@ class RestrictedUnpickler(pickle.Unpickler):
             return _ALLOWED[(module, name)]
         except KeyError:
             raise UnsafePickleError(
-                f"refused to load global {module}.{name}: {self.source} is not a plain CIFAR "
+                f"`RestrictedUnpickler`: a global must be one a CIFAR pickle needs, got global {module}.{name}, "
+                f"refused: {self.source} is not a plain CIFAR "
                 "pickle (only numpy uint8 arrays, lists, dicts, str and int are admitted); nothing "
                 "was executed. Re-download the data set from its official source."
             ) from None

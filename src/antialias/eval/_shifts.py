@@ -51,4 +51,4 @@ def pad_images(images: Tensor, pad: int, mode: str) -> Tensor:
         return F.pad(images, (pad,) * 4)
     if mode == "reflect":
         return F.pad(images, (pad,) * 4, mode="reflect")
-    raise ValueError(f"pad_images: `pad_mode` must be 'zeros' or 'reflect', got {mode!r}.")
+    raise ValueError(f"`pad_images`: `pad_mode` must be 'zeros' or 'reflect', got {mode!r}.")

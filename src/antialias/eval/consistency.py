@@ -76,7 +76,7 @@ def _outcomes(logits: Tensor, target: Tensor | None) -> tuple[Tensor, Tensor | N
     if not isinstance(logits, Tensor) or logits.ndim != 3 or logits.shape[0] < 2:
         shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
         raise ValueError(
-            f"shift_consistency: `logits` must have shape (copies >= 2, N, classes), got {shape}. "
+            f"`shift_consistency`: `logits` must have shape (copies >= 2, N, classes), got {shape}. "
             "Stack the copies' logits with torch.stack."
         )
     pred = logits.argmax(dim=-1)  # (K, N)
@@ -84,7 +84,9 @@ def _outcomes(logits: Tensor, target: Tensor | None) -> tuple[Tensor, Tensor | N
     if target is None:
         return agree, None
     if target.shape != pred.shape[1:]:
-        raise ValueError(f"shift_consistency: `target` must have shape ({pred.shape[1]},), got {tuple(target.shape)}.")
+        raise ValueError(
+            f"`shift_consistency`: `target` must have shape ({pred.shape[1]},), got {tuple(target.shape)}."
+        )
     return agree, pred[0] == target.to(pred.device)
 
 
@@ -92,7 +94,7 @@ def _counts(agree: Tensor, correct: Tensor | None, only_correct: bool) -> tuple[
     """(agree, compared, correct, labelled) counts from per-image outcomes."""
     if correct is None:
         if only_correct:
-            raise ValueError("shift_consistency: `only_correct=True` needs `target`.")
+            raise ValueError("`shift_consistency`: `only_correct=True` needs `target`.")
         zero = torch.zeros((), dtype=torch.long, device=agree.device)
         return agree.sum(), torch.tensor(agree.numel(), device=agree.device), zero, zero
     mask = correct if only_correct else torch.ones_like(correct)
@@ -170,7 +172,7 @@ class ShiftConsistency(Metric):
         agree_each, correct_each = _outcomes(logits, target)
         if centre_logits is not None and target is not None:
             if centre_logits.shape != logits.shape[1:]:
-                raise ValueError(f"shift_consistency: `centre_logits` must have shape {tuple(logits.shape[1:])}, "
+                raise ValueError(f"`shift_consistency`: `centre_logits` must have shape {tuple(logits.shape[1:])}, "
                                  f"got {tuple(centre_logits.shape)}.")
             self.centre_correct += (centre_logits.argmax(-1) == target.to(centre_logits.device)).sum()
             self.centre_labelled += target.numel()

@@ -50,7 +50,7 @@ def circular_upsample(x: Tensor, size: tuple[int, int]) -> Tensor:
     h, w = x.shape[-2:]
     if size[0] % h or size[1] % w:
         raise ValueError(
-            f"circular_upsample: a feature map of size {h}x{w} cannot be upsampled to {size[0]}x{size[1]} by "
+            f"`circular_upsample`: a feature map of size {h}x{w} cannot be upsampled to {size[0]}x{size[1]} by "
             "an integer factor. Use an input size that is a power-of-two multiple of every layer's size "
             "(e.g. 32x32: pad 28x28 images by 2)."
         )

@@ -74,9 +74,9 @@ def diagonal_stability(
 ) -> StabilityResult:
     """Classify every image at diagonal shifts ``0..max_shift`` (all shifts of a batch in one forward)."""
     if protocol not in ("crop", "circular"):
-        raise ValueError(f"diagonal_stability: `protocol` must be 'crop' or 'circular', got {protocol!r}.")
+        raise ValueError(f"`diagonal_stability`: `protocol` must be 'crop' or 'circular', got {protocol!r}.")
     if pad_mode not in ("zeros", "reflect"):
-        raise ValueError(f"diagonal_stability: `pad_mode` must be 'zeros' or 'reflect', got {pad_mode!r}.")
+        raise ValueError(f"`diagonal_stability`: `pad_mode` must be 'zeros' or 'reflect', got {pad_mode!r}.")
     model = model.to(device).eval()
     shifts = list(range(max_shift + 1))
     rows: dict[str, list[Tensor]] = {"prob_correct": [], "top_prob": [], "prediction": [], "correct": []}
@@ -91,14 +91,14 @@ def diagonal_stability(
                     mode = "constant" if pad_mode == "zeros" else "reflect"
                     if mode == "reflect" and max_shift >= min(h, w):
                         raise ValueError(
-                            f"diagonal_stability: reflect padding by {max_shift} needs images larger than that, "
+                            f"`diagonal_stability`: reflect padding by {max_shift} needs images larger than that, "
                             f"got {h}x{w}."
                         )
                     source = F.pad(images, (0, max_shift, 0, max_shift), mode=mode)
                 else:
                     if crop_size + max_shift > min(h, w):
                         raise ValueError(
-                            f"diagonal_stability: crops of {crop_size} shifted up to {max_shift} need images of at "
+                            f"`diagonal_stability`: crops of {crop_size} shifted up to {max_shift} need images of at "
                             f"least {crop_size + max_shift}x{crop_size + max_shift}, got {h}x{w}."
                         )
                     size, source = (crop_size, crop_size), images
@@ -110,7 +110,7 @@ def diagonal_stability(
             logits = model(flat)
             if logits.ndim != 2 or logits.shape[0] != flat.shape[0]:
                 raise ValueError(
-                    f"diagonal_stability: the model must return (N, classes) logits, got {tuple(logits.shape)}."
+                    f"`diagonal_stability`: the model must return (N, classes) logits, got {tuple(logits.shape)}."
                 )
             probs = logits.float().softmax(-1).view(n, len(shifts), -1).cpu()
             labels = labels.cpu()
@@ -120,5 +120,5 @@ def diagonal_stability(
             rows["prediction"].append(pred)
             rows["correct"].append(pred == labels.view(n, 1))
     if not rows["prediction"]:
-        raise ValueError("diagonal_stability: no batches to evaluate.")
+        raise ValueError("`diagonal_stability`: no batches to evaluate.")
     return StabilityResult(shifts, *(torch.cat(rows[k]) for k in ("prob_correct", "top_prob", "prediction", "correct")))
