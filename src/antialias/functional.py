@@ -16,6 +16,7 @@ as needed on any length.
 
 from __future__ import annotations
 
+import difflib
 import warnings
 from collections.abc import Sequence
 
@@ -80,8 +81,6 @@ def _check_input(x: Tensor, nd: int, where: str) -> None:
 
 def _check_padding_mode(padding_mode: str, where: str) -> None:
     if padding_mode not in PADDING_MODES:
-        import difflib
-
         close = difflib.get_close_matches(str(padding_mode), PADDING_MODES, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"{where}: `padding_mode` must be one of {PADDING_MODES}, got {padding_mode!r}.{hint}")
