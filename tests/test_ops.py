@@ -466,3 +466,45 @@ def test_the_built_library_is_reused_from_the_cache():
     assert Path(backend.detail, "antialias_ext.so").is_file()
     assert Path(backend.detail).name == _ext.cache_key()
     assert "C++" in _ext.description()
+
+
+def test_concurrent_builds_compile_once_and_the_waiter_loads_the_published_build(monkeypatch, tmp_path):
+    """Two racing builders: one compiles into a temporary folder published into place under the
+    lock; the other waits on the lock and loads the published library. No temporary folder is left."""
+    import threading
+    import time
+
+    from torch.utils import cpp_extension
+
+    compiled, loaded = [], []
+
+    def fake_load(*, name, build_directory, **kwargs):
+        compiled.append(build_directory)
+        time.sleep(0.5)  # hold the lock long enough for the other thread to queue on it
+        Path(build_directory, f"{name}.so").write_bytes(b"library")
+
+    monkeypatch.setattr(cpp_extension, "load", fake_load)
+    monkeypatch.setattr(torch.ops, "load_library", loaded.append)
+    final = tmp_path / "key"
+    threads = [threading.Thread(target=_ext._build_and_load, args=(final,)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(compiled) == 1 and Path(compiled[0]).parent == tmp_path
+    assert loaded == [str(final / "antialias_ext.so")]  # the waiter, from the published folder
+    assert (final / "antialias_ext.so").read_bytes() == b"library"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["key", "key.lock"]
+
+
+def test_a_failed_build_leaves_no_folder(monkeypatch, tmp_path):
+    from torch.utils import cpp_extension
+
+    def broken(**kwargs):
+        Path(kwargs["build_directory"], "half.o").write_bytes(b"")
+        raise RuntimeError("Error building extension")
+
+    monkeypatch.setattr(cpp_extension, "load", broken)
+    with pytest.raises(RuntimeError, match="Error building extension"):
+        _ext._build_and_load(tmp_path / "key")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["key.lock"]
