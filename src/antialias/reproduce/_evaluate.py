@@ -101,7 +101,8 @@ def _accuracy(model: nn.Module, data: EvalData, s: EvalSettings) -> dict[str, An
 
 def _consistency(model: nn.Module, data: EvalData, s: EvalSettings, protocol: str) -> dict[str, Any]:
     m = s.crop_max_shift if protocol == "crop" else s.circular_max_shift
-    cfg = ConsistencyConfig(protocol=protocol, max_shift=m, pad_mode="zeros", seed=s.seed)
+    cfg = ConsistencyConfig(protocol=protocol, max_shift=m, pad_mode="zeros", seed=s.seed,
+                            centre=False)  # clean accuracy is measured on its own (_accuracy)
     metric = ShiftConsistency(keep_outcomes=True)  # per-image outcomes for the paired tests
     out = evaluate_consistency(model, data.batches(s.num_images, s.batch_size), cfg, preprocess=data.preprocess,
                                metric=metric)
