@@ -46,6 +46,9 @@ def test_exactly_two_setup_commands_and_ci_runs_the_test_one():
     ci = ROOT / ".ci" / "run"
     assert os.access(ci, os.X_OK)
     ci_lines = [line.strip() for line in ci.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    assert "bash scripts/setup.sh" in ci_lines and "exec bash scripts/test.sh" in ci_lines
+    # .ci/run: the README's test command (set-up, then the unit suite), then the integration tier.
+    runs = [line.split('" ', 1)[1] for line in ci_lines if line.startswith('part "')]
+    assert runs[:2] == ["bash scripts/setup.sh", "bash scripts/test.sh"], runs
+    assert runs[2:] == ["bash scripts/setup_integration.sh", "bash scripts/test_integration.sh"], runs
     for script in ("setup.sh", "test.sh"):
         assert (ROOT / "scripts" / script).is_file()
