@@ -187,3 +187,20 @@ def test_bad_methods():
     with pytest.raises(SystemExit) as exc:
         main(["compare", "--methods", "nope"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("name", ["report.html", "results.json", "comparison.md"])
+def test_refuses_report_files_it_did_not_write(tmp_path, capsys, data_spec, name):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / name).write_text("the user's own file")
+    assert main(["compare", "--tiny", "--data", data_spec, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"holding {name}" in err and "--force" not in err
+    assert (out / name).read_text() == "the user's own file" and sorted(p.name for p in out.iterdir()) == [name]
+
+
+def test_records_its_report_files_in_the_manifest(tiny):
+    out, _, _ = tiny
+    manifest = json.loads((out / ".antialias-manifest.json").read_text())
+    assert {"report.html", "results.json", "comparison.md"} <= set(manifest["files"])

@@ -51,6 +51,7 @@ import torch
 from torch import nn
 
 from antialias._io import atomic_write_text
+from antialias._manifest import Manifest, describe
 from antialias._version import __version__
 from antialias.checkpoint import load_checkpoint
 from antialias.convert import convert
@@ -369,6 +370,22 @@ def _evaluate(model: nn.Module, data: EvalData, cfg: CompareConfig, cache: PartC
     return ev, cost
 
 
+#: The files ``compare`` writes at the top of its folder (comparison.png is protected by save_png's own mark).
+_OUTPUT_FILES = ("comparison.md", "report.html", "results.json")
+
+
+def _check_out(out: Path) -> Manifest:
+    """The manifest of ``out``; refuses a folder whose report files another program wrote."""
+    manifest = Manifest(out, "antialias compare")
+    foreign = [name for name in _OUTPUT_FILES if os.path.lexists(out / name) and not manifest.owns(name)]
+    if foreign:
+        raise FileExistsError(
+            f"`compare`: `out` must not hold files of these names that antialias compare did not write, got "
+            f"{str(out)!r} holding {describe(foreign)}. Move them away, or choose another --out."
+        )
+    return manifest
+
+
 def compare(config: CompareConfig, *, stream: TextIO | None = None, progress: str = "auto") -> dict[str, Any]:
     """Trains, evaluates, judges and reports every method (see the module docstring); returns ``results.json``.
 
@@ -395,6 +412,7 @@ def _pipeline(cfg: CompareConfig, stream: TextIO, progress: str) -> dict[str, An
     spec, root = resolve_data_spec(cfg.data)
     load_split(spec, "test", root=root, download=False)  # a missing data set fails here, before any work
     out = Path(cfg.out)
+    manifest = _check_out(out)  # before any work: never replace a file this command did not write
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     bar = Progress(2 * len(cfg.methods) + 1, stream, progress)
@@ -440,6 +458,7 @@ def _pipeline(cfg: CompareConfig, stream: TextIO, progress: str) -> dict[str, An
         results["decision_rule"] = RULE + " " + EXACT_RULE
         timings["total_before_report"] = time.perf_counter() - t_start
         results["timing"] = timings
+        manifest.add(*_OUTPUT_FILES)
         write_comparison_report(results, out)
         timings["total"] = time.perf_counter() - t_start
         results["load_average_end"] = list(os.getloadavg())
