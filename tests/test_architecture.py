@@ -15,8 +15,16 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: Lowest first. A module belongs to the first entry whose prefix matches (longest prefix wins).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("base", ("antialias._version", "antialias._io", "antialias._manifest", "antialias._factory", "antialias._download",
-              "antialias.checkpoint", "antialias.filters")),
+    ("base", (
+        "antialias._version",
+        "antialias._docs",
+        "antialias._io",
+        "antialias._manifest",
+        "antialias._factory",
+        "antialias._download",
+        "antialias.checkpoint",
+        "antialias.filters",
+    )),
     ("functional", ("antialias._ext", "antialias._ops", "antialias._kernels", "antialias.functional")),
     ("layers", ("antialias.layers", "antialias.downsample")),
     ("convert", ("antialias.convert",)),

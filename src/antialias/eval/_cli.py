@@ -21,7 +21,6 @@ import dataclasses
 import difflib
 import json
 import os
-import re
 import sys
 import warnings
 from collections.abc import Callable
@@ -35,6 +34,7 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10: the tomli backport (a dependency there)
     import tomli as tomllib
 
+from antialias._docs import field_help
 from antialias.eval._results import check_outputs
 from antialias.eval.config import METRIC_CONFIGS, EvalOptions
 from antialias.eval.protocols import (
@@ -105,27 +105,6 @@ _GROUPS = {"model": "model (one of --model or --checkpoint)", "data": "data", "r
 
 
 # ------------------------------------------------------------------------------ flags from fields
-
-
-def field_help(cls: type) -> dict[str, str]:
-    """The ``Args:`` lines of ``cls``'s docstring, by field name (continuation lines joined).
-
-    Examples:
-        >>> field_help(EvalOptions)["batch_size"]
-        'Images per batch, per process under torchrun.'
-    """
-    doc = cls.__doc__ or ""
-    section = doc.split("Args:", 1)[1] if "Args:" in doc else ""
-    helps: dict[str, str] = {}
-    current = None
-    for line in section.splitlines():
-        m = re.match(r"^\s{8}(\w+): (.*)$", line)
-        if m:
-            current = m.group(1)
-            helps[current] = m.group(2).strip()
-        elif current and line.strip():
-            helps[current] += " " + line.strip()
-    return {k: v.replace("``", "").replace("%", "%%") for k, v in helps.items()}
 
 
 def _int_at_least(minimum: int, *, optional: bool) -> Callable[[str], int | None]:

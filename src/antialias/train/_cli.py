@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from antialias._docs import field_help
 from antialias._factory import check_recorded_factory
 from antialias.data import DATASET_NAMES
 from antialias.runs.model import parse_filter_size
@@ -31,22 +31,6 @@ DESCRIPTION = (
     "config.json, metrics.jsonl, checkpoints/ and model.safetensors into --out; resumes exactly with "
     "--resume; runs under `torchrun --nproc_per_node=N` with DistributedDataParallel."
 )
-
-
-def _field_help() -> dict[str, str]:
-    """The ``Args:`` lines of TrainConfig's docstring, by field name."""
-    doc = TrainConfig.__doc__ or ""
-    section = doc.split("Args:", 1)[1].split("Examples:", 1)[0]
-    helps: dict[str, str] = {}
-    current = None
-    for line in section.splitlines():
-        m = re.match(r"^\s{8}(\w+): (.*)$", line)
-        if m:
-            current = m.group(1)
-            helps[current] = m.group(2).strip()
-        elif current and line.strip():
-            helps[current] += " " + line.strip()
-    return {k: v.replace("``", "").replace("%", "%%") for k, v in helps.items()}
 
 
 def _optional(convert: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -89,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         >>> ns.epochs, ns.filter_size, ns.augment, hasattr(ns, "lr")
         (3, None, False, False)
     """
-    helps = _field_help()
+    helps = field_help(TrainConfig)
     parser.add_argument("--config", metavar="FILE", default=None,
                         help="JSON or TOML file of defaults (keys are the field names below); flags override it")
     defaults = TrainConfig()
