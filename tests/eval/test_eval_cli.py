@@ -206,3 +206,13 @@ def test_config_file_errors_are_usage_errors(tmp_path, capsys, text, message):
     with pytest.raises(SystemExit) as exc:
         main(["eval", "stability", "--model", "m:f", "--config", str(toml)])
     assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["-3", "3.5", "tri9"])
+def test_a_bad_filter_size_is_a_usage_error_that_says_what_is_wrong(value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "consistency", "--filter-size", value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "`--filter-size`: `filter_size` must be" in err and repr(value) in err
+    assert "_filter_size" not in err  # never the name of a private parser function
