@@ -31,9 +31,8 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-import torch
-
 from antialias.reproduce._pipeline import run_pipeline
+from antialias.reproduce._runs import torch_threads
 from antialias.reproduce.config import ReproduceConfig
 
 __all__ = ["reproduce"]
@@ -56,11 +55,6 @@ def reproduce(config: ReproduceConfig, *, stream: TextIO | None = None, progress
         raise TypeError(f"`reproduce`: `config` must be a ReproduceConfig, got {type(config).__name__}.")
     stream = sys.stderr if stream is None else stream
 
-    before = torch.get_num_threads()
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
-    try:
+    with torch_threads(config.threads):
         return run_pipeline(config, stream=stream, progress=progress)
-    finally:
-        torch.set_num_threads(before)
 

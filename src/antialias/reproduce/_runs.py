@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+import torch
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -16,7 +19,7 @@ from antialias.reproduce._data import resolve_data_spec
 from antialias.reproduce.config import ReproduceConfig
 from antialias.train import TrainConfig, config_differences, train
 
-__all__ = ["Progress", "load_model", "run_name", "train_config", "train_or_reuse"]
+__all__ = ["Progress", "load_model", "run_name", "torch_threads", "train_config", "train_or_reuse"]
 
 # ----------------------------------------------------------------------------------- progress
 
@@ -118,3 +121,14 @@ def load_model(cfg: ReproduceConfig, run: Path, in_channels: int, num_classes: i
     model.load_state_dict(state)
     return model.eval(), meta["tensors_sha256"]
 
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """PyTorch's CPU thread count set to ``threads`` (None: unchanged) inside the block, restored after."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -64,7 +64,7 @@ from antialias.models import get_model
 from antialias.report.compare import write_comparison_report
 from antialias.reproduce._data import EvalData, load_eval_data, resolve_data_spec
 from antialias.reproduce._evaluate import PartCache, bits, from_bits
-from antialias.reproduce._runs import Progress, train_or_reuse
+from antialias.reproduce._runs import Progress, torch_threads, train_or_reuse
 from antialias.reproduce._verdicts import (
     CONFIRMED,
     NOT_CONFIRMED,
@@ -303,7 +303,8 @@ def _accuracy(model: nn.Module, data: EvalData, cfg: CompareConfig) -> dict[str,
 
 def _consistency(model: nn.Module, data: EvalData, cfg: CompareConfig, protocol: str) -> dict[str, Any]:
     m = cfg.circular_max_shift if protocol == "circular" else cfg.crop_max_shift
-    ccfg = ConsistencyConfig(protocol=protocol, max_shift=m, pad_mode="zeros", seed=cfg.seed)
+    ccfg = ConsistencyConfig(protocol=protocol, max_shift=m, pad_mode="zeros", seed=cfg.seed,
+                             centre=False)  # accuracy comes from the worst-case pass; no extra forward
     metric = ShiftConsistency(keep_outcomes=True)
     out = evaluate_consistency(model, data.batches(cfg.num_images, cfg.eval_batch_size), ccfg,
                                preprocess=data.preprocess, device=_device(cfg), metric=metric)
@@ -397,13 +398,8 @@ def compare(config: CompareConfig, *, stream: TextIO | None = None, progress: st
     if not isinstance(config, CompareConfig):
         raise TypeError(f"`compare`: `config` must be a CompareConfig, got {type(config).__name__}.")
     stream = sys.stderr if stream is None else stream
-    before = torch.get_num_threads()
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
-    try:
+    with torch_threads(config.threads):
         return _pipeline(config, stream, progress)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _pipeline(cfg: CompareConfig, stream: TextIO, progress: str) -> dict[str, Any]:
