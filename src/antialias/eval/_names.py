@@ -45,9 +45,13 @@ PERTURBATIONS: tuple[str, ...] = (
 VALIDATION_PERTURBATIONS: tuple[str, ...] = ("speckle_noise", "gaussian_blur", "spatter", "shear")
 #: Sequences whose frames are compared with the clean first frame rather than with the previous one.
 NOISE_PERTURBATIONS: tuple[str, ...] = ("gaussian_noise", "shot_noise", "speckle_noise")
-#: Perturbations :func:`~antialias.eval.perturbation.perturbation_sequence` generates.
+#: Perturbations :func:`~antialias.eval.perturbation.perturbation_sequence` generates: all 10, in
+#: ImageNet-P's order. The position of a perturbation is part of its frames' seed
+#: (:func:`~antialias.eval.perturbation.perturbation_seed`): gaussian_noise 0 and shot_noise 1 as before
+#: snow and tilt joined; a new name goes at the end.
 GENERATED_PERTURBATIONS: tuple[str, ...] = (
-    "gaussian_noise", "shot_noise", "motion_blur", "zoom_blur", "brightness", "translate", "rotate", "scale",
+    "gaussian_noise", "shot_noise", "motion_blur", "zoom_blur", "snow",
+    "brightness", "translate", "rotate", "tilt", "scale",
 )  # fmt: skip
 #: Names the perturbation metric accepts: ImageNet-P's test and validation sets and CIFAR-10-P's
 #: noise difficulty files.

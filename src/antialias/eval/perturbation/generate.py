@@ -16,16 +16,34 @@ shot_noise 31     frame 0 clean; ``clip(Poisson(300 x) / 300)``
 zoom_blur  31     mean of the image zoomed by ``1, 1.01, .., 1 + 0.01 t`` (frame 0 clean)
 motion_blur 31    a centred line blur of length ``max(3, odd(15 * side / 224))`` px at angle
                   ``-45 + 3 t`` degrees (replicate padding)
+snow       31     seeded snowflakes falling over the image (below); frame 0 is the first snowy frame
+tilt       31     the image plane seen from a 3-D angle: yaw (about the vertical axis) and pitch (about
+                  the horizontal one) both ``-15..+15`` degrees, 1 degree per frame (frame 15 head-on),
+                  through a pinhole 2 half-sides in front of it (homography; bilinear, zero fill)
 ========== ====== ==================================================================================
 
 Deviations, stated once: ImageNet-P translates the 256 px image and centre-crops 224 (so the fill is
 mostly real content); here the given image is shifted with zero fill. Frame counts and ranges other
 than translate's are ImageNet-P's at difficulty 1 for both presets (CIFAR-10-P's were not confirmed).
-The zoom and motion blur parameters are our choice (ImageNet-P's were not confirmed). Snow, tilt
-and the validation perturbations are not generated (they are read from CIFAR-10-P files).
+The zoom and motion blur parameters are our choice (ImageNet-P's were not confirmed). The validation
+perturbations are not generated (they are read from CIFAR-10-P files).
 
-Seeding: the noise of image ``i`` of the stream is drawn from a generator seeded by the project's one
-scheme (:mod:`antialias.data.seeding`): ``derived_seed(seed, PERTURBATION, perturbation index, i)``
+Snow and tilt: Hendrycks & Dietterich (ICLR 2019, section 4.1 and Figure 2) describe tilt as "viewpoint
+variation through minor 3D rotations", a temporal sequence of 31 frames (``T = 0..30``), and snow as a
+temporal sequence too (each frame a small change of the previous one, so flips are counted between
+consecutive frames, not against a clean frame). Every number below is our choice (ImageNet-P's were not
+confirmed): tilt's ``+-15`` degree range of both angles and the camera distance; and snow's, with ``S``
+the shorter side and ``r = max(1, S / 112)``: ``round(H W / (40 r^2))`` flakes per image at uniform
+positions, each a Gaussian dot of sigma ``0.5 r``, ``0.8 r`` or ``1.2 r`` px (probabilities 0.5, 0.3,
+0.2) and brightness ``U(0.6, 1)``, falling ``0.01 S U(0.6, 1.4)`` px per frame, drifting sideways with a
+per-image wind ``0.01 S U(-0.5, 0.5)`` plus ``0.01 S U(-0.15, 0.15)`` per flake, wrapping around the
+image borders (the density stays constant), and streaked by a motion blur twice the mean per-frame
+motion long along its direction; the flake layer ``L`` (clipped to ``[0, 1]``) is screen-blended,
+``y = b + L (1 - b)``, over the image hazed 15% of the way to light grey, ``b = x + 0.15 (0.8 - x)``,
+the same for every channel (white flakes, grey or RGB images).
+
+Seeding: the noise (and the snow) of image ``i`` of the stream is drawn from a generator seeded by the
+project's one scheme (:mod:`antialias.data.seeding`): ``derived_seed(seed, PERTURBATION, perturbation index, i)``
 (:func:`perturbation_seed`), so results do not depend on the batch size. (Before this scheme the seed
 came from ``np.random.SeedSequence``: noise frames, and so noise flip rates, differ slightly from
 runs made then.)
@@ -65,7 +83,7 @@ def sequence_length(perturbation: str, preset: str) -> int:
 
 
 def perturbation_seed(seed: int, perturbation: str, index: int) -> int:
-    """The seed of the noise of image ``index`` of the stream under ``perturbation``.
+    """The seed of the noise (or snow) of image ``index`` of the stream under ``perturbation``.
 
     Examples:
         >>> a, b = perturbation_seed(0, "shot_noise", 3), perturbation_seed(1, "shot_noise", 3)
@@ -78,14 +96,110 @@ def perturbation_seed(seed: int, perturbation: str, index: int) -> int:
 # --------------------------------------------------------------------------- building blocks
 
 
+def _warp(images: Tensor, grid: Tensor) -> Tensor:
+    """Sample every image at every ``(T, H, W, 2)`` grid: ``(N, C, H, W)`` -> ``(N, T, C, H, W)``, zero fill."""
+    n, c, h, w = images.shape
+    t = grid.shape[0]
+    src = images.unsqueeze(1).expand(n, t, c, h, w).reshape(n * t, c, h, w)
+    grid = grid.to(images).repeat(n, 1, 1, 1)  # (N T, H, W, 2)
+    out = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.view(n, t, c, h, w)
+
+
 def _affine(images: Tensor, thetas: Tensor) -> Tensor:
     """Warp every image by every ``(T, 2, 3)`` theta: ``(N, C, H, W)`` -> ``(N, T, C, H, W)``, zero fill."""
-    n, c, h, w = images.shape
-    t = thetas.shape[0]
-    grid = F.affine_grid(thetas.to(images), [t, c, h, w], align_corners=False)  # (T, H, W, 2)
-    src = images.unsqueeze(1).expand(n, t, c, h, w).reshape(n * t, c, h, w)
-    out = F.grid_sample(src, grid.repeat(n, 1, 1, 1), mode="bilinear", padding_mode="zeros", align_corners=False)
-    return out.view(n, t, c, h, w)
+    _, c, h, w = images.shape
+    grid = F.affine_grid(thetas.to(images), [thetas.shape[0], c, h, w], align_corners=False)  # (T, H, W, 2)
+    return _warp(images, grid)
+
+
+def _tilt_grid(h: int, w: int, yaw_deg: Tensor, pitch_deg: Tensor, distance: float = 2.0) -> Tensor:
+    """``(T, H, W, 2)`` sampling grid of the image plane turned by ``yaw`` then ``pitch`` and projected back.
+
+    Coordinates are isotropic, 1 = half the longer side, origin at the centre, ``y`` down. The plane
+    point ``(u, v, 0)`` turns to ``R (u, v, 0)`` with ``R = R_y(yaw) R_x(pitch)`` and is seen through a
+    pinhole ``distance`` in front of the plane: ``(X, Y, Z) -> distance (X, Y) / (Z + distance)``. This
+    is the homography ``H = [[d r11, d r12, 0], [d r21, d r22, 0], [r31, r32, d]]``; an output pixel
+    samples the source at ``H^-1 (x, y, 1)``. At yaw = pitch = 0, ``H = d I``: the identity.
+    """
+    yaw, pitch = torch.deg2rad(yaw_deg.double()), torch.deg2rad(pitch_deg.double())
+    t = len(yaw)
+    zero, one = torch.zeros(t, dtype=torch.float64), torch.ones(t, dtype=torch.float64)
+    r_y = torch.stack([torch.stack([yaw.cos(), zero, yaw.sin()], -1), torch.stack([zero, one, zero], -1),
+                       torch.stack([-yaw.sin(), zero, yaw.cos()], -1)], -2)  # fmt: skip
+    r_x = torch.stack([torch.stack([one, zero, zero], -1), torch.stack([zero, pitch.cos(), -pitch.sin()], -1),
+                       torch.stack([zero, pitch.sin(), pitch.cos()], -1)], -2)  # fmt: skip
+    r = r_y @ r_x  # (T, 3, 3)
+    hom = torch.zeros(t, 3, 3, dtype=torch.float64)
+    hom[:, :2, :2] = distance * r[:, :2, :2]
+    hom[:, 2, :2] = r[:, 2, :2]
+    hom[:, 2, 2] = distance
+    # pixel centres in grid_sample's normalised coordinates (align_corners=False), then isotropic
+    sx, sy = w / max(h, w), h / max(h, w)
+    xs = (torch.arange(w, dtype=torch.float64) * 2 + 1) / w - 1
+    ys = (torch.arange(h, dtype=torch.float64) * 2 + 1) / h - 1
+    gy, gx = torch.meshgrid(ys * sy, xs * sx, indexing="ij")
+    pts = torch.stack([gx, gy, torch.ones_like(gx)], -1).view(1, h * w, 3)  # (1, H W, 3)
+    src = pts @ torch.linalg.inv(hom).transpose(1, 2)  # (T, H W, 3)
+    z = src[..., 2:]
+    behind = z <= 1e-9  # never at these angles; sampled as zero fill rather than divided by ~0
+    uv = torch.where(behind, torch.full_like(src[..., :2], 3.0), src[..., :2] / z.clamp_min(1e-9))
+    uv = uv / torch.tensor([sx, sy], dtype=torch.float64)
+    return uv.view(t, h, w, 2)
+
+
+def _snow_layer(params: Tensor, h: int, w: int, frames: int, dtype: torch.dtype) -> Tensor:
+    """``(N, T, H, W)`` flake layers in ``[0, 1]`` from ``(N, K + 1, 6)`` flake parameters (see :func:`_snow_params`).
+
+    Flake ``k`` is a Gaussian dot of amplitude ``a`` and sigma ``s`` at ``(x0 + t vx, y0 + t vy)`` on
+    the torus ``[0, W) x [0, H)``, evaluated as separable profiles (``(N, T, K, H)`` times
+    ``(N, T, K, W)``); the image's motion blur (last row: direction and length) is a box filter along
+    that direction, applied as its Fourier transform, a sinc, on the periodic layer.
+    """
+    device = params.device
+    flakes, blur = params[:, :-1].to(dtype), params[:, -1].to(dtype)  # (N, K, 6), (N, 6)
+    x0, y0, vx, vy, sigma, amp = flakes.unbind(-1)  # each (N, K)
+    t = torch.arange(frames, dtype=dtype, device=device).view(1, -1, 1)  # (1, T, 1)
+
+    rate = (-0.5 / sigma.square()).view(sigma.shape[0], 1, -1, 1)  # (N, 1, K, 1)
+
+    def profile(p0: Tensor, v: Tensor, size: int) -> Tensor:
+        pos = (p0.unsqueeze(1) + t * v.unsqueeze(1)).unsqueeze(-1)  # (N, T, K, 1)
+        d = torch.arange(size, dtype=dtype, device=device) - (pos - size / 2)
+        d = torch.remainder(d, size).sub_(size / 2)  # signed distance on the torus, (N, T, K, size)
+        return d.square_().mul_(rate).exp_()  # in place: these are the largest tensors here
+
+    y_profile = profile(y0, vy, h).mul_(amp.view(amp.shape[0], 1, -1, 1))
+    layer = torch.einsum("ntky,ntkx->ntyx", y_profile, profile(x0, vx, w))
+    ux, uy, length = blur[:, 0], blur[:, 1], blur[:, 2]  # (N,)
+    fx = torch.fft.rfftfreq(w, dtype=dtype, device=device).view(1, 1, -1)  # cycles per px
+    fy = torch.fft.fftfreq(h, dtype=dtype, device=device).view(1, -1, 1)
+    box = torch.sinc(length.view(-1, 1, 1) * (fx * ux.view(-1, 1, 1) + fy * uy.view(-1, 1, 1)))  # (N, H, W/2+1)
+    layer = torch.fft.irfft2(torch.fft.rfft2(layer) * box.unsqueeze(1), s=(h, w))
+    return layer.clamp(0, 1)
+
+
+def _snow_params(h: int, w: int, seed: int, index: int) -> Tensor:
+    """``(K + 1, 6)`` float64: ``K`` flakes ``(x0, y0, vx, vy, sigma, amplitude)`` and the image's blur
+    ``(ux, uy, length, 0, 0, 0)``, drawn from the generator of :func:`perturbation_seed` ``(seed, "snow", index)``.
+    """
+    side = min(h, w)
+    r = max(1.0, side / 112)
+    k = max(1, round(h * w / (40 * r * r)))
+    v0 = 0.01 * side
+    g = torch.Generator().manual_seed(perturbation_seed(seed, "snow", index))
+    u = torch.rand(k, 6, generator=g, dtype=torch.float64)
+    wind = v0 * (torch.rand(1, generator=g, dtype=torch.float64) - 0.5)
+    x0, y0 = u[:, 0] * w, u[:, 1] * h
+    vx = wind + v0 * 0.3 * (u[:, 2] - 0.5)
+    vy = v0 * (0.6 + 0.8 * u[:, 3])
+    size_class = (u[:, 4] > 0.5).long() + (u[:, 4] > 0.8).long()  # 0, 1, 2 with probabilities 0.5, 0.3, 0.2
+    sigma = r * torch.tensor([0.5, 0.8, 1.2], dtype=torch.float64)[size_class]
+    amp = 0.6 + 0.4 * u[:, 5]
+    mean_v = torch.cat([wind, torch.tensor([v0], dtype=torch.float64)])
+    speed = float(mean_v.norm())
+    blur = torch.tensor([float(mean_v[0]) / speed, float(mean_v[1]) / speed, 2 * speed, 0, 0, 0], dtype=torch.float64)
+    return torch.cat([torch.stack([x0, y0, vx, vy, sigma, amp], -1), blur[None]])
 
 
 def _zoom_thetas(factors: Tensor) -> Tensor:
@@ -194,6 +308,31 @@ def _motion_blur_sequence(images: Tensor, frames: int) -> Tensor:
     return _motion_blur(images, length, -45 + 3 * torch.arange(frames, dtype=torch.float64))
 
 
+def _tilt_sequence(images: Tensor, frames: int) -> Tensor:
+    h, w = images.shape[-2:]
+    angles = torch.linspace(-15, 15, frames, dtype=torch.float64)
+    return _warp(images, _tilt_grid(h, w, angles, angles))
+
+
+#: Snow's elements per rendering chunk (images x frames x flakes x side): bounds the profiles' memory.
+_SNOW_CHUNK = 1 << 22
+
+
+def _snow_sequence(images: Tensor, frames: int, seed: int, first_index: int) -> Tensor:
+    """Snowy frames; image ``i``'s flakes from :func:`perturbation_seed` ``(seed, "snow", first_index + i)``."""
+    n, _, h, w = images.shape
+    dtype = torch.float64 if images.dtype == torch.float64 else torch.float32
+    params = torch.stack([_snow_params(h, w, seed, first_index + i) for i in range(n)])  # (N, K + 1, 6)
+    params = params.to(images.device)
+    step = max(1, _SNOW_CHUNK // (frames * params.shape[1] * max(h, w)))
+    layer = torch.cat([_snow_layer(params[i : i + step], h, w, frames, dtype) for i in range(0, n, step)])
+    x = images.to(dtype).unsqueeze(1)  # (N, 1, C, H, W)
+    base = x + 0.15 * (0.8 - x)  # a winter haze
+    # screen blend of white flakes, base + layer (1 - base) = 1 - (1 - base)(1 - layer): (N, T, C, H, W)
+    out = (1 - base) * (1 - layer).unsqueeze(2)
+    return out.neg_().add_(1).clamp_(0, 1).to(images.dtype)
+
+
 #: The deterministic perturbations: ``(images, frames) -> (N, T, C, H, W)``.
 _SEQUENCES: dict[str, Callable[[Tensor, int], Tensor]] = {
     "rotate": _rotate_sequence,
@@ -201,6 +340,7 @@ _SEQUENCES: dict[str, Callable[[Tensor, int], Tensor]] = {
     "brightness": _brightness_sequence,
     "zoom_blur": _zoom_blur_sequence,
     "motion_blur": _motion_blur_sequence,
+    "tilt": _tilt_sequence,
 }
 
 
@@ -213,7 +353,7 @@ def perturbation_sequence(
         images: ``(N, C, H, W)`` floats in ``[0, 1]``.
         perturbation: one of :data:`~antialias.eval.GENERATED_PERTURBATIONS`.
         preset: ``"imagenet"``, ``"cifar"`` or ``"auto"`` (by image size).
-        seed: noise seed; image ``i`` draws from :func:`perturbation_seed` of
+        seed: seed of the noise and snow; image ``i`` draws from :func:`perturbation_seed` of
             ``(seed, perturbation, first_index + i)``.
         first_index: position of the first image in the stream.
 
@@ -238,4 +378,6 @@ def perturbation_sequence(
         return _translate_sequence(images, preset, where)
     if perturbation in _SEQUENCES:
         return _SEQUENCES[perturbation](images, frames)
+    if perturbation == "snow":
+        return _snow_sequence(images, frames, seed, first_index)
     return _noise(images, perturbation, frames, seed, first_index)
