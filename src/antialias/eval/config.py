@@ -325,11 +325,11 @@ class PerturbationConfig(Config):
     """ImageNet-P style flip probabilities, FR/mFR and top-5 distance on sequences generated on the fly.
 
     Args:
-        perturbations: Perturbation names (default: all eight generated ones).
+        perturbations: Perturbation names (default: all ten, ImageNet-P's test set).
         preset: Frame counts and ranges: auto, imagenet or cifar.
         step: Frame distance of compared pairs (ignored for noise).
         normaliser: A reference model's results JSON of ours, for FR and mFR.
-        seed: Seed of the noise perturbations.
+        seed: Seed of the noise and snow perturbations.
     """
 
     perturbations: tuple[str, ...] | None = dataclasses.field(default=None, metadata=flag(metavar="NAME"))

@@ -59,13 +59,14 @@ def evaluate_perturbations(
         model: any classifier returning ``(N, classes)`` logits.
         batches: ``(images, labels)`` (labels are unused) or plain image batches, images
             ``(N, C, H, W)`` floats in ``[0, 1]``.
-        perturbations: names from :data:`~antialias.eval.GENERATED_PERTURBATIONS` (default all eight).
+        perturbations: names from :data:`~antialias.eval.GENERATED_PERTURBATIONS` (default all ten,
+            ImageNet-P's test set).
         preset: frame counts and ranges (see :mod:`antialias.eval.perturbation.generate`).
         step: frame distance of compared pairs (ImageNet-P's difficulty), ignored for noise.
         normaliser: reference model's flip probabilities (a
             :class:`~antialias.eval.perturbation.PerturbationResult`, its JSON, or ``{name: fp}``)
             for FR/mFR and mT5D.
-        seed: noise seed.
+        seed: seed of the noise and snow perturbations.
         preprocess: applied after perturbing (e.g. normalisation).
         device: where the model runs; a batch's ``N * T`` frames of one perturbation go in one forward.
         confidence: of the intervals.
