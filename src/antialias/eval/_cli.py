@@ -69,8 +69,10 @@ _HELP = {
     "consistency": "classification consistency under random shifts (and accuracy), with 95%% intervals",
     "stability": "probability of the correct class and accuracy along diagonal shifts (the paper's Figure 1)",
     "equivariance": "per-layer feature distance maps Shift(F(x)) vs F(Shift(x)) (the paper's heatmaps)",
-    "corruption": "ImageNet-C style corruption errors, CE and mCE (needs the corruptions extra)",
-    "perturbation": "ImageNet-P style flip probability, FR/mFR and top-5 distance",
+    "corruption": "ImageNet-C style corruption errors, CE and mCE, generated (the corruptions extra) or on "
+    "CIFAR-10-C/ImageNet-C files",
+    "perturbation": "ImageNet-P style flip probability, FR/mFR and top-5 distance, generated or on CIFAR-10-P/"
+    "ImageNet-P files",
     "worst-case": "worst-case consistency over shift grids (circular, crop, sub-pixel), MAC, k-way and random "
     "sub-pixel consistency",
 }
@@ -88,10 +90,14 @@ _DESCRIPTION = {
     "upsample exactly. Writes the JSON (per-layer means), the heatmaps (.png) and the maps (.npz).",
     "corruption": "Corrupt every image on the fly (imagecorruptions) with each corruption and severity; errors with "
     "95% intervals, CE/mCE against --normaliser (alexnet on ImageNet, or a reference model's results JSON); "
-    "writes the JSON and a figure of the errors (.png).",
+    "writes the JSON and a figure of the errors (.png). With --corruption-data DIR, the released CIFAR-10-C files or "
+    "ImageNet-C folders in DIR are evaluated instead (no extra needed; ImageNet-C is normalised by AlexNet's published "
+    "errors unless --normaliser says otherwise); --data is then their clean set: cifar10, or imagenet:PATH.",
     "perturbation": "Generate perturbation sequences on the fly; flip probabilities (consecutive frames; noise: "
     "against the first frame), FR/mFR against --normaliser (a reference model's results JSON) and top-5 distance; "
-    "writes the JSON and a figure (.png).",
+    "writes the JSON and a figure (.png). With --perturbation-data DIR, the released CIFAR-10-P files or ImageNet-P "
+    "videos in DIR are evaluated instead (ImageNet-P needs PyAV: pip install \"antialias[video]\"); --data then names "
+    "the model's data set: cifar10, or imagenet:PATH.",
     "worst-case": "The fraction of images whose prediction is unchanged under every shift of a grid, per family: "
     "circular (torch.roll by -m..m), crop (pad by m, crop at every offset) and subpixel (band-limited Fourier shifts "
     "at multiples of --subpixel-step up to --subpixel-max-shift, by default the 1/4 and 1/2 pixel shifts); the mean "

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
-__all__ = ["PAD_MODES", "PROTOCOLS", "Config", "boolean", "check_choice", "check_integer", "fail", "flag",
-           "is_imagenet", "names"]
+__all__ = ["PAD_MODES", "PROTOCOLS", "Config", "boolean", "check_choice", "check_data_shape", "check_integer", "fail",
+           "flag", "is_imagenet", "names", "path_or_none"]
 
 PROTOCOLS = ("crop", "circular")
 PAD_MODES = ("zeros", "reflect")
@@ -40,6 +41,28 @@ def check_integer(where: str, name: str, value: Any, minimum: int, *, optional: 
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise fail(where, name, f"an integer >= {minimum}" + (" or None" if optional else ""), value)
+
+
+def path_or_none(where: str, name: str, value: Any, expectation: str) -> None:
+    """``value`` must be None or a path (a str or an ``os.PathLike``)."""
+    if value is not None and not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"`{where}`: `{name}` must be {expectation} or None, got {value!r}.")
+
+
+def check_data_shape(where: str, files: str, expected: tuple[int, ...], shape: Any, spec: Any, fix: str) -> None:
+    """The evaluation data (``--data``) must have the image shape ``expected`` of the released ``files`` it goes with.
+
+    Examples:
+        >>> check_data_shape("corruption", "CIFAR-10-C", (3, 32, 32), [1, 28, 28], "fashion-mnist", " Fix.")
+        Traceback (most recent call last):
+        ...
+        ValueError: `corruption`: `data` must be the clean set of the CIFAR-10-C files, ... images'. Fix.
+    """
+    got = tuple(int(v) for v in shape)
+    if got != tuple(expected):
+        what = spec if isinstance(spec, str) else type(spec).__name__
+        raise fail(where, "data", f"the clean set of the {files} files, with {'x'.join(map(str, expected))} images "
+                   "like them", f"{what} with {'x'.join(map(str, got))} images", fix)
 
 
 def boolean(where: str, name: str, value: Any) -> None:

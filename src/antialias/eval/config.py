@@ -38,6 +38,7 @@ from antialias.eval._fields import (
     flag,
     is_imagenet,
     names,
+    path_or_none,
 )
 from antialias.eval._forward import AMP_CHOICES
 from antialias.eval._resolve import NORMALIZE_CHOICES
@@ -58,6 +59,8 @@ SPLITS = ("train", "test", "val")
 DISTANCES = ("cosine", "l2")
 PRESETS = ("auto", "imagenet", "cifar")
 DATA_PRESETS = ("none", "imagenet")
+CORRUPTION_DATA_FORMATS = ("auto", "cifar10-c", "imagenet-c")
+PERTURBATION_DATA_FORMATS = ("auto", "cifar10-p", "imagenet-p")
 
 
 def _floats(where: str, name: str, value: Any, *, positive: bool) -> tuple[float, ...] | None:
@@ -71,6 +74,17 @@ def _floats(where: str, name: str, value: Any, *, positive: bool) -> tuple[float
     if not out or len(out) != len(tuple(items)) or not all(math.isfinite(v) and (v > 0 or not positive) for v in out):
         raise fail(where, name, "one or more finite numbers" + (" > 0" if positive else ""), value)
     return out
+
+
+def _data_files(where: str, kind: str, data: Any, data_format: Any, formats: tuple[str, ...]) -> str | None:
+    """Checks ``{kind}_data`` (a folder of released files, or None) and ``{kind}_format`` (its layout, or auto);
+    returns the folder as a string (recorded in the results JSON as given)."""
+    path_or_none(where, f"{kind}_data", data, "a folder of released files")
+    check_choice(where, f"{kind}_format", data_format, formats)
+    if data is None and data_format != "auto":
+        raise fail(where, f"{kind}_format", f"'auto' without `{kind}_data`", data_format,
+                   f" Give the folder of the files too (--{kind}-data DIR).")
+    return None if data is None else os.fspath(data)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -288,15 +302,24 @@ class EquivarianceConfig(Config):
 
 @dataclasses.dataclass(frozen=True)
 class CorruptionConfig(Config):
-    """ImageNet-C style corruption errors, CE and mCE, on images corrupted on the fly.
+    """ImageNet-C style corruption errors, CE and mCE, on images corrupted on the fly or on the released files.
 
     Args:
-        corruptions: Corruption names (default: the 15 test corruptions).
+        corruptions: Corruption names (default: the 15 test corruptions; with --corruption-data, every
+            known one it holds).
         severities: Severities, each in 1..5.
         normaliser: Reference errors for CE and mCE: alexnet (ImageNet only) or a reference model's
-            results JSON of ours.
-        clean: Also measure the clean error (for relative CE).
+            results JSON of ours (default: alexnet on ImageNet-C files, else none).
+        clean: Also measure the clean error (for relative CE); with --corruption-data, on the images
+            of --data, which must be the files' clean set in their order (the labels are checked).
         seed: Seed of the random corruptions.
+        corruption_data: Evaluate on the released files in this folder instead of corrupting on the
+            fly: CIFAR-10-C (<corruption>.npy, labels.npy) or ImageNet-C
+            (<corruption>/<severity>/<wnid>/*.JPEG). --data still names the clean set (the model's
+            classes, the normalisation, the clean error): cifar10, or imagenet:PATH; --subset N reads
+            the first N images of each severity.
+        corruption_format: The layout of --corruption-data: auto (from the folder's contents),
+            cifar10-c or imagenet-c.
     """
 
     corruptions: tuple[str, ...] | None = dataclasses.field(default=None, metadata=flag(metavar="NAME"))
@@ -304,6 +327,8 @@ class CorruptionConfig(Config):
     normaliser: str | None = dataclasses.field(default=None, metadata=flag(metavar="alexnet|FILE.json"))
     clean: bool = True
     seed: int = dataclasses.field(default=0, metadata=flag(min=0))
+    corruption_data: str | None = dataclasses.field(default=None, metadata=flag(metavar="DIR"))
+    corruption_format: str = dataclasses.field(default="auto", metadata=flag(choices=CORRUPTION_DATA_FORMATS))
 
     def __post_init__(self) -> None:
         w = "CorruptionConfig"
@@ -318,18 +343,27 @@ class CorruptionConfig(Config):
             )
         boolean(w, "clean", self.clean)
         check_integer(w, "seed", self.seed, 0)
+        folder = _data_files(w, "corruption", self.corruption_data, self.corruption_format, CORRUPTION_DATA_FORMATS)
+        object.__setattr__(self, "corruption_data", folder)
 
 
 @dataclasses.dataclass(frozen=True)
 class PerturbationConfig(Config):
-    """ImageNet-P style flip probabilities, FR/mFR and top-5 distance on sequences generated on the fly.
+    """ImageNet-P style flip probabilities, FR/mFR and top-5 distance on sequences generated on the fly or released.
 
     Args:
         perturbations: Perturbation names (default: all ten, ImageNet-P's test set).
-        preset: Frame counts and ranges: auto, imagenet or cifar.
+        preset: Frame counts and ranges of generated sequences: auto, imagenet or cifar.
         step: Frame distance of compared pairs (ignored for noise).
         normaliser: A reference model's results JSON of ours, for FR and mFR.
         seed: Seed of the noise and snow perturbations.
+        perturbation_data: Evaluate on the released sequences in this folder instead of generating
+            them: CIFAR-10-P (<perturbation>.npy) or ImageNet-P (<perturbation>/<wnid>/*.mp4 videos,
+            read with PyAV: pip install "antialias[video]"); --perturbations defaults to every known
+            one it holds, --subset N reads the first N sequences of each. --data still names the
+            model's data set (its classes, the normalisation): cifar10, or imagenet:PATH.
+        perturbation_format: The layout of --perturbation-data: auto (from the folder's contents),
+            cifar10-p or imagenet-p.
     """
 
     perturbations: tuple[str, ...] | None = dataclasses.field(default=None, metadata=flag(metavar="NAME"))
@@ -337,6 +371,8 @@ class PerturbationConfig(Config):
     step: int = dataclasses.field(default=1, metadata=flag(min=1))
     normaliser: str | None = dataclasses.field(default=None, metadata=flag(metavar="FILE.json"))
     seed: int = dataclasses.field(default=0, metadata=flag(min=0))
+    perturbation_data: str | None = dataclasses.field(default=None, metadata=flag(metavar="DIR"))
+    perturbation_format: str = dataclasses.field(default="auto", metadata=flag(choices=PERTURBATION_DATA_FORMATS))
 
     def __post_init__(self) -> None:
         w = "PerturbationConfig"
@@ -346,6 +382,9 @@ class PerturbationConfig(Config):
         if self.normaliser is not None and not isinstance(self.normaliser, (str, os.PathLike)):
             raise TypeError(f"`{w}`: `normaliser` must be a results JSON path or None, got {self.normaliser!r}.")
         check_integer(w, "seed", self.seed, 0)
+        folder = _data_files(w, "perturbation", self.perturbation_data, self.perturbation_format,
+                             PERTURBATION_DATA_FORMATS)
+        object.__setattr__(self, "perturbation_data", folder)
 
 
 #: The config class of each metric of ``antialias eval``.

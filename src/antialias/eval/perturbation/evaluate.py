@@ -12,9 +12,14 @@ from antialias.eval._names import GENERATED_PERTURBATIONS, check_names
 from antialias.eval._robust_core import forward_logits
 from antialias.eval.perturbation.generate import perturbation_sequence, resolve_preset
 from antialias.eval.perturbation.metric import PerturbationResult, PerturbationStability
-from antialias.eval.perturbation.readers import cifar10p_names, read_cifar10p
+from antialias.eval.perturbation.readers import (
+    PerturbationFiles,
+    cifar10p_names,
+    inspect_perturbation_data,
+    read_cifar10p,
+)
 
-__all__ = ["evaluate_cifar10p", "evaluate_perturbations"]
+__all__ = ["evaluate_cifar10p", "evaluate_perturbation_files", "evaluate_perturbations"]
 
 
 def _run(
@@ -112,4 +117,41 @@ def evaluate_cifar10p(
                 yield name, frames
 
     config = {"source": f"CIFAR-10-P files at {folder}", "limit": limit}
+    return _run(model, items(), metric, preprocess, device, where, config)
+
+
+def evaluate_perturbation_files(
+    model: nn.Module,
+    files: PerturbationFiles | str | os.PathLike,
+    *,
+    data_format: str = "auto",
+    perturbations: Sequence[str] | None = None,
+    step: int = 1,
+    normaliser: object = None,
+    batch_size: int = 100,
+    limit: int | None = None,
+    preprocess: Callable[[Tensor], Tensor] | None = None,
+    device: torch.device | str = "cpu",
+    confidence: float = 0.95,
+) -> PerturbationResult:
+    """FP, FR and T5D on the released CIFAR-10-P files or ImageNet-P videos in ``files``, whichever they are.
+
+    ``files``: the folder (its layout is recognised by
+    :func:`~antialias.eval.perturbation.readers.inspect_perturbation_data`; ``data_format`` ``"auto"``,
+    ``"cifar10-p"`` or ``"imagenet-p"``) or its checked ``PerturbationFiles``. ImageNet-P's videos
+    need PyAV (``pip install "antialias[video]"``). ``batch_size`` is sequences per batch, ``limit``
+    the first sequences of each perturbation. Other arguments as :func:`evaluate_cifar10p`.
+    """
+    where = "evaluate_perturbation_files"
+    if not isinstance(files, PerturbationFiles):
+        files = inspect_perturbation_data(files, data_format, perturbations, where=where)
+    names = files.names if perturbations is None else tuple(perturbations)
+    metric = PerturbationStability(names, step=step, normaliser=normaliser, confidence=confidence)
+
+    def items() -> Iterator[tuple[str, Tensor]]:
+        for name in names:
+            for frames in files.sequences(name, batch_size=batch_size, limit=limit):
+                yield name, frames
+
+    config = {"source": f"{files.label} files at {files.root}", "limit": limit}
     return _run(model, items(), metric, preprocess, device, where, config)

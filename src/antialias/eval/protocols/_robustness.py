@@ -12,8 +12,18 @@ from typing import Any
 from antialias.eval._fields import Config
 from antialias.eval._results import FORMAT
 from antialias.eval.config import CorruptionConfig, PerturbationConfig
-from antialias.eval.corruption import CORRUPTIONS, evaluate_corruptions
-from antialias.eval.perturbation import GENERATED_PERTURBATIONS, evaluate_perturbations
+from antialias.eval.corruption import (
+    CORRUPTIONS,
+    evaluate_corruption_files,
+    evaluate_corruptions,
+    inspect_corruption_data,
+)
+from antialias.eval.perturbation import (
+    GENERATED_PERTURBATIONS,
+    evaluate_perturbation_files,
+    evaluate_perturbations,
+    inspect_perturbation_data,
+)
 from antialias.eval.protocols._setup import COMMON_DOC, Setup, data_key, finish, options_from, setup, split_kwargs
 
 __all__ = ["run_corruption", "run_perturbation"]
@@ -64,17 +74,30 @@ def run_corruption(model: Any = None, data: Any = "fashion-mnist", *, config: Co
     """
     given, common = split_kwargs(kwargs, CorruptionConfig)
     cfg: CorruptionConfig = _config(CorruptionConfig, config, given, data_key(data, common), "run_corruption")
+    files = None if cfg.corruption_data is None else inspect_corruption_data(  # checked before any work
+        cfg.corruption_data, cfg.corruption_format, cfg.corruptions, severities=cfg.severities, where="corruption")
     options, command = options_from(model, data, common)
     run = setup("corruption", options, command=command, outputs=())
     _unsharded(run, "corruption")
-    names = tuple(cfg.corruptions or CORRUPTIONS)
+    names = tuple(cfg.corruptions or (CORRUPTIONS if files is None else files.names))
+    normaliser = cfg.normaliser if cfg.normaliser is not None or files is None else files.default_normaliser
+    if files is not None:
+        files.check_data(run.record["data"]["image_shape"], options.data, "corruption")
     start = time.perf_counter()
     with run.autocast():
-        result = evaluate_corruptions(run.model, run.loader(0, len(run.dataset)), corruptions=names,
-                                      severities=cfg.severities, normaliser=_reference(cfg.normaliser), clean=cfg.clean,
-                                      seed=cfg.seed, preprocess=run.preprocess, device=run.device)
+        if files is None:
+            result = evaluate_corruptions(run.model, run.loader(0, len(run.dataset)), corruptions=names,
+                                          severities=cfg.severities, normaliser=_reference(normaliser),
+                                          clean=cfg.clean, seed=cfg.seed, preprocess=run.preprocess, device=run.device)
+        else:
+            result = evaluate_corruption_files(run.model, files, corruptions=names, severities=cfg.severities,
+                                               normaliser=_reference(normaliser),
+                                               clean=run.dataset if cfg.clean else None, batch_size=run.batch_size,
+                                               limit=options.subset, preprocess=run.preprocess, device=run.device)
     recorded = {**dataclasses.asdict(cfg), "corruptions": list(names), "severities": list(cfg.severities),
-                "normaliser": str(cfg.normaliser) if cfg.normaliser is not None else None, "batch_size": run.batch_size}
+                "normaliser": str(normaliser) if normaliser is not None else None, "batch_size": run.batch_size}
+    if files is not None:
+        recorded["corruption_format"] = files.format  # as detected
     record = {**run.record, "seed": cfg.seed, "config": recorded, "results": result.to_dict(),
               "seconds": time.perf_counter() - start}
     return finish(run, record, options)
@@ -98,17 +121,28 @@ def run_perturbation(model: Any = None, data: Any = "fashion-mnist", *, config: 
     """
     given, common = split_kwargs(kwargs, PerturbationConfig)
     cfg: PerturbationConfig = _config(PerturbationConfig, config, given, data_key(data, common), "run_perturbation")
+    files = None if cfg.perturbation_data is None else inspect_perturbation_data(  # checked before any work
+        cfg.perturbation_data, cfg.perturbation_format, cfg.perturbations, where="perturbation")
     options, command = options_from(model, data, common)
     run = setup("perturbation", options, command=command, outputs=())
     _unsharded(run, "perturbation")
-    names = tuple(cfg.perturbations or GENERATED_PERTURBATIONS)
+    names = tuple(cfg.perturbations or (GENERATED_PERTURBATIONS if files is None else files.names))
+    if files is not None:
+        files.check_data(run.record["data"]["image_shape"], options.data, "perturbation")
     start = time.perf_counter()
     with run.autocast():
-        result = evaluate_perturbations(run.model, run.loader(0, len(run.dataset)), perturbations=names,
-                                        preset=cfg.preset, step=cfg.step, normaliser=_reference(cfg.normaliser),
-                                        seed=cfg.seed, preprocess=run.preprocess, device=run.device)
+        if files is None:
+            result = evaluate_perturbations(run.model, run.loader(0, len(run.dataset)), perturbations=names,
+                                            preset=cfg.preset, step=cfg.step, normaliser=_reference(cfg.normaliser),
+                                            seed=cfg.seed, preprocess=run.preprocess, device=run.device)
+        else:
+            result = evaluate_perturbation_files(run.model, files, perturbations=names, step=cfg.step,
+                                                 normaliser=_reference(cfg.normaliser), batch_size=run.batch_size,
+                                                 limit=options.subset, preprocess=run.preprocess, device=run.device)
     recorded = {**dataclasses.asdict(cfg), "perturbations": list(names),
                 "normaliser": str(cfg.normaliser) if cfg.normaliser is not None else None, "batch_size": run.batch_size}
+    if files is not None:
+        recorded["perturbation_format"] = files.format  # as detected
     record = {**run.record, "seed": cfg.seed, "config": recorded, "results": result.to_dict(),
               "seconds": time.perf_counter() - start}
     return finish(run, record, options)
