@@ -288,3 +288,25 @@ def test_cli_refuses_bad_corruption_data(cifar10c, capsys):
     with pytest.raises(SystemExit) as info:  # a layout without a folder is a usage error
         main([*base, "--corruption-format", "imagenet-c"])
     assert info.value.code == 2 and "`corruption_format` must be 'auto' without" in capsys.readouterr().err
+
+
+def test_cli_evaluates_imagenet_c_folders_with_their_clean_images(tmp_path, capsys):
+    write_imagenet_c(tmp_path / "ImageNet-C", ["fog"])
+    for f in (tmp_path / "ImageNet-C" / "fog" / "1").rglob("*.png"):  # the validation folder: the same file names
+        (tmp_path / "val" / f.parent.name).mkdir(parents=True, exist_ok=True)
+        Image.open(f).save(tmp_path / "val" / f.parent.name / f.name)
+    (tmp_path / "nets.py").write_text(NETS)
+    out = tmp_path / "i.json"
+    argv = ["eval", "corruption", "--model", f"{tmp_path / 'nets.py'}:brightness", "--data",
+            f"imagefolder:{tmp_path / 'val'}", "--corruption-data", str(tmp_path / "ImageNet-C"), "--severities", "1",
+            "2", "--out", str(out)]
+    assert main(argv) == 0
+    record = json.loads(out.read_text())
+    assert record["config"]["corruption_format"] == "imagenet-c" and record["config"]["normaliser"] == "alexnet"
+    res = record["results"]
+    assert res["images"] == 4 and res["clean_error"]["total"] == 4 and res["normaliser"]["source"]
+    assert set(res["ce"]) == {"fog"}  # CE against AlexNet's published fog errors at severities 1, 2
+    (tmp_path / "val" / "n02" / "img1.png").unlink()  # the clean folder no longer matches the files
+    assert main([*argv, "--force"]) == 1
+    assert "`clean_root` must hold the same class folders and file names" in capsys.readouterr().err
+    assert main([*argv, "--force", "--no-clean"]) == 0

@@ -228,7 +228,9 @@ def open_imagenet_c(
         clean = ImageFolder(clean_root, transform=clean_transform)
         if _file_keys(clean) != keys:
             raise ValueError(
-                f"`{where}`: `clean_root` must hold the same class folders and file names as {reference.root}."
+                f"`{where}`: `clean_root` must hold the same class folders and file names as {reference.root}, got "
+                f"{str(clean_root)!r}. Give the ImageNet validation folder the files were made from (--data "
+                "imagenet:PATH), or leave the clean error out (--no-clean, clean_root=None)."
             )
     return ImageNetC(names, checked, folders, clean)
 
