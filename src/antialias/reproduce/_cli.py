@@ -8,7 +8,7 @@ from pathlib import Path
 
 from antialias.data import DatasetNotFoundError, load_dataset
 from antialias.reproduce._api import reproduce
-from antialias.reproduce.config import ReproduceConfig
+from antialias.reproduce.config import PRESETS, ReproduceConfig
 
 __all__ = ["add_arguments", "main", "run_from_args"]
 
@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="smaller training subset and evaluation (about 1.5 minutes on an idle 2-core CPU, "
                            "under 4 when it is shared); the default takes about 9 and under 20")
     size.add_argument("--tiny", action="store_const", dest="preset", const="tiny", help=argparse.SUPPRESS)
+    size.add_argument("--preset", choices=tuple(p for p in PRESETS if p != "tiny"), dest="preset",
+                      help="the sizes of a named preset: quick and default as above; full: about two hours on a "
+                           "2-core CPU, 3 training seeds of the baseline and Bin-5, the whole test set and stated "
+                           "power (see the README)")
     parser.set_defaults(preset="default")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
                         help="where to train and evaluate (default: %(default)s)")

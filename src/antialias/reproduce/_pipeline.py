@@ -29,13 +29,22 @@ from antialias.report.html import write_html
 from antialias.reproduce._data import EvalData, load_eval_data, resolve_data_spec
 from antialias.reproduce._evaluate import PartCache, evaluate_model
 from antialias.reproduce._robust import (
+    PERTURBATIONS,
     CorruptionInputs,
     corruption_available,
     corruption_predictions,
     perturbation_predictions,
     summarise,
 )
-from antialias.reproduce._runs import Progress, load_model, run_name, train_config, train_or_reuse
+from antialias.reproduce._runs import (
+    PlannedRun,
+    Progress,
+    load_model,
+    plan_runs,
+    run_name,
+    train_config,
+    train_or_reuse,
+)
 from antialias.reproduce._verdicts import PAPER_TABLES, RULE, judge
 from antialias.reproduce.config import EvalSettings, ReproduceConfig
 
@@ -63,17 +72,9 @@ FIGURES = {
     "frequency_response": ("filter_frequency_response.png", "Frequency responses of the paper's filters."),
 }
 
-#: One planned training run: (folder name, filter size or None for the baseline, augmentation).
-PlannedRun = tuple[str, str | None, bool]
-
-
 def _label(filter_size: str | None, augment: bool, both: bool) -> str:
     name = filter_size or "baseline"
     return f"{name} ({'aug' if augment else 'no aug'})" if both else name
-
-
-def _runs_plan(cfg: ReproduceConfig) -> list[PlannedRun]:
-    return [(run_name(f, aug), f, aug) for aug in cfg.augment for f in (None, *cfg.filters)]
 
 
 def run_pipeline(cfg: ReproduceConfig, *, stream: TextIO, progress: str) -> dict[str, Any]:
@@ -87,7 +88,7 @@ def run_pipeline(cfg: ReproduceConfig, *, stream: TextIO, progress: str) -> dict
     runs_dir, fig_dir = out / "runs", out / "figures"
     runs_dir.mkdir(parents=True, exist_ok=True)
     fig_dir.mkdir(parents=True, exist_ok=True)
-    plan = _runs_plan(cfg)
+    plan = plan_runs(cfg)
     if cfg.eval.corruption_images > 0:
         ok_corruption, why_corruption = corruption_available()
     else:
@@ -177,19 +178,32 @@ def _train_runs(cfg: ReproduceConfig, plan: list[PlannedRun], runs_dir: Path, ba
     t0 = time.perf_counter()
     trainer_progress = {"bar": "bar", "log": "log"}.get(bar.mode, "none")
     records: dict[str, dict[str, Any]] = {}
-    for name, f, aug in plan:
+    for run in plan:
+        name = run.name
         bar.start(f"training {name}")
         t1 = time.perf_counter()
-        tcfg = train_config(cfg, f, aug, runs_dir / name, trainer_progress)
+        tcfg = train_config(cfg, run, runs_dir / name, trainer_progress)
         status, last = train_or_reuse(tcfg, stream)
-        records[name] = {"filter_size": f, "augment": aug, "run_dir": str(Path("runs") / name),
-                         "status": status, "train": last, "train_seconds": time.perf_counter() - t1}
+        records[name] = {"filter_size": run.filter_size, "augment": run.augment, "replicate": run.replicate,
+                         "seed": run.seed, "run_dir": str(Path("runs") / name), "status": status, "train": last,
+                         "learning_curve": _learning_curve(runs_dir / name),
+                         "train_seconds": time.perf_counter() - t1}
         bar.message(
             f"{name}: {status} ({time.perf_counter() - t1:.0f}s), val_acc {last.get('val_acc', float('nan')):.4f}"
         )
         bar.advance()
     timings["training"] = time.perf_counter() - t0
     return records
+
+
+def _learning_curve(run: Path) -> list[dict[str, Any]]:
+    """Per epoch of ``run``: training loss and accuracy, test accuracy on the scored images, seconds."""
+    path = run / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    keys = ("epoch", "loss", "train_acc", "val_acc", "seconds")
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [{k: rec.get(k) for k in keys} for rec in map(json.loads, lines)]
 
 
 # ----------------------------------------------------------------------------------- 3. evaluation
@@ -229,7 +243,8 @@ class _Robustness:
             self.bar.start(f"evaluating {name}: perturbation")
             self.perturbation_records[name] = cache.get(
                 "perturbation",
-                {"n": ev.perturbation_images, "seed": ev.seed, "data": data.description},
+                {"n": ev.perturbation_images, "seed": ev.seed, "data": data.description,
+                 "perturbations": list(PERTURBATIONS)},
                 lambda: perturbation_predictions(
                     model, data.images[: ev.perturbation_images], data.preprocess, ev.seed
                 ),
@@ -238,7 +253,11 @@ class _Robustness:
 
     def summarise_into(self, runs: dict[str, dict[str, Any]], plan: list[PlannedRun]) -> None:
         """Table 2's numbers of every run, normalised by the baseline trained the same way."""
-        baselines = {name: run_name(None, aug) for name, _, aug in plan}
+        names = {r.name for r in plan}
+        baselines = {}
+        for r in plan:  # the baseline of the same augmentation and replicate (its first training when none)
+            own = run_name(None, r.augment, r.replicate)
+            baselines[r.name] = own if own in names else run_name(None, r.augment)
         if self.corruption_records and self.corruption_inputs is not None:
             summaries = summarise("corruption", self.corruption_records, baselines, self.corruption_inputs.labels,
                                   self.data.num_classes)
@@ -271,13 +290,15 @@ def _evaluate_runs(cfg: ReproduceConfig, plan: list[PlannedRun], spec: str, root
     inputs = _corruption_inputs(data, ev, bar, timings) if with_corruption else None
     robustness = _Robustness(data, ev, bar, inputs, perturbation=ev.perturbation_images > 0)
     strong, heat_aug = cfg.filters[-1], cfg.augment[-1]  # feature-distance maps: baseline and strongest filter
-    for name, f, aug in plan:
+    for run in plan:
+        name = run.name
         bar.start(f"evaluating {name}")
         model, sha = load_model(cfg, runs_dir / name, data.images.shape[1], data.num_classes)
         cache = PartCache(runs_dir / name / "eval", sha)
         t1 = time.perf_counter()
+        maps = run.augment == heat_aug and run.filter_size in (None, strong) and run.replicate == 0
         runs[name]["eval"] = evaluate_model(
-            model, data, ev, cache, equivariance=aug == heat_aug and f in (None, strong),
+            model, data, ev, cache, equivariance=maps,
             robustness=functools.partial(robustness.measure, name, model),
             on_part=functools.partial(_part_started, bar, name))
         runs[name]["eval_seconds"] = time.perf_counter() - t1

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from antialias.eval._names import GENERATED_PERTURBATIONS
 from antialias.eval.corruption import (
     CORRUPTIONS,
     INSTALL_HINT,
@@ -26,11 +27,11 @@ from antialias.eval.corruption import (
 )
 from antialias.eval.perturbation import flip_probability, is_noise, perturbation_sequence, perturbation_stability
 
-__all__ = ["CorruptionInputs", "corruption_available", "corruption_predictions", "perturbation_predictions",
-           "summarise"]
+__all__ = ["PERTURBATIONS", "CorruptionInputs", "corruption_available", "corruption_predictions",
+           "perturbation_predictions", "summarise"]
 
-PERTURBATIONS = ("translate", "rotate", "scale", "brightness", "gaussian_noise", "shot_noise", "zoom_blur",
-                 "motion_blur")
+#: ImageNet-P's ten test perturbations, all generated (the mFR is their mean).
+PERTURBATIONS = GENERATED_PERTURBATIONS
 
 
 def corruption_available() -> tuple[bool, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -19,7 +20,8 @@ from antialias.reproduce._data import resolve_data_spec
 from antialias.reproduce.config import ReproduceConfig
 from antialias.train import TrainConfig, config_differences, train
 
-__all__ = ["Progress", "load_model", "run_name", "torch_threads", "train_config", "train_or_reuse"]
+__all__ = ["PlannedRun", "Progress", "load_model", "plan_runs", "run_name", "torch_threads", "train_config",
+           "train_or_reuse"]
 
 # ----------------------------------------------------------------------------------- progress
 
@@ -62,25 +64,58 @@ class Progress:
 # ----------------------------------------------------------------------------------- pipeline
 
 
-def run_name(filter_size: str | None, augment: bool) -> str:
-    """Run folder name, e.g. ``"baseline-noaug"`` or ``"bin5-aug"``.
+def run_name(filter_size: str | None, augment: bool, replicate: int = 0) -> str:
+    """Run folder name, e.g. ``"baseline-noaug"``, ``"bin5-aug"``, or ``"bin5-aug-r2"`` for the third training.
 
     Examples:
-        >>> run_name(None, False), run_name("bin5", True)
-        ('baseline-noaug', 'bin5-aug')
+        >>> run_name(None, False), run_name("bin5", True), run_name("bin5", True, 2)
+        ('baseline-noaug', 'bin5-aug', 'bin5-aug-r2')
     """
-    return f"{filter_size or 'baseline'}-{'aug' if augment else 'noaug'}"
+    name = f"{filter_size or 'baseline'}-{'aug' if augment else 'noaug'}"
+    return f"{name}-r{replicate}" if replicate else name
 
 
-def train_config(cfg: ReproduceConfig, filter_size: str | None, augment: bool, out: Path,
-                 progress: str) -> TrainConfig:
+@dataclasses.dataclass(frozen=True)
+class PlannedRun:
+    """One training of the reproduction: its folder name, filter (None: baseline), augmentation and seed.
+
+    ``replicate`` counts the trainings of the same configuration (0, 1, ...); the seed is the
+    configuration's seed plus ``replicate``.
+    """
+
+    name: str
+    filter_size: str | None
+    augment: bool
+    replicate: int
+    seed: int
+
+
+def plan_runs(cfg: ReproduceConfig) -> list[PlannedRun]:
+    """Every training of ``cfg`` in order: first trainings of all configurations, then the extra seeds.
+
+    Examples:
+        >>> from antialias.reproduce.config import ReproduceConfig
+        >>> cfg = ReproduceConfig(filters=("rect2", "bin5"), augment=(False,), seeds=2, seeded=("baseline",))
+        >>> [r.name for r in plan_runs(cfg)]
+        ['baseline-noaug', 'rect2-noaug', 'bin5-noaug', 'baseline-noaug-r1']
+    """
+    plan = []
+    for replicate in range(cfg.seeds):
+        for aug in cfg.augment:
+            for f in (None, *cfg.filters):
+                if replicate == 0 or (f or "baseline") in cfg.seeded:
+                    plan.append(PlannedRun(run_name(f, aug, replicate), f, aug, replicate, cfg.seed + replicate))
+    return plan
+
+
+def train_config(cfg: ReproduceConfig, run: PlannedRun, out: Path, progress: str) -> TrainConfig:
     """The trainer's configuration of one run of the reproduction."""
     data, root = resolve_data_spec(cfg.data)
     return TrainConfig(
-        model=cfg.model, filter_size=filter_size, model_kwargs={"width": cfg.width}, data=data, data_root=root,
-        train_subset=cfg.train_subset, val_subset=cfg.eval.num_images, epochs=cfg.epochs,
+        model=cfg.model, filter_size=run.filter_size, model_kwargs={"width": cfg.width}, data=data, data_root=root,
+        train_subset=cfg.train_subset, val_subset=cfg.val_images, epochs=cfg.epochs,
         batch_size=cfg.batch_size, lr=cfg.lr, warmup_epochs=cfg.warmup_epochs, weight_decay=cfg.weight_decay,
-        augment=augment, seed=cfg.seed, device=cfg.device, out=str(out), save_every_steps=cfg.save_every_steps,
+        augment=run.augment, seed=run.seed, device=cfg.device, out=str(out), save_every_steps=cfg.save_every_steps,
         keep_checkpoints=1, progress=progress, log_every_steps=10_000,
     )
 

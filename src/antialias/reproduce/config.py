@@ -72,7 +72,13 @@ class ReproduceConfig:
         lr: Peak learning rate (cosine schedule, ``warmup_epochs`` of linear warm-up).
         warmup_epochs: Warm-up length.
         weight_decay: SGD weight decay.
-        seed: Seed of every run (the same for all: never tuned).
+        seed: Seed of the first training of every configuration (never tuned).
+        seeds: Trainings of each configuration named in ``seeded``, with seeds ``seed``, ``seed + 1``, ...
+            (the others are trained once, with ``seed``). With several, verdicts include the variation
+            between trainings (:mod:`antialias.reproduce._verdicts`).
+        seeded: Configurations trained ``seeds`` times: ``"baseline"`` and/or filter names (each
+            with every augmentation setting).
+        val_images: Test images scored after every epoch (the learning curves of the report).
         save_every_steps: Checkpoint interval inside an epoch (bounds the work lost to a kill).
         eval: What is measured (:class:`EvalSettings`).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
@@ -96,6 +102,9 @@ class ReproduceConfig:
     warmup_epochs: float = 0.5
     weight_decay: float = 5e-4
     seed: int = 0
+    seeds: int = 1
+    seeded: tuple[str, ...] = ("baseline", "bin5")
+    val_images: int = 2000
     save_every_steps: int = 20
     eval: EvalSettings = EvalSettings()
     device: str = "cpu"
@@ -104,6 +113,7 @@ class ReproduceConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", tuple(self.filters))
         object.__setattr__(self, "augment", tuple(bool(a) for a in self.augment))
+        object.__setattr__(self, "seeded", tuple(self.seeded))
         if isinstance(self.eval, dict):
             object.__setattr__(self, "eval", EvalSettings(**self.eval))
         w = "ReproduceConfig"
@@ -118,7 +128,11 @@ class ReproduceConfig:
                              f"baseline), got {self.filters!r}.")
         if not self.augment or len(set(self.augment)) != len(self.augment):
             raise ValueError(f"`{w}`: `augment` must list False and/or True once each, got {self.augment!r}.")
-        for name in ("epochs", "batch_size"):
+        unknown = [c for c in self.seeded if c != "baseline" and c not in self.filters]
+        if unknown:
+            raise ValueError(f"`{w}`: `seeded` must name 'baseline' or trained filters {list(self.filters)}, got "
+                             f"{unknown!r}.")
+        for name in ("epochs", "batch_size", "seeds", "val_images"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{w}`: `{name}` must be a positive int, got {value!r}.")
@@ -130,7 +144,7 @@ class ReproduceConfig:
 
     @classmethod
     def from_preset(cls, name: str, **changes: Any) -> ReproduceConfig:
-        """The named preset (``"default"``, ``"quick"``, ``"tiny"``) with ``changes`` applied.
+        """The named preset (see :data:`PRESETS`) with ``changes`` applied.
 
         Examples:
             >>> ReproduceConfig.from_preset("quick").train_subset
@@ -146,25 +160,35 @@ class ReproduceConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["filters"], d["augment"] = list(self.filters), list(self.augment)
+        d["filters"], d["augment"], d["seeded"] = list(self.filters), list(self.augment), list(self.seeded)
         return d
 
     def replace(self, **changes: Any) -> ReproduceConfig:
         return dataclasses.replace(self, **changes)
 
 
-#: Sizes of each preset, chosen to fit the budgets on a 2-core CPU (see the README's table).
+#: Sizes of each preset, chosen to fit the budgets on a 2-core CPU (see the README's table). ``full``
+#: (about two hours): all 60,000 Fashion-MNIST training images, 3 seeds of the baseline and Bin-5
+#: (with and without augmentation: the headline comparisons), the whole test set, and enough images
+#: in every robustness part that the paper's effect sizes would be detectable (the report states the
+#: detectable effect of every comparison).
 PRESETS: dict[str, dict[str, Any]] = {
+    "full": {"width": 0.125, "train_subset": None, "epochs": 4, "batch_size": 64, "lr": 0.05, "seeds": 3,
+             "seeded": ("baseline", "bin5"), "save_every_steps": 200,
+             "eval": {"num_images": 10000, "stability_images": 1000, "stability_max_shift": 8,
+                      "equivariance_images": 64, "equivariance_step": 1, "corruption_images": 1000,
+                      "perturbation_images": 300}},
     "default": {"width": 0.125, "train_subset": 8000, "epochs": 3, "batch_size": 64, "lr": 0.05,
                 "eval": {"num_images": 2000, "stability_images": 200, "stability_max_shift": 8,
                          "equivariance_images": 2, "equivariance_step": 1, "corruption_images": 150,
                          "perturbation_images": 50}},
-    "quick": {"width": 0.125, "train_subset": 2000, "epochs": 2, "batch_size": 50, "lr": 0.05,
+    "quick": {"width": 0.125, "train_subset": 2000, "epochs": 2, "batch_size": 50, "lr": 0.05, "val_images": 1000,
               "eval": {"num_images": 1000, "stability_images": 100, "stability_max_shift": 8,
                        "equivariance_images": 2, "equivariance_step": 3, "corruption_images": 40,
                        "perturbation_images": 20}},
     # For the test suite: seconds, not meaningful.
     "tiny": {"width": 0.0625, "train_subset": 128, "epochs": 1, "batch_size": 64, "lr": 0.05, "save_every_steps": 1,
+             "val_images": 64,
              "eval": {"num_images": 64, "stability_images": 8, "stability_max_shift": 3, "equivariance_images": 1,
                       "equivariance_step": 15, "corruption_images": 2, "perturbation_images": 2, "batch_size": 64}},
 }
