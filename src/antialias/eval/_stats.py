@@ -9,6 +9,10 @@ One module, so that every interval in a report comes from one implementation:
   paired data and the exact McNemar test.
 - :func:`paired_mean_difference`: paired real values (error rate per image, distance per layer),
   with the Student-t interval and the paired t-test.
+- :func:`pooled_seed_variance` and :func:`seed_aware_difference`: models trained several times
+  (seeds): the difference of the means over trainings and images, with an interval that adds the
+  variation between trainings to the variation between images, and the smallest effect the
+  comparison could detect (:func:`detectable_effect`).
 - :func:`bootstrap_mean_interval`: the mean of real values per image (the mean absolute change of
   the top-class probability), with the percentile bootstrap over images, seeded by
   :mod:`antialias.data.seeding`.
@@ -32,10 +36,13 @@ from antialias.data.seeding import BOOTSTRAP, numpy_seed
 __all__ = [
     "Proportion",
     "bootstrap_mean_interval",
+    "detectable_effect",
     "mcnemar_exact_p",
     "paired_mean_difference",
     "paired_proportion_difference",
     "paired_proportion_interval",
+    "pooled_seed_variance",
+    "seed_aware_difference",
     "wilson_interval",
 ]
 
@@ -274,6 +281,130 @@ def paired_mean_difference(a: Sequence[float], b: Sequence[float], confidence: f
     else:
         p = float(2 * stats.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
     return {**out, "low": mean - half, "high": mean + half, "p_value": p}
+
+
+# ----------------------------------------------------------------------------------- several trainings
+
+
+def detectable_effect(se: float, df: float = math.inf, confidence: float = 0.95, power: float = 0.8) -> float:
+    """The smallest true difference a two-sided test at ``1 - confidence`` finds with probability ``power``.
+
+    ``(t_{(1 + confidence) / 2} + t_{power}) * se`` with ``df`` degrees of freedom (normal when
+    infinite): the usual minimum detectable effect of a comparison whose standard error is ``se``.
+
+    Examples:
+        >>> round(detectable_effect(1.0), 2)  # 1.96 + 0.84
+        2.8
+    """
+    where = "detectable_effect"
+    _check_confidence(where, confidence)
+    if not (0.0 < power < 1.0):
+        raise ValueError(f"`{where}`: `power` must be in (0, 1), got {power!r}.")
+    if not (se >= 0.0 and math.isfinite(se)):
+        return math.inf
+    dist = stats.norm if math.isinf(df) else stats.t(df)
+    return float((dist.ppf(0.5 + confidence / 2) + dist.ppf(power)) * se)
+
+
+def _runs_matrix(where: str, name: str, runs: Sequence[Sequence[float]] | Any) -> np.ndarray:
+    rows = [np.asarray(r, dtype=np.float64) for r in runs]
+    arr = np.stack(rows) if rows and len({r.shape for r in rows}) == 1 else np.empty((0, 0))
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"`{where}`: `{name}` must be one non-empty sequence of per-unit values per training, all of "
+                         f"one length, got {len(rows)} sequence(s) of shapes {sorted({r.shape for r in rows})}.")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"`{where}`: `{name}` must hold finite values.")
+    return arr
+
+
+def pooled_seed_variance(groups: Sequence[Sequence[float]]) -> tuple[float, int]:
+    """The variance between trainings of one configuration, pooled over configurations.
+
+    Args:
+        groups: Per configuration, the mean of the metric of each of its trainings (a configuration
+            trained once contributes nothing).
+
+    Returns:
+        ``(variance, degrees of freedom)``: the pooled sample variance ``sum SS / sum (n - 1)`` and
+        ``sum (n - 1)``; ``(nan, 0)`` when no configuration was trained twice.
+
+    Examples:
+        >>> pooled_seed_variance([[1.0, 3.0], [5.0], [0.0, 2.0, 4.0]])  # (2 + 8) / (1 + 2)
+        (3.3333333333333335, 3)
+    """
+    ss, df = 0.0, 0
+    for g in groups:
+        x = np.asarray(g, dtype=np.float64)
+        if x.size >= 2:
+            ss += float(((x - x.mean()) ** 2).sum())
+            df += x.size - 1
+    return (ss / df, df) if df else (math.nan, 0)
+
+
+def seed_aware_difference(a: Sequence[Sequence[float]] | Any, b: Sequence[Sequence[float]] | Any, *,
+                          seed_variance: float, seed_df: int, confidence: float = 0.95,
+                          power: float = 0.8) -> dict[str, Any]:
+    """Mean of model ``b`` minus mean of model ``a`` over their trainings and the same units (images).
+
+    A two-level comparison for models trained several times and evaluated on the same units: the
+    estimate is the difference of the grand means. Its variance is the sum of
+
+    - the variation between units: ``var_i(d_i) / N`` with ``d_i`` the difference of the two models'
+      values on unit ``i``, each averaged over its trainings (paired by unit, as in
+      :func:`paired_mean_difference`);
+    - the variation between trainings: ``seed_variance * (1 / n_a + 1 / n_b)``, where
+      ``seed_variance`` is the variance of one training's mean metric (from
+      :func:`pooled_seed_variance`: pooled over configurations, so a model trained once still
+      carries it).
+
+    The two parts overlap slightly (an image's outcome also varies between trainings), so the
+    interval errs on the wide side. The interval is Student-t with Welch-Satterthwaite degrees of
+    freedom; ``detectable`` is :func:`detectable_effect` of its standard error.
+
+    Args:
+        a, b: One sequence of per-unit values per training (0/1 outcomes or real values), all over
+            the same units in the same order.
+        seed_variance: Variance between trainings of the metric's mean (nan or 0: unknown/none).
+        seed_df: Its degrees of freedom (0 when unknown: the unit-level interval alone).
+
+    Returns:
+        ``diff``, ``low``, ``high``, ``se``, ``df``, ``p_value``, ``detectable``, ``n`` (units),
+        ``trainings`` (``[n_a, n_b]``), ``se_units``, ``se_seeds``, ``confidence``, ``method``.
+
+    Examples:
+        >>> d = seed_aware_difference([[0, 1, 1, 0]], [[1, 1, 1, 0]], seed_variance=0.0, seed_df=4)
+        >>> d["diff"], d["trainings"]
+        (0.25, [1, 1])
+    """
+    where = "seed_aware_difference"
+    _check_confidence(where, confidence)
+    xa, xb = _runs_matrix(where, "a", a), _runs_matrix(where, "b", b)
+    if xa.shape[1] != xb.shape[1]:
+        raise ValueError(f"`{where}`: `a` and `b` must cover the same units, got {xa.shape[1]} and {xb.shape[1]}.")
+    d = xb.mean(0) - xa.mean(0)
+    n = int(d.size)
+    diff = float(d.mean())
+    v_units = float(d.var(ddof=1)) / n if n >= 2 else math.inf
+    known = seed_df > 0 and math.isfinite(seed_variance) and seed_variance >= 0.0
+    v_seeds = seed_variance * (1 / xa.shape[0] + 1 / xb.shape[0]) if known else 0.0
+    var = v_units + v_seeds
+    if var == 0.0 or math.isinf(var):
+        df = float(max(n - 1, 1))
+    else:
+        denominator = v_units**2 / max(n - 1, 1) + (v_seeds**2 / seed_df if known else 0.0)
+        df = var**2 / denominator
+    se = math.sqrt(var)
+    q = float(stats.t.ppf(0.5 + confidence / 2, df))
+    if se == 0.0:
+        p = 1.0 if diff == 0.0 else 0.0
+    else:
+        p = float(2 * stats.t.sf(abs(diff) / se, df)) if math.isfinite(se) else 1.0
+    return {"diff": diff, "low": diff - q * se, "high": diff + q * se, "se": se, "df": df, "p_value": p,
+            "detectable": detectable_effect(se, df, confidence, power), "power": power, "n": n,
+            "trainings": [int(xa.shape[0]), int(xb.shape[0])], "se_units": math.sqrt(v_units),
+            "se_seeds": math.sqrt(v_seeds), "confidence": confidence,
+            "method": ("two-level: units paired, trainings pooled (Student t, Welch-Satterthwaite df)" if known
+                       else "units paired (Student t); variation between trainings unknown")}
 
 
 # ----------------------------------------------------------------------------------- means over images
