@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from antialias.data import DatasetNotFoundError, load_dataset
 from antialias.reproduce._api import reproduce
+from antialias.reproduce._plan import format_plan
 from antialias.reproduce.config import PRESETS, ReproduceConfig
 
-__all__ = ["add_arguments", "main", "run_from_args"]
+__all__ = ["add_arguments", "check_preset_data", "main", "run_from_args"]
+
+#: Options a preset may set itself (``device``, ``threads``, ``data`` in :data:`PRESETS`): the flag's
+#: default applies only to presets that do not.
+_PRESET_OPTIONS = ("data", "device", "threads")
+
+#: What each preset's ``data`` names, for the error that refuses another data set.
+_DATA_HELP = {
+    "cifar10": ("CIFAR-10", "cifar10:/path/to/folder (holding cifar-10-batches-py; --download fetches it there)"),
+    "imagenet": ("ImageNet", "imagenet:/path/to/imagenet (holding train/ and val/ with one folder per class)"),
+}
+
+
+class _Given(argparse.Action):
+    """Stores the value and records that the user gave the flag (``namespace.given``)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.given = {*getattr(namespace, "given", ()), self.dest}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,9 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         default="fashion-mnist",
+        action=_Given,
         metavar="SPEC",
         help="fashion-mnist (default; padded to 32x32), fashion-mnist:PATH, cifar10:PATH, imagenet:PATH, "
-        "or a module:function data factory",
+        "or a module:function data factory; --preset cifar10 needs cifar10[:PATH], --preset imagenet imagenet:PATH",
     )
     parser.add_argument("--out", default="reproduction", metavar="DIR",
                         help="output folder: runs/, figures/, results.json, report.html (default: %(default)s)")
@@ -32,28 +55,105 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     size.add_argument("--preset", choices=tuple(p for p in PRESETS if p != "tiny"), dest="preset",
                       help="the sizes of a named preset: quick and default as above; full: about two hours on a "
                            "2-core CPU, 3 training seeds of the baseline and Bin-5, the whole test set and stated "
-                           "power (see the README)")
+                           "power; cifar10 and imagenet: the paper's scale on a GPU, with --data cifar10:PATH "
+                           "(VGG13-bn, 18 runs of 200 epochs) or imagenet:PATH (ResNet50, 5 runs of 90 epochs); "
+                           "the README gives the expected times, on one GPU and with --plan under torchrun")
     parser.set_defaults(preset="default")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
-                        help="where to train and evaluate (default: %(default)s)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", action=_Given,
+                        help="where to train and evaluate (default: cuda for the cifar10 and imagenet presets, "
+                             "cpu for the others)")
     parser.add_argument(
         "--threads",
         type=int,
         default=1,
+        action=_Given,
         metavar="N",
-        help="PyTorch CPU threads (default: %(default)s, fastest for these small models on a shared CPU)",
+        help="PyTorch CPU threads (default: 1, fastest for the small CPU presets on a shared CPU; PyTorch's own "
+             "default for the cifar10 and imagenet presets)",
     )
     parser.add_argument("--download", action="store_true",
                         help="download Fashion-MNIST / CIFAR into the cache if missing (hash-checked)")
     parser.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto",
                         help="a bar on a terminal, plain lines otherwise (default: %(default)s)")
+    plan = parser.add_argument_group("plan (several GPUs: torchrun)")
+    plan.add_argument("--plan", action="store_true",
+                      help="print the training command of every run instead (antialias train, or torchrun with "
+                           "--nproc-per-node), and the command that then evaluates them; writes nothing. Runs "
+                           "trained by those commands are reused by antialias reproduce with the same options")
+    plan.add_argument("--nproc-per-node", type=int, default=None, metavar="N",
+                      help="with --plan: processes (GPUs) per training, printed as torchrun --standalone "
+                           "--nproc_per_node=N -m antialias.train ...; it must divide the preset's batch size "
+                           "(default: one process, antialias train ...)")
+    plan.add_argument("--num-workers", type=int, default=None, metavar="N",
+                      help="with --plan: data loader workers per process in the printed commands (default: 8 "
+                           "for ImageNet folders, none for in-memory sets); they do not change the run")
+
+
+def check_preset_data(preset: str, data: str) -> None:
+    """Refuses a data set other than the one a preset is sized for (its ``data`` in :data:`PRESETS`).
+
+    Raises:
+        ValueError: ``data`` names another data set, or ImageNet without its folder; the message
+            gives the ``--data`` to use.
+
+    Examples:
+        >>> check_preset_data("cifar10", "cifar10:/data/cifar")
+        >>> try:
+        ...     check_preset_data("imagenet", "fashion-mnist")
+        ... except ValueError as exc:
+        ...     print(str(exc).split(". ")[0])
+        `antialias reproduce`: `--data` must be ImageNet for --preset imagenet, got 'fashion-mnist'
+    """
+    wanted = PRESETS.get(preset, {}).get("data")
+    if wanted is None:
+        return
+    name, _, path = data.partition(":")
+    label, spec = _DATA_HELP.get(wanted, (wanted, f"{wanted}:PATH"))
+    others = ", ".join(p for p in PRESETS if p != "tiny" and "data" not in PRESETS[p])
+    others = " or ".join(others.rsplit(", ", 1))
+    if name.lower() != wanted:
+        raise ValueError(f"`antialias reproduce`: `--data` must be {label} for --preset {preset}, got {data!r}. "
+                         f"Give --data {spec}, or a preset sized for any data set: {others}.")
+    if wanted == "imagenet" and not path:
+        raise ValueError(f"`antialias reproduce`: `--data` must name the ImageNet folder for --preset {preset}, got "
+                         f"{data!r}. Give --data {spec}.")
+
+
+def _config(args: argparse.Namespace) -> ReproduceConfig:
+    """The reproduction the options describe: the preset, with the options it does not set itself."""
+    given: set[str] = getattr(args, "given", set())
+    preset = PRESETS.get(args.preset, {})
+    options = {name: getattr(args, name) for name in _PRESET_OPTIONS if name in given or name not in preset}
+    check_preset_data(args.preset, options.get("data", preset.get("data", "")))
+    return ReproduceConfig.from_preset(args.preset, out=args.out, **options)
+
+
+def _reproduce_command(args: argparse.Namespace, cfg: ReproduceConfig) -> str:
+    """The ``antialias reproduce`` command of ``cfg`` (what to run once the planned trainings are done)."""
+    argv = ["antialias", "reproduce", *(["--tiny"] if args.preset == "tiny" else ["--preset", args.preset]),
+            "--data", cfg.data, "--out", cfg.out, "--device", cfg.device]
+    if "threads" in getattr(args, "given", set()):
+        argv += ["--threads", str(cfg.threads)]
+    return shlex.join(argv)
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Runs ``antialias reproduce`` from parsed arguments; returns the exit code (130 after Ctrl-C)."""
+    plan = getattr(args, "plan", False)
     try:
-        cfg = ReproduceConfig.from_preset(args.preset, data=args.data, out=args.out, device=args.device,
-                                     threads=args.threads)
+        if not plan and (getattr(args, "nproc_per_node", None) is not None
+                         or getattr(args, "num_workers", None) is not None):
+            raise ValueError("`antialias reproduce`: `--nproc-per-node` and `--num-workers` must come with --plan "
+                             "(they shape the printed training commands), got them without it. Add --plan.")
+        if plan and args.download:
+            raise ValueError("`antialias reproduce`: `--download` must not come with --plan, which writes nothing, "
+                             "got both. Download first (antialias reproduce ... --download, stopped once training "
+                             "starts), or put the data at the --data path.")
+        cfg = _config(args)
+        if plan:
+            print(format_plan(cfg, _reproduce_command(args, cfg), nproc_per_node=args.nproc_per_node,
+                              num_workers=args.num_workers))
+            return 0
         if args.download:
             _download(cfg.data)
         results = reproduce(cfg, progress=args.progress)
