@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import torch
 
 from antialias.reproduce import _evaluate as E
@@ -99,3 +100,43 @@ def test_paper_tables_match_the_reference_file():
 def test_per_image_outcome_strings_round_trip():
     x = torch.tensor([True, False, False, True])
     assert E.bits(x) == "1001" and torch.equal(E.from_bits(E.bits(x)), x)
+
+
+def _replicated(cons: dict[tuple[str | None, bool], list[float]], n: int = 2000) -> dict:
+    """Results with several trainings per configuration: training k has consistency cons[key][k]."""
+    runs = {}
+    for (f, aug), rates in cons.items():
+        for k, c in enumerate(rates):
+            one = _synthetic({(f, aug): c}, n=n)["runs"][run_name(f, aug)]
+            runs[run_name(f, aug, k)] = {**one, "replicate": k}
+    return {"runs": runs, "config": {"filters": ["bin5"]}}
+
+
+def test_seed_variation_widens_the_interval_and_can_overturn_a_single_training_verdict():
+    # One training each: bin5 is 2 points more consistent on 2000 images, significant on its own.
+    single = _replicated({(None, False): [0.85], ("bin5", False): [0.87]})
+    assert {c["direction"] for c in _by_id(single)["consistency"]["comparisons"]} == {"up"}
+    # Three trainings each whose means scatter by +-3 points: the same 2-point difference is noise.
+    seeds = _replicated({(None, False): [0.82, 0.85, 0.88], ("bin5", False): [0.84, 0.87, 0.90]})
+    claim = _by_id(seeds)["consistency"]
+    comp = claim["comparisons"][0]
+    assert comp["trainings"] == [3, 3] and comp["seed_variance"] > 0 and comp["direction"] == "flat"
+    assert comp["diff"] == pytest.approx(0.02)
+    assert claim["verdict"] == V.INCONCLUSIVE and "3 + 3 trainings" in claim["sentence"]
+    # A difference far beyond the scatter of the trainings stays significant.
+    strong = _replicated({(None, False): [0.80, 0.81, 0.82], ("bin5", False): [0.90, 0.91, 0.92]})
+    assert _by_id(strong)["consistency"]["verdict"] == V.CONFIRMED
+
+
+def test_every_claim_states_its_detectable_effect_beside_the_papers():
+    results = _replicated({(None, False): [0.85, 0.86], ("bin5", False): [0.87, 0.88],
+                           (None, True): [0.88, 0.89], ("bin5", True): [0.9, 0.91]})
+    for claim in V.judge(results):
+        if claim["verdict"] == V.NOT_MEASURED:
+            continue
+        assert claim["detectable"] >= 0 and "could detect a difference of" in claim["sentence"]
+        assert claim["paper_effect_text"] in claim["sentence"]
+    consistency = _by_id(results)["consistency"]
+    assert consistency["paper_effect"] == pytest.approx(0.0211)
+    # 2000 images per training, scatter of 1 point between trainings: a 2-point effect is not detectable
+    assert consistency["detectable"] > 0.0211 and "cannot rule that effect out" in consistency["sentence"]

@@ -21,17 +21,29 @@ scale": small models, short training, few images). "Accuracy does not drop" is c
 comparison is significantly down and not confirmed when more than half are. A claim whose
 measurement is missing is **not measured**, with the reason. Seeds are never tuned: every run uses the configured seed.
 
+**Several trainings.** When some configuration was trained more than once (``seeds``), every
+comparison averages each model over its trainings and its interval adds the variation between
+trainings (:mod:`antialias.reproduce._comparisons`), so a confirmed claim is one that would survive
+retraining. Every comparison also states the smallest effect it could detect (80% power, 5% level),
+shown beside the paper's effect (:data:`PAPER_EFFECTS`).
+
 The published numbers (:data:`PAPER_TABLES`) are ImageNet's; they are shown for orientation only.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from antialias.eval._stats import paired_mean_difference, paired_proportion_difference
+from scipy import stats
 
-__all__ = ["CONFIRMED", "INCONCLUSIVE", "NOT_CONFIRMED", "NOT_MEASURED", "PAPER_TABLES", "RULE", "judge"]
+from antialias.eval._stats import detectable_effect, paired_mean_difference
+from antialias.reproduce import _comparisons as M
+from antialias.reproduce._comparisons import Comparer, Key, RunsBy, direction, runs_by
+
+__all__ = ["CONFIRMED", "INCONCLUSIVE", "NOT_CONFIRMED", "NOT_MEASURED", "PAPER_EFFECTS", "PAPER_TABLES", "RULE",
+           "judge"]
 
 CONFIRMED, NOT_CONFIRMED, INCONCLUSIVE, NOT_MEASURED = "confirmed", "not confirmed", "inconclusive", "not measured"
 
@@ -43,8 +55,31 @@ RULE = (
     "makes it 'up' (interval above 0), 'down' (below 0) or 'flat'. A claim is confirmed when more than half of "
     "its comparisons go the claimed way and none the other way, not confirmed when more than half go the "
     "other way, inconclusive otherwise. 'Accuracy does not drop' is confirmed when no comparison is "
-    "significantly down. Seeds are fixed in the configuration and never tuned."
+    "significantly down. Seeds are fixed in the configuration and never tuned. When a configuration was trained "
+    "several times, each model is averaged over its trainings and the interval adds the variation between trainings "
+    "(pooled over the configurations trained more than once; Student t with Welch-Satterthwaite degrees of freedom). "
+    "'Detectable' is the smallest true difference the comparison finds with 80% probability at the 5% level."
 )
+
+#: The paper's effect for each claim (ImageNet, from PAPER_TABLES), in the units of our comparisons
+#: (points of percent); None where the paper shows it as a figure only.
+_REPORTS, _FIGURE = "the paper reports", "the paper shows this only as a figure"
+PAPER_EFFECTS: dict[str, dict[str, Any]] = {
+    "consistency": {"value": 0.0211, "text": f"{_REPORTS} +2.1 points of consistency for Bin-5 (VGG16bn "
+                                            "89.24 -> 91.35; ResNet50 89.20 -> 91.31)"},
+    "accuracy_kept": {"value": 0.0069, "text": f"{_REPORTS} +0.7 points of accuracy for Bin-5 (VGG16bn "
+                                               "73.36 -> 74.05; ResNet50 +0.9)"},
+    "accuracy_improves": {"value": 0.0069, "text": f"{_REPORTS} +0.7 points of accuracy for Bin-5 (VGG16bn "
+                                                   "73.36 -> 74.05; ResNet50 +0.9)"},
+    "stronger_filters": {"value": 0.0063, "text": f"{_REPORTS} +0.6 points of consistency, Bin-5 over Rect-2 "
+                                                  "(VGG16bn 90.72 -> 91.35; ResNet50 +1.4)"},
+    "augmentation": {"value": None, "text": f"{_FIGURE} on CIFAR-10 (no number published)"},
+    "equivariance": {"value": None, "text": f"{_FIGURE} (VGG13-bn on CIFAR-10; no number published)"},
+    "corruption": {"value": -0.025, "text": f"{_REPORTS} -2.5 points of unnormalised mCE for Bin-5 (ResNet50 "
+                                            "60.6 -> 58.1)"},
+    "perturbation": {"value": -0.0102, "text": f"{_REPORTS} -1.0 point of unnormalised mFR for Bin-5 (ResNet50 "
+                                               "7.92 -> 6.90)"},
+}
 
 #: Published numbers (ImageNet, from the paper and the reference's README), for orientation.
 PAPER_TABLES: dict[str, Any] = {
@@ -80,20 +115,22 @@ def _pts(x: float) -> str:
     return f"{100 * x:+.1f}"
 
 
-def _interval(p: Mapping[str, float]) -> str:
-    return f"{_pct(p['value'])} [{100 * p['low']:.1f}, {100 * p['high']:.1f}]"
+def _diff_text(d: Mapping[str, Any]) -> str:
+    ci = "paired 95% CI" if d["trainings"] == [1, 1] else f"95% CI over {_trainings_text(d)}"
+    return f"{_pts(d['diff'])} points ({ci} {_pts(d['low'])} to {_pts(d['high'])})"
 
 
-def _direction(d: Mapping[str, float]) -> str:
-    if d["low"] > 0:
-        return "up"
-    if d["high"] < 0:
-        return "down"
-    return "flat"
+def _trainings_text(d: Mapping[str, Any]) -> str:
+    a, b = d["trainings"]
+    return f"images and {a} + {b} trainings"
 
 
-def _diff_text(d: Mapping[str, float]) -> str:
-    return f"{_pts(d['diff'])} points (paired 95% CI {_pts(d['low'])} to {_pts(d['high'])})"
+def _value_text(cmp: Comparer, key: Key, extract: M.Extract) -> str:
+    """The mean over trainings, with the range of the trainings when there are several."""
+    per = cmp.per_training(key, extract)
+    if len(per) == 1:
+        return _pct(per[0])
+    return f"{_pct(sum(per) / len(per))} (trainings {100 * min(per):.1f} to {100 * max(per):.1f})"
 
 
 def _majority(directions: Sequence[str], claimed: str) -> str:
@@ -113,31 +150,26 @@ def _aug_label(augment: bool) -> str:
     return "with augmentation" if augment else "without augmentation"
 
 
-#: Runs keyed by ``(filter_size, augment)``; ``None`` is the baseline.
-Runs = Mapping[tuple[str | None, bool], Mapping[str, Any]]
+def _power_text(cid: str, d: Mapping[str, Any] | None, scale: float = 100.0, unit: str = "points") -> str:
+    """'This comparison could detect ...; the paper reports ...' for the claim's headline comparison."""
+    paper, effect = PAPER_EFFECTS[cid]["text"], PAPER_EFFECTS[cid]["value"]
+    if d is None or not math.isfinite(d.get("detectable", math.inf)):
+        return f" Power: not known; {paper}."
+    if effect is None:
+        verdict = ""
+    elif d["detectable"] <= abs(effect):
+        verdict = " (an effect of the paper's size would have been found)"
+    else:
+        verdict = " (larger than the paper's effect: a null result here cannot rule that effect out)"
+    return (f" Power: this comparison could detect a difference of {scale * d['detectable']:.2f} {unit} "
+            f"(80% power, 5% level){verdict}; {paper}.")
 
 
-def _runs_by(results: Mapping[str, Any]) -> dict[tuple[str | None, bool], Mapping[str, Any]]:
-    return {(r["filter_size"], bool(r["augment"])): r for r in results["runs"].values()}
-
-
-def _per_image(runs: Runs, key: tuple[str | None, bool], proto: str) -> str:
-    """Per-image consistency outcomes (a 0/1 string) of one run under one protocol."""
-    return str(runs[key]["eval"]["consistency"][proto]["per_image"])
-
-
-def _gain(no_aug: str, aug: str) -> list[int]:
-    """Per image: consistency with augmentation minus without (-1, 0 or 1)."""
-    return [int(y) - int(x) for x, y in zip(no_aug, aug, strict=True)]
-
-
-def _diff_in_diff(b_no: str, b_aug: str, f_no: str, f_aug: str) -> dict[str, Any]:
-    """Mean over images of (baseline's gain from augmentation) - (filter's gain), paired Student-t interval."""
-    return paired_mean_difference(_gain(f_no, f_aug), _gain(b_no, b_aug))
-
-
-def _claim(cid: str, claim: str, verdict: str, sentence: str, comparisons: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"id": cid, "claim": claim, "verdict": verdict, "sentence": sentence, "comparisons": comparisons}
+def _claim(cid: str, claim: str, verdict: str, sentence: str, comparisons: list[dict[str, Any]],
+           headline: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return {"id": cid, "claim": claim, "verdict": verdict, "sentence": sentence, "comparisons": comparisons,
+            "detectable": None if headline is None else headline.get("detectable"),
+            "paper_effect": PAPER_EFFECTS[cid]["value"], "paper_effect_text": PAPER_EFFECTS[cid]["text"]}
 
 
 def _count_text(dirs: Sequence[str], what: str) -> str:
@@ -148,152 +180,159 @@ def _count_text(dirs: Sequence[str], what: str) -> str:
 # ----------------------------------------------------------------------------------- claims
 
 
-def _consistency_claims(runs: Runs, filters: Sequence[str], augs: Sequence[bool]) -> list[dict[str, Any]]:
+def _consistency_claims(cmp: Comparer, filters: Sequence[str], augs: Sequence[bool]) -> list[dict[str, Any]]:
     comps = []
     for aug in augs:
-        base = runs[(None, aug)]
         for f in filters:
-            r = runs[(f, aug)]
             for proto in ("crop", "circular"):
-                d = paired_proportion_difference(
-                    _per_image(runs, (None, aug), proto), _per_image(runs, (f, aug), proto)
-                )
+                d = cmp.compare((None, aug), (f, aug), M.consistency(proto), binary=True)
                 comps.append({"model": f, "reference": "baseline", "augment": aug, "protocol": proto, **d,
-                              "direction": _direction(d),
-                              "value": r["eval"]["consistency"][proto]["consistency"],
-                              "reference_value": base["eval"]["consistency"][proto]["consistency"]})
+                              "value": cmp.mean((f, aug), M.consistency(proto)),
+                              "reference_value": cmp.mean((None, aug), M.consistency(proto))})
     dirs = [c["direction"] for c in comps]
     verdict = _majority(dirs, "up")
     ex = max(comps, key=lambda c: (c["model"] == filters[-1], not c["augment"], c["protocol"] == "crop"))
+    crop = M.consistency(ex["protocol"])
     sentence = (f"Anti-aliasing increases shift consistency: {verdict.upper()}. "
                 f"{_count_text(dirs, 'Consistency was')} (each filter against the baseline, "
                 f"{len(augs)} augmentation setting(s), crop and circular protocols). For example {ex['model']} "
-                f"{_aug_label(ex['augment'])}, {ex['protocol']} protocol: {_interval(ex['value'])} vs baseline "
-                f"{_interval(ex['reference_value'])}, {_diff_text(ex)}.")
-    out = [_claim("consistency", "Anti-aliasing increases shift consistency", verdict, sentence, comps)]
+                f"{_aug_label(ex['augment'])}, {ex['protocol']} protocol: "
+                f"{_value_text(cmp, (ex['model'], ex['augment']), crop)} vs baseline "
+                f"{_value_text(cmp, (None, ex['augment']), crop)}, {_diff_text(ex)}."
+                f"{_power_text('consistency', ex)}")
+    out = [_claim("consistency", "Anti-aliasing increases shift consistency", verdict, sentence, comps, ex)]
 
     # stronger filters -> more consistent: the strongest vs the weakest filter
     weak, strong = filters[0], filters[-1]
+    claim2 = "Stronger filters give more consistency"
     if len(filters) < 2:
-        claim2 = "Stronger filters give more consistency"
         return [*out, _claim("stronger_filters", claim2, NOT_MEASURED,
                              f"{claim2}: NOT MEASURED (only one filter was trained).", [])]
     comps2 = []
     for aug in augs:
         for proto in ("crop", "circular"):
-            d = paired_proportion_difference(
-                _per_image(runs, (weak, aug), proto), _per_image(runs, (strong, aug), proto)
-            )
-            comps2.append({"model": strong, "reference": weak, "augment": aug, "protocol": proto, **d,
-                           "direction": _direction(d)})
+            d = cmp.compare((weak, aug), (strong, aug), M.consistency(proto), binary=True)
+            comps2.append({"model": strong, "reference": weak, "augment": aug, "protocol": proto, **d})
     dirs2 = [c["direction"] for c in comps2]
     verdict2 = _majority(dirs2, "up")
     orders = []
     for aug in augs:
-        vals = [(runs[(f, aug)]["eval"]["consistency"]["crop"]["consistency"]["value"], f) for f in (None, *filters)]
+        vals = [(cmp.mean((f, aug), M.consistency("crop")), f) for f in (None, *filters)]
         ranked = sorted(vals, key=lambda t: t[0])
         orders.append(f"{_aug_label(aug)}: " + ", ".join(f"{f or 'baseline'} ({_pct(v)})" for v, f in ranked))
     sentence2 = (
-        f"Stronger filters give more consistency: {verdict2.upper()}. {strong} against {weak}: "
+        f"{claim2}: {verdict2.upper()}. {strong} against {weak}: "
         f"{_count_text(dirs2, 'consistency')}; e.g. {_diff_text(comps2[0])} "
         f"({_aug_label(comps2[0]['augment'])}, {comps2[0]['protocol']}). Crop-protocol consistency, lowest first, "
-        f"{'; '.join(orders)}."
+        f"{'; '.join(orders)}.{_power_text('stronger_filters', comps2[0])}"
     )
-    out.append(_claim("stronger_filters", "Stronger filters give more consistency", verdict2, sentence2, comps2))
+    out.append(_claim("stronger_filters", claim2, verdict2, sentence2, comps2, comps2[0]))
     return out
 
 
-def _accuracy_claims(runs: Runs, filters: Sequence[str], augs: Sequence[bool]) -> list[dict[str, Any]]:
+def _accuracy_claims(cmp: Comparer, filters: Sequence[str], augs: Sequence[bool]) -> list[dict[str, Any]]:
     comps = []
     for aug in augs:
-        base = runs[(None, aug)]
         for f in filters:
-            r = runs[(f, aug)]
-            d = paired_proportion_difference(base["eval"]["clean"]["per_image"], r["eval"]["clean"]["per_image"])
-            comps.append(
-                {
-                    "model": f,
-                    "reference": "baseline",
-                    "augment": aug,
-                    **d,
-                    "direction": _direction(d),
-                    "value": r["eval"]["clean"]["accuracy"],
-                    "reference_value": base["eval"]["clean"]["accuracy"],
-                }
-            )
+            d = cmp.compare((None, aug), (f, aug), M.clean, binary=True)
+            comps.append({"model": f, "reference": "baseline", "augment": aug, **d,
+                          "value": cmp.mean((f, aug), M.clean), "reference_value": cmp.mean((None, aug), M.clean)})
     dirs = [c["direction"] for c in comps]
     n = len(dirs)
     keep = CONFIRMED if dirs.count("down") == 0 else NOT_CONFIRMED if dirs.count("down") > n / 2 else INCONCLUSIVE
     improve = _majority(dirs, "up")
     worst = min(comps, key=lambda c: c["diff"])
     best = max(comps, key=lambda c: c["diff"])
+    strong = next(c for c in comps if c["model"] == filters[-1])
+
+    def vs(c: Mapping[str, Any]) -> str:
+        return (f"{_value_text(cmp, (c['model'], c['augment']), M.clean)} vs baseline "
+                f"{_value_text(cmp, (None, c['augment']), M.clean)}")
+
     s1 = (f"Anti-aliasing does not reduce accuracy: {keep.upper()}. {_count_text(dirs, 'Accuracy was')}; the "
-          f"largest drop is {worst['model']} {_aug_label(worst['augment'])}: {_interval(worst['value'])} vs baseline "
-          f"{_interval(worst['reference_value'])}, {_diff_text(worst)}.")
+          f"largest drop is {worst['model']} {_aug_label(worst['augment'])}: {vs(worst)}, {_diff_text(worst)}."
+          f"{_power_text('accuracy_kept', strong)}")
     s2 = (f"Anti-aliasing improves accuracy: {improve.upper()}. {_count_text(dirs, 'Accuracy was')}; the largest "
-          f"gain is {best['model']} {_aug_label(best['augment'])}: {_interval(best['value'])} vs baseline "
-          f"{_interval(best['reference_value'])}, {_diff_text(best)}.")
-    return [_claim("accuracy_kept", "Accuracy does not drop", keep, s1, comps),
-            _claim("accuracy_improves", "Accuracy improves", improve, s2, comps)]
+          f"gain is {best['model']} {_aug_label(best['augment'])}: {vs(best)}, {_diff_text(best)}."
+          f"{_power_text('accuracy_improves', strong)}")
+    return [_claim("accuracy_kept", "Accuracy does not drop", keep, s1, comps, strong),
+            _claim("accuracy_improves", "Accuracy improves", improve, s2, comps, strong)]
 
 
-def _augmentation_claim(runs: Runs, filters: Sequence[str], augs: Sequence[bool]) -> dict[str, Any]:
+def _gain(no_aug: str, aug: str) -> list[float]:
+    """Per image: consistency with augmentation minus without (-1, 0 or 1)."""
+    return [float(int(y) - int(x)) for x, y in zip(no_aug, aug, strict=True)]
+
+
+def _gains(runs: RunsBy, f: str | None, proto: str) -> list[dict[str, Any]]:
+    """Per training (paired by replicate): the per-image gain in consistency from augmentation."""
+    no, yes = runs[(f, False)], runs[(f, True)]
+    return [{"gain": _gain(a["eval"]["consistency"][proto]["per_image"], b["eval"]["consistency"][proto]["per_image"])}
+            for a, b in zip(no, yes, strict=False)]
+
+
+def _augmentation_claim(cmp: Comparer, filters: Sequence[str], augs: Sequence[bool]) -> dict[str, Any]:
     cid, claim = "augmentation", "Anti-aliasing reduces the need for shift augmentation"
     if set(augs) != {False, True}:
         return _claim(
             cid, claim, NOT_MEASURED, f"{claim}: NOT MEASURED (needs runs with and without augmentation).", []
         )
     comps = []
-    for f in filters:
-        for proto in ("crop", "circular"):
-            d = _diff_in_diff(
-                *(_per_image(runs, key, proto) for key in ((None, False), (None, True), (f, False), (f, True)))
-            )
-            comps.append({"model": f, "reference": "baseline", "protocol": proto, **d, "direction": _direction(d)})
+    for proto in ("crop", "circular"):
+        # configuration -> its trainings' gains; compared like any other metric: baseline's gain - filter's gain
+        gains = Comparer({(f, True): _gains(cmp.runs, f, proto) for f in (None, *filters)})
+        for f in filters:
+            d = gains.compare((f, True), (None, True), lambda r: r["gain"], binary=False)
+            comps.append({"model": f, "reference": "baseline", "protocol": proto, **d})
+    comps.sort(key=lambda c: (filters.index(c["model"]), c["protocol"] != "crop"))
     dirs = [c["direction"] for c in comps]
     verdict = _majority(dirs, "up")
     strong = filters[-1]
+    crop = M.consistency("crop")
 
-    def c(key: tuple[str | None, bool]) -> Mapping[str, float]:
-        return runs[key]["eval"]["consistency"]["crop"]["consistency"]
+    def c(key: Key) -> str:
+        return _value_text(cmp, key, crop)
 
     ex = next(x for x in comps if x["model"] == strong and x["protocol"] == "crop")
     sentence = (f"{claim}: {verdict.upper()}. The gain in consistency from augmentation was larger for the baseline "
                 f"than for the anti-aliased model in {dirs.count('up')} of {len(dirs)} comparisons (significantly; "
-                f"{dirs.count('down')} significantly smaller). Crop protocol: baseline {_interval(c((None, False)))} "
-                f"without and {_interval(c((None, True)))} with augmentation; {strong} {_interval(c((strong, False)))} "
-                f"without and {_interval(c((strong, True)))} with; difference of the gains {_diff_text(ex)}.")
-    return _claim(cid, claim, verdict, sentence, comps)
+                f"{dirs.count('down')} significantly smaller). Crop protocol: baseline {c((None, False))} "
+                f"without and {c((None, True))} with augmentation; {strong} {c((strong, False))} "
+                f"without and {c((strong, True))} with; difference of the gains {_diff_text(ex)}."
+                f"{_power_text(cid, ex)}")
+    return _claim(cid, claim, verdict, sentence, comps, ex)
 
 
-def _equivariance_claim(runs: Runs, filters: Sequence[str], augs: Sequence[bool]) -> dict[str, Any]:
+def _equivariance_claim(runs: RunsBy, filters: Sequence[str], augs: Sequence[bool]) -> dict[str, Any]:
     cid, claim = "equivariance", "Internal feature maps are more shift-equivariant"
     strong = filters[-1]
     aug = augs[-1]
-    a, b = runs[(None, aug)]["eval"].get("equivariance"), runs[(strong, aug)]["eval"].get("equivariance")
+    a, b = runs[(None, aug)][0]["eval"].get("equivariance"), runs[(strong, aug)][0]["eval"].get("equivariance")
     if a is None or b is None:
         return _claim(cid, claim, NOT_MEASURED, f"{claim}: NOT MEASURED (no feature-distance maps).", [])
     la, lb = list(a["means"].values()), list(b["means"].values())
     if len(la) != len(lb) or len(la) < 2:
         return _claim(cid, claim, NOT_MEASURED, f"{claim}: NOT MEASURED (the two models' layers do not pair up).", [])
     # Unit = layer: the claim is about the network's layers; each layer's distance is averaged over the
-    # images and the shift grid, and the two models' layers pair up by position.
-    d = paired_mean_difference(la, lb)
-    direction = _direction(d)  # claimed: "down" (smaller distance)
-    verdict = {"down": CONFIRMED, "up": NOT_CONFIRMED}.get(direction, INCONCLUSIVE)
+    # images and the shift grid, and the two models' layers pair up by position. One training each.
+    d = {**paired_mean_difference(la, lb), "trainings": [1, 1]}
+    d["direction"] = direction(d)  # claimed: "down" (smaller distance)
+    d["se"] = (d["high"] - d["low"]) / 2 / stats.t.ppf(0.975, max(len(la) - 1, 1))
+    d["detectable"] = detectable_effect(d["se"], max(len(la) - 1, 1))
+    verdict = {"down": CONFIRMED, "up": NOT_CONFIRMED}.get(d["direction"], INCONCLUSIVE)
     layers_lower = sum(1 for x, y in zip(la, lb, strict=True) if y < x)
     sentence = (
         f"{claim}: {verdict.upper()}. Mean {a['distance']} distance between Shift(F(x)) and F(Shift(x)), "
         f"per layer over {a['num_images']} image(s) and the circular shifts (grid step {a.get('step', 1)}), "
-        f"{_aug_label(aug)}: {strong} {sum(lb) / len(lb):.4f} vs baseline {sum(la) / len(la):.4f} on average "
-        f"over {len(la)} layers, paired difference {d['diff']:+.4f} (95% CI {d['low']:+.4f} to {d['high']:+.4f}, "
-        f"layers as units); lower for {strong} in {layers_lower} of {len(la)} layers."
+        f"{_aug_label(aug)}, first training of each: {strong} {sum(lb) / len(lb):.4f} vs baseline "
+        f"{sum(la) / len(la):.4f} on average over {len(la)} layers, paired difference {d['diff']:+.4f} (95% CI "
+        f"{d['low']:+.4f} to {d['high']:+.4f}, layers as units); lower for {strong} in {layers_lower} of "
+        f"{len(la)} layers.{_power_text(cid, d, scale=1.0, unit='(distance)')}"
     )
-    return _claim(cid, claim, verdict, sentence,
-                  [{"model": strong, "reference": "baseline", "augment": aug, **d, "direction": direction}])
+    return _claim(cid, claim, verdict, sentence, [{"model": strong, "reference": "baseline", "augment": aug, **d}], d)
 
 
-def _robustness_claims(results: Mapping[str, Any], runs: Runs, filters: Sequence[str],
+def _robustness_claims(results: Mapping[str, Any], cmp: Comparer, filters: Sequence[str],
                        augs: Sequence[bool]) -> list[dict[str, Any]]:
     out = []
     missing = {m["part"]: m for m in results.get("missing", [])}
@@ -303,34 +342,27 @@ def _robustness_claims(results: Mapping[str, Any], runs: Runs, filters: Sequence
          "flip probability per sequence"),
     ):
         aug = augs[-1]
-        base = runs[(None, aug)]["eval"].get(part)
-        if base is None:
+        if any(part not in r["eval"] for group in cmp.runs.values() for r in group):
             why = missing.get(part, {}).get("reason", "not evaluated")
             out.append(_claim(part, claim, NOT_MEASURED, f"{claim}: NOT MEASURED ({why}).", []))
             continue
         comps = []
         for f in filters:
-            r = runs[(f, aug)]["eval"][part]
-            d = paired_mean_difference(base["per_unit"], r["per_unit"])
-            comps.append({"model": f, "reference": "baseline", "augment": aug, **d, "direction": _direction(d),
-                          "value": r[key], "normalised": r[f"{key}_normalised"]})
+            d = cmp.compare((None, aug), (f, aug), M.robustness(part), binary=False)
+            comps.append({"model": f, "reference": "baseline", "augment": aug, **d,
+                          "value": cmp.mean((f, aug), M.robustness(part)),
+                          "reference_value": cmp.mean((None, aug), M.robustness(part))})
         dirs = [c["direction"] for c in comps]
         verdict = _majority(dirs, "down")
-        s = runs[(filters[-1], aug)]["eval"][part]
         ex = comps[-1]
-
-        def est(e: Mapping[str, float] | None) -> str:
-            return "n/a" if e is None else f"{e['value']:.1f} [{e['low']:.1f}, {e['high']:.1f}]"
-
         sentence = (
-            f"{claim}: {verdict.upper()}. {_aug_label(aug).capitalize()}: "
-            f"unnormalised {key.replace('m', 'm', 1).upper()} "
-            f"baseline {est(base[key])} vs {filters[-1]} {est(s[key])} (percent); normalised by the baseline "
-            f"(= 100): {filters[-1]} {est(s[key + '_normalised'])}. Paired over items ({unit}): "
+            f"{claim}: {verdict.upper()}. {_aug_label(aug).capitalize()}: unnormalised {key.upper()} (mean "
+            f"{unit}) baseline {_value_text(cmp, (None, aug), M.robustness(part))} vs {filters[-1]} "
+            f"{_value_text(cmp, (filters[-1], aug), M.robustness(part))}. "
             f"{dirs.count('down')} of {len(dirs)} filters significantly lower, {dirs.count('up')} higher; "
-            f"{filters[-1]} {100 * ex['diff']:+.2f} points (95% CI {100 * ex['low']:+.2f} to {100 * ex['high']:+.2f})."
+            f"{filters[-1]} {_diff_text(ex)}.{_power_text(part, ex)}"
         )
-        out.append(_claim(part, claim, verdict, sentence, comps))
+        out.append(_claim(part, claim, verdict, sentence, comps, ex))
     return out
 
 
@@ -338,19 +370,22 @@ def judge(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Verdicts on every claim from a reproduction's ``results.json`` contents.
 
     Args:
-        results: Needs ``runs`` (name -> ``{"filter_size", "augment", "eval"}``) with per-image
-            outcomes, as written by :func:`antialias.reproduce.reproduce`; ``missing`` optional.
+        results: Needs ``runs`` (name -> ``{"filter_size", "augment", "eval"}``, optionally
+            ``replicate``) with per-image outcomes, as written by :func:`antialias.reproduce.reproduce`;
+            ``missing`` optional.
 
     Returns:
         One dict per claim: ``id``, ``claim``, ``verdict`` (:data:`CONFIRMED`, :data:`NOT_CONFIRMED`,
-        :data:`INCONCLUSIVE` or :data:`NOT_MEASURED`), ``sentence`` and the ``comparisons`` behind it.
+        :data:`INCONCLUSIVE` or :data:`NOT_MEASURED`), ``sentence``, the ``comparisons`` behind it,
+        ``detectable`` (of the headline comparison) and the paper's effect.
     """
-    runs = _runs_by(results)
+    runs = runs_by(results)
+    cmp = Comparer(runs)
     augs = sorted({aug for _, aug in runs})
     filters = list(results["config"]["filters"])
-    claims = _consistency_claims(runs, filters, augs)
-    claims[1:1] = _accuracy_claims(runs, filters, augs)
-    claims.append(_augmentation_claim(runs, filters, augs))
+    claims = _consistency_claims(cmp, filters, augs)
+    claims[1:1] = _accuracy_claims(cmp, filters, augs)
+    claims.append(_augmentation_claim(cmp, filters, augs))
     claims.append(_equivariance_claim(runs, filters, augs))
-    claims.extend(_robustness_claims(results, runs, filters, augs))
+    claims.extend(_robustness_claims(results, cmp, filters, augs))
     return claims
