@@ -3,7 +3,6 @@ accuracy against consistency. Pure functions: results in, a matplotlib Figure ou
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -35,7 +34,11 @@ def feature_distance_heatmaps(
     columns: int = 10,
     step: int | None = None,
 ) -> Figure:
-    """One row of heatmaps per model (the paper's figure): a map per layer, shared colour scale.
+    """Heatmaps of every model's layers on one colour scale (the paper's figure).
+
+    When the models have the same number of maps (a baseline and its anti-aliased version, layers
+    paired by position), each row of a model's layers is followed by the same layers of the next
+    model, so every layer's maps sit one above the other; otherwise each model gets its own rows.
 
     Args:
         maps: Model label -> array ``(L, Sh, Sw)`` of distances per layer and shift.
@@ -47,16 +50,21 @@ def feature_distance_heatmaps(
     """
     arrays = {label: np.asarray(m, dtype=float) for label, m in maps.items()}
     vmax = max((float(a.max()) for a in arrays.values() if a.size), default=1.0) or 1.0
-    rows_per_model = {label: math.ceil(len(a) / columns) for label, a in arrays.items()}
-    total_rows = sum(rows_per_model.values())
     ncols = min(columns, max(len(a) for a in arrays.values()))
-    fig, axes = _figure(total_rows, ncols, (1.9 * ncols + 1.4, 2.25 * total_rows + 0.8))
-    row = 0
+    paired = len({len(a) for a in arrays.values()}) == 1
+    # (model, first layer) of every row of axes
+    if paired:
+        chunks = range(0, len(next(iter(arrays.values()))), ncols)
+        rows = [(label, start) for start in chunks for label in arrays]
+    else:
+        rows = [(label, start) for label, a in arrays.items() for start in range(0, len(a), ncols)]
+    fig, axes = _figure(len(rows), ncols, (1.9 * ncols + 1.4, 2.25 * len(rows) + 0.8))
     image = None
-    for label, array in arrays.items():
-        names = layers[label]
-        for i in range(rows_per_model[label] * ncols):
-            ax = axes[row + i // ncols, i % ncols]
+    for row, (label, start) in enumerate(rows):
+        array, names = arrays[label], layers[label]
+        for col in range(ncols):
+            i = start + col
+            ax = axes[row, col]
             ax.set_xticks([])
             ax.set_yticks([])
             if i >= len(array):
@@ -65,9 +73,8 @@ def feature_distance_heatmaps(
             image = ax.imshow(array[i], cmap="viridis", vmin=0.0, vmax=vmax)
             kind = f" {kinds[label][i]}" if kinds is not None else ""
             ax.set_title(f"{names[i]}\n{kind.strip()} {array[i].mean():.3f}".strip(), fontsize=9)
-            if i % ncols == 0:
+            if col == 0:
                 ax.set_ylabel(label, fontsize=11)
-        row += rows_per_model[label]
     if image is not None:
         cbar = fig.colorbar(image, ax=axes, fraction=0.02, pad=0.01)
         cbar.set_label(f"{distance} distance: Shift(F(x)) vs F(Shift(x))", fontsize=11)
@@ -97,6 +104,33 @@ def stability_curves(curves: Mapping[str, Mapping[str, Sequence[float]]]) -> Fig
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(curves: Mapping[str, Sequence[Sequence[Mapping[str, float]]]]) -> Figure:
+    """Training loss and test accuracy per epoch: one colour per configuration, one line per training.
+
+    Args:
+        curves: Configuration label -> per training, its epochs' records (``epoch``, ``loss``,
+            ``train_acc``, ``val_acc``), as in a run's ``metrics.jsonl``.
+    """
+    fig, axes = _figure(1, 2, (11, 4.0))
+    left, right = axes[0]
+    for colour, (label, trainings) in enumerate(curves.items()):
+        for k, records in enumerate(trainings):
+            epochs = [r["epoch"] for r in records]
+            style = {"color": f"C{colour % 10}", "marker": ".", "alpha": 0.9 if k == 0 else 0.45,
+                     "label": label if k == 0 else None}
+            left.plot(epochs, [r["loss"] for r in records], **style)
+            scored = [r for r in records if r.get("val_acc") is not None]
+            right.plot([r["epoch"] for r in scored], [100 * r["val_acc"] for r in scored], **style)
+    left.set(xlabel="epoch", ylabel="training loss (mean over the epoch)", title="Training loss")
+    right.set(xlabel="epoch", ylabel="test accuracy (%)", title="Accuracy on the scored test images")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
+    fig.suptitle("Learning curves (faint lines: further trainings of the same configuration)", fontsize=11)
     fig.tight_layout()
     return fig
 

@@ -68,6 +68,7 @@ def _runs_table(results: Mapping[str, Any]) -> str:
         rows.append(
             "<tr>"
             f"<td class=l>{_e(r['filter_size'] or 'baseline')}</td><td class=l>{'yes' if r['augment'] else 'no'}</td>"
+            f"<td>{_e(r.get('seed', ''))}</td>"
             f"<td>{_pct(ev.get('clean', {}).get('accuracy'))}</td>"
             f"<td>{_pct(ev.get('consistency', {}).get('crop', {}).get('consistency'))}</td>"
             f"<td>{_pct(ev.get('consistency', {}).get('circular', {}).get('consistency'))}</td>"
@@ -77,7 +78,8 @@ def _runs_table(results: Mapping[str, Any]) -> str:
             f"<td>{r.get('train_seconds', 0):.0f} ({_e(r.get('status', ''))})</td>"
             "</tr>"
         )
-    head = ("<tr><th class=l>filter</th><th class=l>shift aug.</th><th>accuracy %</th><th>consistency, crop %</th>"
+    head = ("<tr><th class=l>filter</th><th class=l>shift aug.</th><th>seed</th><th>accuracy %</th>"
+            "<th>consistency, crop %</th>"
             "<th>consistency, circular %</th><th>|&Delta;p| per 1-px step</th><th>top-1 changes along diagonal</th>"
             "<th>train acc. %</th><th>train s</th></tr>")
     return f"<table>{head}{''.join(rows)}</table>"
@@ -113,32 +115,75 @@ def _paper_table(results: Mapping[str, Any]) -> str:
 
 
 def _robustness_table(results: Mapping[str, Any]) -> str:
-    paper = results.get("paper", {}).get("robustness")
-    runs = list(results["runs"].values())
-    aug = max(r["augment"] for r in runs)
-    by = {r["filter_size"] or "baseline": r["eval"] for r in runs if r["augment"] == aug}
-    order = ["baseline", *results["config"]["filters"]]
-    rows_def = [
-        ("mCE, normalised by the baseline", "corruption", "mce_normalised", "ImageNet-C mCE, normalised by AlexNet"),
-        ("mFR, normalised by the baseline", "perturbation", "mfr_normalised", "ImageNet-P mFR, normalised by AlexNet"),
-        ("mCE, unnormalised", "corruption", "mce", "ImageNet-C mCE, unnormalised"),
-        ("mFR, unnormalised", "perturbation", "mfr", "ImageNet-P mFR, unnormalised"),
-    ]
-    head = "<tr><th class=l></th>" + "".join(f"<th>{_e(c)}</th>" for c in order) + "</tr>"
-    body = []
-    for label, part, key, paper_key in rows_def:
-        cells = "".join(
-            f"<td>{_num(by.get(c, {}).get(part, {}).get(key)) if part in by.get(c, {}) else 'not measured'}</td>"
-            for c in order
-        )
-        body.append(f"<tr><td class=l><b>ours</b>: {_e(label)}</td>{cells}</tr>")
-        if paper:
-            vals = dict(zip(paper["columns"], paper["rows"][paper_key], strict=True))
-            cells = "".join(f"<td>{vals[c]:.2f}</td>" if c in vals else "<td>&ndash;</td>" for c in order)
-            body.append(f"<tr class=paper><td class=l>paper (ResNet50): {_e(paper_key)}</td>{cells}</tr>")
-    return (f"<p>The layout of the paper's Table 2 ({'with' if aug else 'without'} shift augmentation; percent, "
-            "lower is better, 95% intervals in brackets). Ours normalise by our baseline (= 100), the paper's by "
-            "AlexNet.</p><table>" + head + "".join(body) + "</table>")
+    """The paper's Table 2 layout: a row per model, mCE / mFR normalised and unnormalised, ours beside the paper's."""
+    tables = results.get("table2") or []
+    labels = {"mce_normalised": "mCE, normalised", "mfr_normalised": "mFR, normalised", "mce": "mCE", "mfr": "mFR"}
+    out = []
+    for table in tables:
+        cols = table["columns"]
+        head = ("<tr><th class=l rowspan=2>model</th>" + "".join(f"<th colspan=2>{_e(labels[c])}</th>" for c in cols)
+                + "</tr><tr>" + "<th>ours</th><th class=paper>paper</th>" * len(cols) + "</tr>")
+        body = []
+        for row in table["rows"]:
+            paper = row.get("paper") or {}
+            cells = "".join(
+                f"<td>{'not measured' if row.get(c) is None else f'{row[c]:.1f}'}</td>"
+                f"<td class=paper>{f'{paper[c]:.1f}' if c in paper else '&ndash;'}</td>"
+                for c in cols)
+            trainings = f" ({row['trainings']} trainings)" if row.get("trainings", 1) > 1 else ""
+            body.append(f"<tr><td class=l>{_e(row['model'])}{trainings}</td>{cells}</tr>")
+        out.append(f"<p>Table 2's layout, models trained {'with' if table['augment'] else 'without'} shift "
+                   "augmentation (percent, lower is better). Ours: Fashion-MNIST-scale models, normalised by our "
+                   "baseline (= 100), averaged over trainings; the paper's: ResNet50 on ImageNet-C / ImageNet-P, "
+                   "normalised by AlexNet. The verdicts above give the intervals.</p><table>" + head + "".join(body)
+                   + "</table>")
+    return "".join(out)
+
+
+def _power_table(results: Mapping[str, Any]) -> str:
+    """Per claim: the verdict, the headline comparison with its interval, what it could detect, the paper's effect."""
+    rows = []
+    for c in results.get("claims", []):
+        comps = c.get("comparisons") or []
+        d = next((x for x in comps if x.get("detectable") == c.get("detectable")), None) if comps else None
+        if d is None:
+            rows.append(f"<tr><td class=l>{_e(c['claim'])}</td><td class=l>{_e(c['verdict'])}</td>"
+                        f"<td>&ndash;</td><td>&ndash;</td><td class=l>{_e(c.get('paper_effect_text', ''))}</td></tr>")
+            continue
+        scale = 1.0 if c["id"] == "equivariance" else 100.0
+        label = f"{d.get('model', '')} vs {d.get('reference', '')}"
+        if d.get("trainings"):
+            label += f", {d['trainings'][1]} vs {d['trainings'][0]} training(s)"
+        effect = (f"{scale * d['diff']:+.2f} [{scale * d['low']:+.2f}, {scale * d['high']:+.2f}]"
+                  f" <span class=paper>{_e(label)}</span>")
+        rows.append(f"<tr><td class=l>{_e(c['claim'])}</td><td class=l>{_e(c['verdict'])}</td><td>{effect}</td>"
+                    f"<td>{scale * d['detectable']:.2f}</td><td class=l>{_e(c.get('paper_effect_text', ''))}</td></tr>")
+    if not rows:
+        return ""
+    head = ("<tr><th class=l>claim</th><th class=l>verdict</th><th>headline effect, 95% CI (points; distance for "
+            "the feature maps)</th><th>detectable (80% power, 5% level)</th><th class=l>the paper</th></tr>")
+    return ("<p>What this run could detect: for each claim its headline comparison, the smallest true difference "
+            "that comparison finds 4 times in 5, and the paper's effect. A claim left inconclusive with a detectable "
+            "effect larger than the paper's says little either way.</p><table>" + head + "".join(rows) + "</table>")
+
+
+def _compute_text(results: Mapping[str, Any]) -> str:
+    """How long the measurements took and where, including work done by earlier, resumed invocations."""
+    compute, timing, machine = results.get("compute_seconds", {}), results.get("timing", {}), results.get("machine", {})
+    text = []
+    if compute:
+        total = compute.get("training", 0.0) + compute.get("evaluation", 0.0)
+        text.append(f"Compute: {total / 60:.0f} min ({compute.get('training', 0.0) / 60:.0f} min training, summed over "
+                    f"every epoch of every run; {compute.get('evaluation', 0.0) / 60:.0f} min evaluation, summed over "
+                    "every measured part, including parts measured by an earlier invocation and reused).")
+    if "total" in timing:
+        text.append(f"This invocation took {timing['total']:.0f} s.")
+    if machine:
+        load = machine.get("load_average_start") or [float("nan")]
+        text.append(f"Machine: {_e(machine.get('cpu_model', '?'))}, {machine.get('cpu_count')} core(s), "
+                    f"{machine.get('torch_threads')} PyTorch thread(s), {_e(machine.get('platform', ''))}; "
+                    f"load average at start {load[0]:.1f}.")
+    return " ".join(text)
 
 
 def render_html(results: Mapping[str, Any], images: Mapping[str, bytes]) -> str:
@@ -162,8 +207,6 @@ def render_html(results: Mapping[str, Any], images: Mapping[str, bytes]) -> str:
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              "<title>antialias reproduce: report</title>", f"<style>{_CSS}</style></head><body>",
              "<h1>Making Convolutional Networks Shift-Invariant Again: a reproduction</h1>"]
-    timing = results.get("timing", {})
-    machine = results.get("machine", {})
     parts.append(
         f"<p class=meta>Zhang, ICML 2019, checked with <code>antialias reproduce</code> "
         f"(antialias {_e(results.get('antialias_version', '?'))}, torch {_e(results.get('torch_version', '?'))}). "
@@ -171,9 +214,9 @@ def render_html(results: Mapping[str, Any], images: Mapping[str, bytes]) -> str:
         f"{_e(cfg.get('epochs', '?'))} epoch(s) on {_e(cfg.get('train_subset') or 'all')} training images of "
         f"{_e(cfg.get('data', '?'))}, seed {_e(cfg.get('seed', '?'))}; "
         f"evaluated on {_e(results.get('data_description', '?'))}. "
-        + (f"Took {timing['total']:.0f} s" if "total" in timing else "")
-        + (f" on {machine.get('cpu_count')} CPU core(s) (load average at start {machine['load_average_start'][0]:.1f})."
-           if machine.get("load_average_start") else "")
+        + (f"{_e(cfg.get('seeds'))} trainings (seeds {_e(cfg.get('seed'))}, {_e(cfg.get('seed', 0) + 1)}, ...) of "
+           f"{_e(', '.join(cfg.get('seeded', [])))}, one of the others. " if cfg.get("seeds", 1) > 1 else "")
+        + _compute_text(results)
         + f" Created {_e(results.get('created_utc', ''))}.</p>")
 
     parts.append("<h2>Verdicts</h2><ul class=claims>")
@@ -183,6 +226,7 @@ def render_html(results: Mapping[str, Any], images: Mapping[str, bytes]) -> str:
     parts.append("</ul>")
     if results.get("decision_rule"):
         parts.append(f"<p class=meta><b>Decision rule.</b> {_e(results['decision_rule'])}</p>")
+    parts.append(_power_table(results))
     for m in results.get("missing", []):
         parts.append(
             f"<p class=missing><b>Missing: {_e(m.get('table', m.get('part')))}.</b> {_e(m.get('reason', ''))}</p>"
@@ -196,6 +240,8 @@ def render_html(results: Mapping[str, Any], images: Mapping[str, bytes]) -> str:
             parts.append(f"<figure>{_img(images[key], f.get('caption', key))}<figcaption>{_e(f.get('caption', ''))}"
                          "</figcaption></figure>")
 
+    parts.append("<h2>Training</h2>")
+    figure("learning_curves")
     parts.append("<h2>Accuracy and consistency</h2>")
     figure("accuracy_vs_consistency")
     figure("accuracy_vs_consistency_aug")

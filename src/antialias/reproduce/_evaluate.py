@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,10 +59,15 @@ def from_bits(text: str) -> Tensor:
 
 
 class PartCache:
-    """One JSON file per evaluation part in ``folder``, valid while its key matches."""
+    """One JSON file per evaluation part in ``folder``, valid while its key matches.
+
+    ``seconds`` adds up the compute time of every part returned, read from the file for a cached
+    part, so a report made from cached parts still states what the measurements cost.
+    """
 
     def __init__(self, folder: Path, weights_sha256: str) -> None:
         self.folder, self.weights = Path(folder), weights_sha256
+        self.seconds = 0.0
 
     def _key(self, part: str, params: dict[str, Any]) -> str:
         text = json.dumps({"part": part, "params": params, "weights": self.weights}, sort_keys=True)
@@ -74,12 +80,16 @@ class PartCache:
             try:
                 record = json.loads(path.read_text(encoding="utf-8"))
                 if record.get("key") == key:
+                    self.seconds += float(record.get("seconds", 0.0))
                     return record["result"]
-            except (ValueError, KeyError):
+            except (ValueError, KeyError, TypeError):
                 pass  # a damaged cache file is recomputed
+        t0 = time.perf_counter()
         result = compute()
+        seconds = time.perf_counter() - t0
+        self.seconds += seconds
         self.folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps({"key": key, "params": params, "result": result}))
+        atomic_write_text(path, json.dumps({"key": key, "params": params, "result": result, "seconds": seconds}))
         return result
 
 

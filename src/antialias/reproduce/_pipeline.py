@@ -23,7 +23,12 @@ from antialias._io import atomic_write_text
 from antialias._manifest import Manifest, describe
 from antialias._version import __version__
 from antialias.data.spec import load_split
-from antialias.report.eval_figures import accuracy_vs_consistency, feature_distance_heatmaps, stability_curves
+from antialias.report.eval_figures import (
+    accuracy_vs_consistency,
+    feature_distance_heatmaps,
+    learning_curves,
+    stability_curves,
+)
 from antialias.report.figures import FIGURE_FILES, is_own_png, save_png, write_figures
 from antialias.report.html import write_html
 from antialias.reproduce._data import EvalData, load_eval_data, resolve_data_spec
@@ -45,6 +50,7 @@ from antialias.reproduce._runs import (
     train_config,
     train_or_reuse,
 )
+from antialias.reproduce._table2 import robustness_tables
 from antialias.reproduce._verdicts import PAPER_TABLES, RULE, judge
 from antialias.reproduce.config import EvalSettings, ReproduceConfig
 
@@ -54,8 +60,8 @@ __all__ = ["run_pipeline", "write_report"]
 FIGURES = {
     "accuracy_vs_consistency": ("accuracy_vs_consistency.png",
                                 "Accuracy against consistency (crop protocol) per filter, trained without shift "
-                                "augmentation, 95% Wilson intervals: the paper's headline plot. Up and to the right "
-                                "is better."),
+                                "augmentation, 95% Wilson intervals: the paper's headline plot (each configuration's "
+                                "first training). Up and to the right is better."),
     "accuracy_vs_consistency_aug": ("accuracy_vs_consistency_aug.png",
                                     "The same for the models trained with shift augmentation."),
     "accuracy_vs_consistency_circular": ("accuracy_vs_consistency_circular.png",
@@ -64,8 +70,12 @@ FIGURES = {
                   "Diagonal stability (the paper's Figure 1, averaged): probability of the correct class and "
                   "accuracy as the image is shifted by (d, d)."),
     "heatmaps": ("feature_distance_heatmaps.png",
-                 "Internal shift-equivariance, baseline (top) against bin5 (bottom): distance between Shift(F(x)) "
-                 "and F(Shift(x)) for every circular shift, per layer (the paper's VGG13-bn figure)."),
+                 "Internal shift-equivariance, the baseline's layers above the same layers of bin5, on one colour "
+                 "scale: distance between Shift(F(x)) and F(Shift(x)) for every circular shift, per layer (the "
+                 "paper's VGG13-bn figure)."),
+    "learning_curves": ("learning_curves.png",
+                        "Learning curves of every training: training loss and accuracy on the scored test images "
+                        "after each epoch."),
     "toy_example": ("toy_example.png", "The paper's 1-D example (its Figure 4)."),
     "zone_plate": ("downsampling_zone_plate.png", "Strided max-pooling against MaxBlurPool on a zone plate."),
     "photo": ("downsampling_photo.png", "Strided max-pooling against MaxBlurPool on a photo."),
@@ -93,8 +103,8 @@ def run_pipeline(cfg: ReproduceConfig, *, stream: TextIO, progress: str) -> dict
         ok_corruption, why_corruption = corruption_available()
     else:
         ok_corruption, why_corruption = False, "disabled in the configuration"
-    # figures, one task per training and per evaluation, corruption generation, report
-    bar = Progress(1 + 2 * len(plan) + (1 if ok_corruption else 0) + 1, stream, progress)
+    # figures, one task per training and per evaluation, report
+    bar = Progress(1 + 2 * len(plan) + 1, stream, progress)
     timings: dict[str, float] = {}
     results: dict[str, Any] = {"runs": {}}
     try:
@@ -226,19 +236,21 @@ class _Robustness:
     data: EvalData
     ev: EvalSettings
     bar: Progress
-    corruption_inputs: CorruptionInputs | None
+    corruption: bool
     perturbation: bool
+    timings: dict[str, float]
+    _corruption_inputs: CorruptionInputs | None = None
     corruption_records: dict[str, Any] = dataclasses.field(default_factory=dict)
     perturbation_records: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def measure(self, name: str, model: nn.Module, cache: PartCache) -> dict[str, Any]:
         """The ``robustness`` hook of :func:`evaluate_model`: caches this run's predictions, returns no part."""
-        ev, data, inputs = self.ev, self.data, self.corruption_inputs
-        if inputs is not None:
+        ev, data = self.ev, self.data
+        if self.corruption:
             self.bar.start(f"evaluating {name}: corruption")
             self.corruption_records[name] = cache.get(
                 "corruption", {"n": ev.corruption_images, "seed": ev.seed, "data": data.description},
-                lambda: corruption_predictions(model, inputs, data.preprocess))
+                lambda: corruption_predictions(model, self.corruption_inputs(), data.preprocess))
         if self.perturbation:
             self.bar.start(f"evaluating {name}: perturbation")
             self.perturbation_records[name] = cache.get(
@@ -251,6 +263,17 @@ class _Robustness:
             )
         return {}
 
+    def corruption_inputs(self) -> CorruptionInputs:
+        """The corrupted test images, generated on first use (not at all when every prediction is cached)."""
+        if self._corruption_inputs is None:
+            ev = self.ev
+            self.bar.start(f"generating corruptions of {ev.corruption_images} images (15 x 5)")
+            t0 = time.perf_counter()
+            self._corruption_inputs = CorruptionInputs(self.data.images[: ev.corruption_images],
+                                                       self.data.labels[: ev.corruption_images], ev.seed)
+            self.timings["corruption_generation"] = time.perf_counter() - t0
+        return self._corruption_inputs
+
     def summarise_into(self, runs: dict[str, dict[str, Any]], plan: list[PlannedRun]) -> None:
         """Table 2's numbers of every run, normalised by the baseline trained the same way."""
         names = {r.name for r in plan}
@@ -258,24 +281,15 @@ class _Robustness:
         for r in plan:  # the baseline of the same augmentation and replicate (its first training when none)
             own = run_name(None, r.augment, r.replicate)
             baselines[r.name] = own if own in names else run_name(None, r.augment)
-        if self.corruption_records and self.corruption_inputs is not None:
-            summaries = summarise("corruption", self.corruption_records, baselines, self.corruption_inputs.labels,
-                                  self.data.num_classes)
+        if self.corruption_records:
+            labels = self.data.labels[: self.ev.corruption_images]
+            summaries = summarise("corruption", self.corruption_records, baselines, labels, self.data.num_classes)
             for name, summary in summaries.items():
                 runs[name]["eval"]["corruption"] = summary
         if self.perturbation_records:
             for name, summary in summarise("perturbation", self.perturbation_records, baselines, None,
                                            self.data.num_classes).items():
                 runs[name]["eval"]["perturbation"] = summary
-
-
-def _corruption_inputs(data: EvalData, ev: EvalSettings, bar: Progress, timings: dict[str, float]) -> CorruptionInputs:
-    bar.start(f"generating corruptions of {ev.corruption_images} images (15 x 5)")
-    t0 = time.perf_counter()
-    inputs = CorruptionInputs(data.images[: ev.corruption_images], data.labels[: ev.corruption_images], ev.seed)
-    timings["corruption_generation"] = time.perf_counter() - t0
-    bar.advance()
-    return inputs
 
 
 def _evaluate_runs(cfg: ReproduceConfig, plan: list[PlannedRun], spec: str, root: str | None, runs_dir: Path,
@@ -287,8 +301,8 @@ def _evaluate_runs(cfg: ReproduceConfig, plan: list[PlannedRun], spec: str, root
     need = max(ev.num_images, ev.stability_images, ev.equivariance_images, ev.corruption_images, ev.perturbation_images)
     data = load_eval_data(spec, root, train_subset=cfg.train_subset, num_images=need)
     ev = _scaled_settings(ev, data.images.shape[-1])
-    inputs = _corruption_inputs(data, ev, bar, timings) if with_corruption else None
-    robustness = _Robustness(data, ev, bar, inputs, perturbation=ev.perturbation_images > 0)
+    robustness = _Robustness(data, ev, bar, corruption=with_corruption, perturbation=ev.perturbation_images > 0,
+                             timings=timings)
     strong, heat_aug = cfg.filters[-1], cfg.augment[-1]  # feature-distance maps: baseline and strongest filter
     for run in plan:
         name = run.name
@@ -302,6 +316,7 @@ def _evaluate_runs(cfg: ReproduceConfig, plan: list[PlannedRun], spec: str, root
             robustness=functools.partial(robustness.measure, name, model),
             on_part=functools.partial(_part_started, bar, name))
         runs[name]["eval_seconds"] = time.perf_counter() - t1
+        runs[name]["eval_compute_seconds"] = cache.seconds
         bar.advance()
     robustness.summarise_into(runs, plan)
     timings["evaluation"] = time.perf_counter() - t0
@@ -335,12 +350,23 @@ def _header(cfg: ReproduceConfig, data_description: str, load_start: tuple[float
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "machine": {"cpu_count": os.cpu_count(), "cpu_model": _cpu_model(), "torch_threads": torch.get_num_threads(),
                     "platform": platform.platform(), "load_average_start": list(load_start)},
         "config": cfg.to_dict(),
         "seed": cfg.seed,
         "data_description": data_description,
     }
+
+
+def _cpu_model() -> str:
+    """The processor's name (Linux: /proc/cpuinfo), else what the platform module knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _write_json(path: Path, record: dict[str, Any]) -> None:
@@ -350,12 +376,13 @@ def _write_json(path: Path, record: dict[str, Any]) -> None:
 def _figures(results: dict[str, Any], fig_dir: Path) -> dict[str, str]:
     runs = results["runs"]
     both = len({r["augment"] for r in runs.values()}) > 1
+    first = [r for r in runs.values() if not r.get("replicate")]  # the plots show each configuration's first training
     written = {}
 
     def headline(key: str, proto: str, augs: list[bool], title: str) -> None:
         points = {_label(r["filter_size"], r["augment"], len(augs) > 1): {
             "accuracy": r["eval"]["clean"]["accuracy"], "consistency": r["eval"]["consistency"][proto]["consistency"]}
-            for r in runs.values() if r["augment"] in augs}
+            for r in first if r["augment"] in augs}
         if points:
             save_png(accuracy_vs_consistency(points, title=title), fig_dir / FIGURES[key][0])
             written[key] = FIGURES[key][0]
@@ -363,10 +390,17 @@ def _figures(results: dict[str, Any], fig_dir: Path) -> dict[str, str]:
     headline("accuracy_vs_consistency", "crop", [False], "No shift augmentation: crop protocol, 95% CI")
     headline("accuracy_vs_consistency_aug", "crop", [True], "With shift augmentation: crop protocol, 95% CI")
     headline("accuracy_vs_consistency_circular", "circular", [False, True], "Circular protocol, 95% CI")
-    curves = {_label(r["filter_size"], r["augment"], both): r["eval"]["stability"] for r in runs.values()}
-    save_png(stability_curves(curves), fig_dir / FIGURES["stability"][0])
+    stability = {_label(r["filter_size"], r["augment"], both): r["eval"]["stability"] for r in first}
+    save_png(stability_curves(stability), fig_dir / FIGURES["stability"][0])
     written["stability"] = FIGURES["stability"][0]
-    eq = {_label(r["filter_size"], r["augment"], both): r["eval"]["equivariance"] for r in runs.values()
+    curves: dict[str, list[list[dict[str, Any]]]] = {}
+    for r in sorted(runs.values(), key=lambda r: int(r.get("replicate", 0))):
+        if r.get("learning_curve"):
+            curves.setdefault(_label(r["filter_size"], r["augment"], both), []).append(r["learning_curve"])
+    if curves:
+        save_png(learning_curves(curves), fig_dir / FIGURES["learning_curves"][0])
+        written["learning_curves"] = FIGURES["learning_curves"][0]
+    eq = {_label(r["filter_size"], r["augment"], both): r["eval"]["equivariance"] for r in first
           if "equivariance" in r["eval"]}
     if eq:
         kinds = {k: v["kinds"] for k, v in eq.items()} if all("kinds" in v for v in eq.values()) else None
@@ -387,4 +421,9 @@ def write_report(results: dict[str, Any], out: Path) -> None:
     results["claims"] = judge(results)
     results["decision_rule"] = RULE
     results["paper"] = PAPER_TABLES
+    results["table2"] = robustness_tables(results)
+    results["compute_seconds"] = {
+        "training": sum(e.get("seconds") or 0.0 for r in results["runs"].values() for e in r.get("learning_curve", [])),
+        "evaluation": sum(r.get("eval_compute_seconds", 0.0) for r in results["runs"].values()),
+    }
     write_html(results, out)

@@ -116,7 +116,7 @@ def _pts(x: float) -> str:
 
 
 def _diff_text(d: Mapping[str, Any]) -> str:
-    ci = "paired 95% CI" if d["trainings"] == [1, 1] else f"95% CI over {_trainings_text(d)}"
+    ci = "paired 95% CI" if d.get("trainings", [1, 1]) == [1, 1] else f"95% CI over {_trainings_text(d)}"
     return f"{_pts(d['diff'])} points ({ci} {_pts(d['low'])} to {_pts(d['high'])})"
 
 

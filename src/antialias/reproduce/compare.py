@@ -62,6 +62,7 @@ from antialias.eval.cost import step_cost
 from antialias.eval.worst_case import WorstCaseConfig, WorstCaseMetrics, evaluate_worst_case
 from antialias.models import get_model
 from antialias.report.compare import write_comparison_report
+from antialias.reproduce._comparisons import direction
 from antialias.reproduce._data import EvalData, load_eval_data, resolve_data_spec
 from antialias.reproduce._evaluate import PartCache, bits, from_bits
 from antialias.reproduce._runs import Progress, torch_threads, train_or_reuse
@@ -71,7 +72,6 @@ from antialias.reproduce._verdicts import (
     NOT_MEASURED,
     RULE,
     _diff_text,
-    _direction,
     _majority,
 )
 from antialias.train import TrainConfig
@@ -547,7 +547,7 @@ def judge_comparison(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "worst case over all grids": ("per_image", "worst_case_all")}
         comps = [(label, _paired(results, m, key)) for label, key in keys.items()]
         found = [(label, d) for label, d in comps if d is not None]
-        verdict = _majority([_direction(d) for _, d in found], "up") if found else NOT_MEASURED
+        verdict = _majority([direction(d) for _, d in found], "up") if found else NOT_MEASURED
         text = "; ".join(f"{label} {_diff_text(d)}" for label, d in found)
         claims.append({"claim": f"{m} is more shift-consistent than the baseline", "method": m, "verdict": verdict,
                        "comparisons": [dict(d, label=label) for label, d in found],
@@ -555,7 +555,7 @@ def judge_comparison(results: dict[str, Any]) -> list[dict[str, Any]]:
         acc = _paired(results, m, ("per_image", "correct"))
         if acc is None:
             continue
-        down = _direction(acc) == "down"
+        down = direction(acc) == "down"
         averdict = NOT_CONFIRMED if down else CONFIRMED
         claims.append({"claim": f"{m} keeps the baseline's accuracy", "method": m, "verdict": averdict,
                        "comparisons": [dict(acc, label="accuracy")],
