@@ -184,8 +184,6 @@ def test_plan_options_are_checked(capsys, tmp_path):
     out = str(tmp_path / "o")
     assert cli.main(["reproduce", "--quick", "--out", out, "--nproc-per-node", "2"]) == 1
     assert "must come with --plan" in capsys.readouterr().err
-    assert cli.main(["reproduce", "--quick", "--out", out, "--plan", "--download"]) == 1
-    assert "`--download` must not come with --plan" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 

@@ -78,8 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     plan = parser.add_argument_group("plan (several GPUs: torchrun)")
     plan.add_argument("--plan", action="store_true",
                       help="print the training command of every run instead (antialias train, or torchrun with "
-                           "--nproc-per-node), and the command that then evaluates them; writes nothing. Runs "
-                           "trained by those commands are reused by antialias reproduce with the same options")
+                           "--nproc-per-node), and the command that then evaluates them; writes nothing (but the "
+                           "data with --download). Runs trained by those commands are reused by antialias reproduce "
+                           "with the same options")
     plan.add_argument("--nproc-per-node", type=int, default=None, metavar="N",
                       help="with --plan: processes (GPUs) per training, printed as torchrun --standalone "
                            "--nproc_per_node=N -m antialias.train ...; it must divide the preset's batch size "
@@ -145,17 +146,13 @@ def run_from_args(args: argparse.Namespace) -> int:
                          or getattr(args, "num_workers", None) is not None):
             raise ValueError("`antialias reproduce`: `--nproc-per-node` and `--num-workers` must come with --plan "
                              "(they shape the printed training commands), got them without it. Add --plan.")
-        if plan and args.download:
-            raise ValueError("`antialias reproduce`: `--download` must not come with --plan, which writes nothing, "
-                             "got both. Download first (antialias reproduce ... --download, stopped once training "
-                             "starts), or put the data at the --data path.")
         cfg = _config(args)
+        if args.download:
+            _download(cfg.data)
         if plan:
             print(format_plan(cfg, _reproduce_command(args, cfg), nproc_per_node=args.nproc_per_node,
                               num_workers=args.num_workers))
             return 0
-        if args.download:
-            _download(cfg.data)
         results = reproduce(cfg, progress=args.progress)
     except KeyboardInterrupt:
         if getattr(args, "debug", False):
