@@ -100,9 +100,6 @@ def test_cifar10_preset_model_builds_as_the_trainer_builds_it():
     assert sum(p.numel() for p in model.parameters()) > 9_000_000  # full width, not a CPU preset's
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="reproduce/_runs.py passes model_kwargs={'width': ...} to every model, and the ImageNet zoo "
-                          "builders take no width: train_config must leave it out for them (reported to the lead)")
 def test_imagenet_preset_model_builds_as_the_trainer_builds_it():
     cfg = ReproduceConfig.from_preset("imagenet", data="imagenet:/x")
     tcfg = train_config(cfg, plan_runs(cfg)[0], Path("o"), "none")

@@ -15,9 +15,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from antialias.checkpoint import load_checkpoint
-from antialias.models import get_model
 from antialias.reproduce._data import resolve_data_spec
 from antialias.reproduce.config import ReproduceConfig
+from antialias.runs.model import build_model
 from antialias.train import TrainConfig, config_differences, train
 
 __all__ = ["PlannedRun", "Progress", "load_model", "plan_runs", "run_name", "torch_threads", "train_config",
@@ -108,11 +108,16 @@ def plan_runs(cfg: ReproduceConfig) -> list[PlannedRun]:
     return plan
 
 
+def _model_kwargs(cfg: ReproduceConfig) -> dict[str, Any]:
+    """The builder's keyword arguments: the width multiplier, left out at 1 (the ImageNet builders take none)."""
+    return {} if cfg.width == 1 else {"width": cfg.width}
+
+
 def train_config(cfg: ReproduceConfig, run: PlannedRun, out: Path, progress: str) -> TrainConfig:
     """The trainer's configuration of one run of the reproduction."""
     data, root = resolve_data_spec(cfg.data)
     return TrainConfig(
-        model=cfg.model, filter_size=run.filter_size, model_kwargs={"width": cfg.width}, data=data, data_root=root,
+        model=cfg.model, filter_size=run.filter_size, model_kwargs=_model_kwargs(cfg), data=data, data_root=root,
         train_subset=cfg.train_subset, val_subset=cfg.val_images, epochs=cfg.epochs,
         batch_size=cfg.batch_size, lr=cfg.lr, warmup_epochs=cfg.warmup_epochs, weight_decay=cfg.weight_decay,
         augment=run.augment, seed=run.seed, device=cfg.device, out=str(out), save_every_steps=cfg.save_every_steps,
@@ -151,8 +156,8 @@ def load_model(cfg: ReproduceConfig, run: Path, in_channels: int, num_classes: i
     """The trained model of ``run`` in evaluation mode, and the SHA-256 of its weights (the cache key)."""
     state, meta = load_checkpoint(run / "model.safetensors")
     filter_size = meta.get("filter_size")
-    model = get_model(cfg.model, filter_size=filter_size, in_channels=in_channels, num_classes=num_classes,
-                      width=cfg.width)
+    model = build_model(cfg.model, filter_size, in_channels=in_channels, num_classes=num_classes,
+                        model_kwargs=_model_kwargs(cfg), where="reproduce")
     model.load_state_dict(state)
     return model.eval(), meta["tensors_sha256"]
 
