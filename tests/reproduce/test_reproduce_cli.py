@@ -9,7 +9,9 @@ from PIL import Image as PILImage
 
 from antialias.cli import build_parser, main
 from antialias.reproduce import ReproduceConfig, add_arguments, run_from_args
+from antialias.reproduce._cli import _config
 from antialias.reproduce._data import imagenet_interleaved, resolve_data_spec
+from antialias.reproduce._runs import plan_runs
 
 
 def test_cli_arguments_and_bad_input(tmp_path, capsys):
@@ -57,3 +59,15 @@ def test_antialias_command_has_the_subcommand(tmp_path, capsys):
     code = main(["reproduce", "--tiny", "--out", str(tmp_path / "o"), "--data", "cifar10:" + str(tmp_path / "none"),
                  "--progress", "none"])
     assert code == 1 and "cifar" in capsys.readouterr().err.lower()
+
+
+def test_seeds_option_trains_each_seeded_configuration_that_many_times():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    cfg = _config(parser.parse_args(["--quick", "--seeds", "2"]))
+    assert cfg.seeds == 2 and cfg.preset == "quick"
+    names = [r.name for r in plan_runs(cfg)]
+    assert "baseline-noaug-r1" in names and "bin5-aug-r1" in names and "rect2-aug-r1" not in names
+    assert _config(parser.parse_args(["--preset", "full"])).seeds == 3
+    with pytest.raises(ValueError, match="`seeds` must be a positive int"):
+        _config(parser.parse_args(["--quick", "--seeds", "0"]))
