@@ -67,6 +67,6 @@ fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check)
 log "installing $TORCH_SPEC"
 "${PIP[@]}" install -q "$TORCH_SPEC"
-log "installing antialias (editable) with its test and corruptions extras"
-"${PIP[@]}" install -q -e ".[test,corruptions]"
+log "installing antialias (editable) with its test, corruptions and video extras"
+"${PIP[@]}" install -q -e ".[test,corruptions,video]"
 log "done: $(.venv/bin/antialias --version)"
