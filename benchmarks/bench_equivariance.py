@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 
@@ -71,11 +72,10 @@ def bench(model: torch.nn.Module, images: torch.Tensor, step: int, spb: int, old
     out: dict = {"new": [], "floor": [], "old": [], "shifts": len(shifts), "same": None}
     for i in range(len(images)):  # interleaved, so drifting load hits all alike
         x = images[i:i + 1]
-        out["new"].append(timed(lambda x=x: feature_distance_maps(model, x, step=step, shifts_per_batch=spb)))
-        out["floor"].append(timed(lambda x=x: forwards(x)))
+        out["new"].append(timed(partial(feature_distance_maps, model, x, step=step, shifts_per_batch=spb)))
+        out["floor"].append(timed(partial(forwards, x)))
         if old is not None:
-            out["old"].append(timed(lambda x=x: old.feature_distance_maps(model, x, step=step,
-                                                                          shifts_per_batch=spb)))
+            out["old"].append(timed(partial(old.feature_distance_maps, model, x, step=step, shifts_per_batch=spb)))
     if old is not None:
         x = images[:1]
         out["same"] = torch.allclose(old.feature_distance_maps(model, x, step=step, shifts_per_batch=spb).maps,
