@@ -173,12 +173,16 @@ def test_both_paths_run_and_gram_sub_batches_give_the_definition(monkeypatch):
 
     monkeypatch.setattr(equivariance, "_gram_distances", spy_gram)
     monkeypatch.setattr(equivariance, "_direct_distances", spy_direct)
-    # Without a bound a step may hold (2 * 6 + 4) * 2 images * 16 * 16 * 4 bytes * 12 channels: a third per shift
-    monkeypatch.setattr(equivariance, "_gram_bytes_per_shift", lambda *a: (2 * 6 + 4) * 2 * 16 * 16 * 4 * 12 // 3)
-    got = feature_distance_maps(net, x, step=3, distance="l2", shifts_per_batch=6, max_memory_gib=None)
+    # Without a bound a step of B shifts may hold (2 B + 4) * 2 images * 16 * 16 * 4 bytes * 12 channels
+    monkeypatch.setattr(equivariance, "_gram_bytes_per_shift", lambda *a: 2 * 16 * 16 * 4 * 12 * 16 // 3)
+    lines: list[str] = []
+    got = feature_distance_maps(net, x, step=3, distance="l2", shifts_per_batch=6, max_memory_gib=None,
+                                log=lines.append)
     torch.testing.assert_close(got.maps.double(), want, rtol=1e-5, atol=2e-6)
-    assert set(seen["direct"]) == {1, 6, 5}  # the zero shift, then 35 shifts in forwards of 6
-    assert set(seen["gram"]) == {1, 3, 2}  # forwards of 6 (and the last, 5) in Gram steps of 3
+    # 64 shifted images per comparison at most: 5 forwards of 6 shifts of 2 images, then the last 5 shifts
+    assert "6 shifts per forward, 12 channels per upsampling step, 5 forwards per comparison" in lines[0]
+    assert set(seen["direct"]) == {1, 30, 5}  # and the zero shift alone
+    assert set(seen["gram"]) == {1, 12, 6, 2}  # 30 = 12 + 12 + 6, 5 = 2 + 2 + 1: what fits a step
 
 
 @pytest.mark.parametrize("distance", ["cosine", "l2"])
