@@ -197,10 +197,11 @@ def _gram_is_cheaper(channels: int, low: tuple[int, int], size: tuple[int, int])
 
 def _gram_bytes_per_shift(m: int, c: int, low: tuple[int, int], size: tuple[int, int]) -> int:
     """What :func:`_gram_distances` holds per shift of the ``m`` images (float64): the features, two Gram
-    matrices and a rearranged copy, the row stage and its gather, and ~4 full-size maps."""
+    matrices and a rearranged copy, the row stage and its gather, and ~8 full-size maps (the dot product and
+    norms, and the distance's temporaries)."""
     (hf, wf), (h, w) = low, size
     n = hf * wf
-    return 8 * m * (c * n + 3 * n * n + 2 * h * wf * wf + 4 * h * w)
+    return 8 * m * (c * n + 3 * n * n + 2 * h * wf * wf + 8 * h * w)
 
 
 def _gram_distances(feats: Tensor, ref: Tensor, mats: tuple[Tensor, ...], distance: str) -> Tensor:
