@@ -165,17 +165,16 @@ def _same_size_distances(feats: Tensor, ref: Tensor, index: Tensor, cc: int, dis
 def _mean_distance(acc: Tensor, na: Tensor, nb: Tensor, distance: str) -> Tensor:
     """``(B,)``: the per-position distance averaged over everything but the first dim.
 
-    ``acc``: the channel dot product (cosine) or squared difference (l2) of the two maps at each position;
-    ``na``, ``nb``: their squared channel norms (``nb`` broadcast over the shifts).
+    ``acc``: the channel dot product (cosine) or squared difference (l2) of the two maps at each position,
+    overwritten; ``na``, ``nb``: their squared channel norms (``nb`` broadcast over the shifts).
     """
     eps = 1e-8
-    norm_a, norm_b = na.sqrt(), nb.sqrt()
     if distance == "cosine":
-        d = 1 - acc / (norm_a * norm_b).clamp_min(eps)
-        # Two all-zero vectors (common after ReLU) are identical: distance 0, not 1.
-        d = d.masked_fill((norm_a < eps) & (norm_b < eps), 0.0)
-    else:
-        d = acc.sqrt() / (norm_a + norm_b).clamp_min(eps)
+        ratio = acc.div_(torch.mul(na, nb).sqrt_().clamp_min_(eps))  # a.b / max(|a| |b|, eps)
+        # Two all-zero vectors (common after ReLU) are identical: distance 0, not 1 (|a|, |b| < eps).
+        ratio.masked_fill_(torch.maximum(na, nb) < eps * eps, 1.0)
+        return (1 - ratio.flatten(1).mean(1)).float()
+    d = acc.sqrt_().div_((na.sqrt() + nb.sqrt()).clamp_min_(eps))  # |a - b| / max(|a| + |b|, eps)
     return d.flatten(1).mean(1).float()
 
 
