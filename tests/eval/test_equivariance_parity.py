@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+import antialias.eval._equivariance_distances as kernels
 import antialias.eval.equivariance as equivariance
 from antialias.eval import default_layers, feature_distance_maps
 from antialias.layers import MaxBlurPool2d
@@ -190,8 +191,8 @@ def test_at_224_like_the_cli(distance):
     """224 = 7 x 32: maps of 112 down to 7 (Gram path) and shifts that are no multiple of any stride."""
     net = random_net(0, 3, ["conv_s2", "maxpool", "conv_s2", "maxblurpool", "conv_s2"], 16)
     x = torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(2))
-    assert equivariance._gram_is_cheaper(16, (7, 7), (224, 224))  # the 7x7 maps: Gram path, the others direct
-    assert not equivariance._gram_is_cheaper(16, (14, 14), (224, 224))
+    assert kernels._gram_is_cheaper(16, (7, 7), (224, 224))  # the 7x7 maps: Gram path, the others direct
+    assert not kernels._gram_is_cheaper(16, (14, 14), (224, 224))
     _, want = reference_maps(net, x, 75, distance, True)
     got = feature_distance_maps(net, x, step=75, distance=distance)
     assert got.maps.shape == (len(want), 3, 3)
@@ -212,8 +213,8 @@ def test_gram_distances_equal_direct_distances(m, low, c, distance, same, seed):
         feats = torch.cat([ref for _ in shifts])
     else:
         feats = torch.randn(len(shifts) * m, c, *low, generator=g)
-    rolls = equivariance._rolled_interpolation(shifts, low, size, ref.device)
-    want = equivariance._direct_distances(feats, ref, rolls, size, c, distance)
-    mats = equivariance._gram_matrices(shifts, low, size, ref.device)
-    got = equivariance._gram_distances(feats, ref, mats, distance)
+    rolls = kernels._rolled_interpolation(shifts, low, size, ref.device)
+    want = kernels._direct_distances(feats, ref, rolls, size, c, distance)
+    mats = kernels._gram_matrices(shifts, low, size, ref.device)
+    got = kernels._gram_distances(feats, ref, mats, distance)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=2e-6)
