@@ -293,8 +293,11 @@ def feature_distance_maps(
         step_bytes = (2 * b * m + 4 * m) * 4 * h * w * state["channels"]  # what the plan lets one step hold
         per_shift = _gram_bytes_per_shift(m, c, (hf, wf), (h, w))
         rolls = state["rolls"]  # what depends only on the shifts and a map size, for these shifts
+        # At most _REDUCTION_IMAGES shifted images per call: larger calls spill the cache (16 images at 32x32:
+        # 256 per call took 1.8x as long as 64).
+        per_call = max(1, _REDUCTION_IMAGES // m)
         if _gram_is_cheaper(c, (hf, wf), (h, w)) and per_shift <= step_bytes:
-            sub = max(1, step_bytes // per_shift)
+            sub = max(1, min(per_call, step_bytes // per_shift))
             if ("gram", hf, wf) not in rolls:  # shared by the layers of this size
                 rolls["gram", hf, wf] = _gram_matrices(chunk, (hf, wf), (h, w), ref.device)
             mats = rolls["gram", hf, wf]
@@ -304,7 +307,11 @@ def feature_distance_maps(
         else:
             if (hf, wf) not in rolls:
                 rolls[hf, wf] = _rolled_interpolation(chunk, (hf, wf), (h, w), ref.device)
-            d = _direct_distances(feats, ref, rolls[hf, wf], (h, w), cc, distance)
+            rows, cols = rolls[hf, wf]
+            d = torch.cat([_direct_distances(feats[lo * m:(lo + per_call) * m], ref,
+                                             (rows[lo:lo + per_call], None if cols is None else cols[lo:lo + per_call]),
+                                             (h, w), cc, distance)
+                           for lo in range(0, b, per_call)])
         totals[key][first:first + b] = d.cpu()
 
     def record(key: tuple[str, int, bool], out: Tensor) -> None:
