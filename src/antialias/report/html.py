@@ -144,6 +144,8 @@ def _power_table(results: Mapping[str, Any]) -> str:
     """Per claim: the verdict, the headline comparison with its interval, what it could detect, the paper's effect."""
     rows = []
     for c in results.get("claims", []):
+        if "detectable" not in c:
+            continue  # results of a version before power was stated
         comps = c.get("comparisons") or []
         d = next((x for x in comps if x.get("detectable") == c.get("detectable")), None) if comps else None
         if d is None:
