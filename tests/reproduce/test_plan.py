@@ -122,6 +122,8 @@ def test_paper_scale_presets_refuse_other_data_and_name_the_fix(capsys, tmp_path
     with pytest.raises(ValueError, match=r"a preset sized for any data set: full, default or quick"):
         check_preset_data("cifar10", "mnist")
     check_preset_data("quick", "cifar10:/c")  # the CPU presets take any data set
+    with pytest.raises(ValueError, match="must be CIFAR-10 for --preset cifar10"):
+        ReproduceConfig.from_preset("cifar10", data="fashion-mnist")  # the Python API refuses it too
     check_preset_data("cifar10", "CIFAR10:/c")
 
 

@@ -11,19 +11,13 @@ from typing import Any
 from antialias.data import DatasetNotFoundError, load_dataset
 from antialias.reproduce._api import reproduce
 from antialias.reproduce._plan import format_plan
-from antialias.reproduce.config import PRESETS, ReproduceConfig
+from antialias.reproduce.config import PRESETS, ReproduceConfig, check_preset_data
 
 __all__ = ["add_arguments", "check_preset_data", "main", "run_from_args"]
 
 #: Options a preset may set itself (``device``, ``threads``, ``data`` in :data:`PRESETS`): the flag's
 #: default applies only to presets that do not.
 _PRESET_OPTIONS = ("data", "device", "threads")
-
-#: What each preset's ``data`` names, for the error that refuses another data set.
-_DATA_HELP = {
-    "cifar10": ("CIFAR-10", "cifar10:/path/to/folder (holding cifar-10-batches-py; --download fetches it there)"),
-    "imagenet": ("ImageNet", "imagenet:/path/to/imagenet (holding train/ and val/ with one folder per class)"),
-}
 
 
 class _Given(argparse.Action):
@@ -94,36 +88,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     plan.add_argument("--num-workers", type=int, default=None, metavar="N",
                       help="with --plan: data loader workers per process in the printed commands (default: 8 "
                            "for ImageNet folders, none for in-memory sets); they do not change the run")
-
-
-def check_preset_data(preset: str, data: str) -> None:
-    """Refuses a data set other than the one a preset is sized for (its ``data`` in :data:`PRESETS`).
-
-    Raises:
-        ValueError: ``data`` names another data set, or ImageNet without its folder; the message
-            gives the ``--data`` to use.
-
-    Examples:
-        >>> check_preset_data("cifar10", "cifar10:/data/cifar")
-        >>> try:
-        ...     check_preset_data("imagenet", "fashion-mnist")
-        ... except ValueError as exc:
-        ...     print(str(exc).split(". ")[0])
-        `antialias reproduce`: `--data` must be ImageNet for --preset imagenet, got 'fashion-mnist'
-    """
-    wanted = PRESETS.get(preset, {}).get("data")
-    if wanted is None:
-        return
-    name, _, path = data.partition(":")
-    label, spec = _DATA_HELP.get(wanted, (wanted, f"{wanted}:PATH"))
-    others = ", ".join(p for p in PRESETS if p != "tiny" and "data" not in PRESETS[p])
-    others = " or ".join(others.rsplit(", ", 1))
-    if name.lower() != wanted:
-        raise ValueError(f"`antialias reproduce`: `--data` must be {label} for --preset {preset}, got {data!r}. "
-                         f"Give --data {spec}, or a preset sized for any data set: {others}.")
-    if wanted == "imagenet" and not path:
-        raise ValueError(f"`antialias reproduce`: `--data` must name the ImageNet folder for --preset {preset}, got "
-                         f"{data!r}. Give --data {spec}.")
 
 
 def _config(args: argparse.Namespace) -> ReproduceConfig:

@@ -7,7 +7,7 @@ from typing import Any
 
 from antialias.filters import filter_row
 
-__all__ = ["FILTERS", "PRESETS", "EvalSettings", "ReproduceConfig"]
+__all__ = ["FILTERS", "PRESETS", "EvalSettings", "ReproduceConfig", "check_preset_data"]
 
 #: Anti-aliasing filters trained beside the baseline, weakest to strongest.
 FILTERS: tuple[str, ...] = ("rect2", "tri3", "tri4", "bin5")
@@ -153,6 +153,7 @@ class ReproduceConfig:
         if name not in PRESETS:
             raise ValueError(f"`ReproduceConfig.from_preset`: `name` must be one of {sorted(PRESETS)}, got {name!r}.")
         values = dict(PRESETS[name])
+        check_preset_data(name, changes.get("data", values.get("data", "")))
         ev = values.pop("eval", {})
         if "eval" in changes:
             ev = {**ev, **changes.pop("eval")}
@@ -220,3 +221,40 @@ PRESETS: dict[str, dict[str, Any]] = {
              "eval": {"num_images": 64, "stability_images": 8, "stability_max_shift": 3, "equivariance_images": 1,
                       "equivariance_step": 15, "corruption_images": 2, "perturbation_images": 2, "batch_size": 64}},
 }
+
+
+#: What each preset's ``data`` names, for the error that refuses another data set.
+_DATA_HELP = {
+    "cifar10": ("CIFAR-10", "cifar10:/path/to/folder (holding cifar-10-batches-py; --download fetches it there)"),
+    "imagenet": ("ImageNet", "imagenet:/path/to/imagenet (holding train/ and val/ with one folder per class)"),
+}
+
+
+def check_preset_data(preset: str, data: str) -> None:
+    """Refuses a data set other than the one a preset is sized for (its ``data`` in :data:`PRESETS`).
+
+    Raises:
+        ValueError: ``data`` names another data set, or ImageNet without its folder; the message
+            gives the ``--data`` to use.
+
+    Examples:
+        >>> check_preset_data("cifar10", "cifar10:/data/cifar")
+        >>> try:
+        ...     check_preset_data("imagenet", "fashion-mnist")
+        ... except ValueError as exc:
+        ...     print(str(exc).split(". ")[0])
+        `antialias reproduce`: `--data` must be ImageNet for --preset imagenet, got 'fashion-mnist'
+    """
+    wanted = PRESETS.get(preset, {}).get("data")
+    if wanted is None:
+        return
+    name, _, path = data.partition(":")
+    label, spec = _DATA_HELP.get(wanted, (wanted, f"{wanted}:PATH"))
+    others = ", ".join(p for p in PRESETS if p != "tiny" and "data" not in PRESETS[p])
+    others = " or ".join(others.rsplit(", ", 1))
+    if name.lower() != wanted:
+        raise ValueError(f"`antialias reproduce`: `--data` must be {label} for --preset {preset}, got {data!r}. "
+                         f"Give --data {spec}, or a preset sized for any data set: {others}.")
+    if wanted == "imagenet" and not path:
+        raise ValueError(f"`antialias reproduce`: `--data` must name the ImageNet folder for --preset {preset}, got "
+                         f"{data!r}. Give --data {spec}.")
