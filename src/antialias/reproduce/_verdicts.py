@@ -159,8 +159,10 @@ def _power_text(cid: str, d: Mapping[str, Any] | None, scale: float = 100.0, uni
         verdict = ""
     elif d["detectable"] <= abs(effect):
         verdict = " (an effect of the paper's size would have been found)"
+    elif d.get("direction") == "flat":
+        verdict = " (larger than the paper's effect: this null result cannot rule that effect out)"
     else:
-        verdict = " (larger than the paper's effect: a null result here cannot rule that effect out)"
+        verdict = " (larger than the paper's effect)"
     return (f" Power: this comparison could detect a difference of {scale * d['detectable']:.2f} {unit} "
             f"(80% power, 5% level){verdict}; {paper}.")
 
