@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "accuracy_vs_consistency",
@@ -130,6 +131,7 @@ def learning_curves(curves: Mapping[str, Sequence[Sequence[Mapping[str, float]]]
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle("Learning curves (faint lines: further trainings of the same configuration)", fontsize=11)
     fig.tight_layout()
     return fig
