@@ -89,7 +89,8 @@ def test_ctrl_c_saves_and_exits_cleanly_then_resumes_identically(tmp_path, refer
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert "interrupted at step" in out and "continue with --resume" in out
+    # on a loaded machine the signal can land at the end of an epoch, which says so instead
+    assert ("interrupted at step" in out or "interrupted after epoch" in out) and "continue with --resume" in out
     assert "Traceback" not in err
     assert not (tmp_path / "run" / "model.safetensors").exists()  # not finished: no final weights
     resumed = train(cfg.replace(resume=True, progress="none"))

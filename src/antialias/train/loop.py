@@ -569,7 +569,8 @@ class _Loop:
             self.rundir.append_metrics(record)
         self.reporter.end_epoch(record)
         if D.any_true(stop.set, info, self.device):
-            self.reporter.message(f"interrupted after epoch {record['epoch']}: checkpoint {pos.last_ckpt}")
+            self.reporter.message(f"interrupted after epoch {record['epoch']}: checkpoint {pos.last_ckpt}; "
+                                  "continue with --resume")
             return True
         return False
 
