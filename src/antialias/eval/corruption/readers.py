@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from antialias.data.folder import ImageFolder
+from antialias.eval._data_files import recognise_layout
 from antialias.eval._fields import check_data_shape, fail
 from antialias.eval._names import ALL_CORRUPTIONS, KNOWN_PERTURBATIONS, SEVERITIES, check_names, check_severities
 
@@ -345,29 +346,10 @@ def inspect_corruption_data(
         ...
         ValueError: `inspect_corruption_data`: `corruption_data` must be an existing folder of CIFAR-10-C ...
     """
-    layouts = " or ".join(_LAYOUTS.values())
-    if data_format not in ("auto", *CORRUPTION_FORMATS):
-        raise fail(where, "corruption_format", f"one of {('auto', *CORRUPTION_FORMATS)}", data_format)
-    root = Path(path).expanduser()
-    if not root.exists():
-        raise fail(where, param, f"an existing folder of {layouts}", str(root),
-                   " It does not exist: give the folder the release was extracted into.")
-    if not root.is_dir():
-        raise fail(where, param, f"a folder of {layouts}", str(root), f" It is a file: give its folder, "
-                   f"{str(root.parent)!r}.")
-    found = _signals(root)
-    if data_format == "auto":
-        present = [f for f in CORRUPTION_FORMATS if found[f]]
-        if len(present) > 1:
-            raise fail(where, param, "a folder of one layout", str(root),
-                       f" It holds both {found['cifar10-c'][:3]} and {found['imagenet-c'][:3]}: give "
-                       "--corruption-format cifar10-c or imagenet-c.")
-        if not present:
-            raise fail(where, param, f"a folder of {layouts}", str(root), _layout_hint(root))
-        data_format = present[0]
-    elif not found[data_format]:
-        raise fail(where, param, f"a folder of {_LAYOUTS[data_format]} (--corruption-format {data_format})",
-                   str(root), _layout_hint(root))
+    root, data_format, found = recognise_layout(
+        path, data_format, formats=CORRUPTION_FORMATS, layouts=_LAYOUTS, signals=_signals, hint=_layout_hint,
+        kind="corruption", where=where, param=param,
+    )
     checked = check_severities(where, severities)
     if data_format == "cifar10-c":
         names, arrays, _, _ = open_cifar10c(root, corruptions, where, param=param)

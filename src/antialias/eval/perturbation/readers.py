@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from antialias.eval._data_files import recognise_layout
 from antialias.eval._fields import check_data_shape, fail
 from antialias.eval._names import ALL_CORRUPTIONS, KNOWN_PERTURBATIONS, check_names
 
@@ -329,29 +330,10 @@ def inspect_perturbation_data(
         ...
         ValueError: `inspect_perturbation_data`: `perturbation_data` must be an existing folder of CIFAR-10-P ...
     """
-    layouts = " or ".join(_LAYOUTS.values())
-    if data_format not in ("auto", *PERTURBATION_FORMATS):
-        raise fail(where, "perturbation_format", f"one of {('auto', *PERTURBATION_FORMATS)}", data_format)
-    root = Path(path).expanduser()
-    if not root.exists():
-        raise fail(where, param, f"an existing folder of {layouts}", str(root),
-                   " It does not exist: give the folder the release was extracted into.")
-    if not root.is_dir():
-        raise fail(where, param, f"a folder of {layouts}", str(root),
-                   f" It is a file: give its folder, {str(root.parent)!r}.")
-    found = _signals(root)
-    if data_format == "auto":
-        present = [f for f in PERTURBATION_FORMATS if found[f]]
-        if len(present) > 1:
-            raise fail(where, param, "a folder of one layout", str(root),
-                       f" It holds both {found['cifar10-p'][:3]} and {found['imagenet-p'][:3]}: give "
-                       "--perturbation-format cifar10-p or imagenet-p.")
-        if not present:
-            raise fail(where, param, f"a folder of {layouts}", str(root), _layout_hint(root))
-        data_format = present[0]
-    elif not found[data_format]:
-        raise fail(where, param, f"a folder of {_LAYOUTS[data_format]} (--perturbation-format {data_format})",
-                   str(root), _layout_hint(root))
+    root, data_format, found = recognise_layout(
+        path, data_format, formats=PERTURBATION_FORMATS, layouts=_LAYOUTS, signals=_signals, hint=_layout_hint,
+        kind="perturbation", where=where, param=param,
+    )
     if data_format == "imagenet-p":
         data = open_imagenet_p(root, perturbations, where=where, param=param)
         _, c, h, w = read_video(data.videos[data.names[0]][0], where).shape
