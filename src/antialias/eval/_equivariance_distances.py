@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+_Sums = tuple[Tensor, Tensor, Tensor]  # (dot product or squared difference, |a|^2, |b|^2) per position
+
 
 def _upsample(x: Tensor, size: tuple[int, int]) -> Tensor:
     """:func:`antialias.eval.circular_upsample` without the checks: ``(..., h, w) -> (..., H, W)``."""
@@ -62,7 +64,7 @@ def _direct_distances(feats: Tensor, ref: Tensor, rolls: tuple[Tensor, Tensor | 
     if cols is None:
         return _same_size_distances(feats, ref, rows, cc, distance)
     middle = 2 * hf >= h and 2 * wf >= w
-    acc = na = nb = None
+    sums: _Sums | None = None
     for c0 in range(0, c, cc):
         k = min(cc, c - c0)
         low = feats[:, c0:c0 + k].float()  # (B*M, k, h', w')
@@ -90,15 +92,8 @@ def _direct_distances(feats: Tensor, ref: Tensor, rolls: tuple[Tensor, Tensor | 
         # the dot product (cosine) or the squared difference (l2)
         x = up.mul_(ref_up).sum(dim) if distance == "cosine" else up.sub_(ref_up).square_().sum(dim)
         del up, ref_up
-        if acc is None or na is None or nb is None:
-            acc, na, nb = x, sq_a, sq_b
-        else:
-            acc += x
-            na += sq_a
-            nb += sq_b
-    if acc is None or na is None or nb is None:
-        raise ValueError(f"`feature_distance_maps`: a map must have at least one channel, got {c}.")
-    return _mean_distance(acc, na, nb, distance)
+        sums = _add_sums(sums, (x, sq_a, sq_b))
+    return _mean_of_sums(sums, c, distance)
 
 
 def _same_size_distances(feats: Tensor, ref: Tensor, index: Tensor, cc: int, distance: str) -> Tensor:
@@ -109,7 +104,7 @@ def _same_size_distances(feats: Tensor, ref: Tensor, index: Tensor, cc: int, dis
     b = feats.shape[0] // m
     f = feats.reshape(b, m, c, h * w)
     g = ref.reshape(m, c, h * w)
-    acc = na = nb = None
+    sums: _Sums | None = None
     for c0 in range(0, c, cc):
         k = min(cc, c - c0)
         up = f[:, :, c0:c0 + k].float().gather(3, index[:, None, None, :].expand(b, m, k, h * w))  # (B, M, k, H*W)
@@ -119,15 +114,24 @@ def _same_size_distances(feats: Tensor, ref: Tensor, index: Tensor, cc: int, dis
         # the dot product (cosine) or the squared difference (l2)
         x = up.mul_(ref_k).sum(2) if distance == "cosine" else up.sub_(ref_k).square_().sum(2)
         del up
-        if acc is None or na is None or nb is None:
-            acc, na, nb = x, sq_a, sq_b
-        else:
-            acc += x
-            na += sq_a
-            nb += sq_b
-    if acc is None or na is None or nb is None:
-        raise ValueError(f"`feature_distance_maps`: a map must have at least one channel, got {c}.")
-    return _mean_distance(acc, na, nb, distance)
+        sums = _add_sums(sums, (x, sq_a, sq_b))
+    return _mean_of_sums(sums, c, distance)
+
+
+def _add_sums(sums: _Sums | None, part: _Sums) -> _Sums:
+    """``part``'s channel sums added to ``sums`` in place (the first chunk's become the sums)."""
+    if sums is None:
+        return part
+    for total, value in zip(sums, part, strict=True):
+        total += value
+    return sums
+
+
+def _mean_of_sums(sums: _Sums | None, channels: int, distance: str) -> Tensor:
+    """:func:`_mean_distance` of the summed chunks; ``None`` (no chunk) means maps without channels."""
+    if sums is None:
+        raise ValueError(f"`feature_distance_maps`: a map must have at least one channel, got {channels}.")
+    return _mean_distance(*sums, distance)
 
 
 def _mean_distance(acc: Tensor, na: Tensor, nb: Tensor, distance: str) -> Tensor:
