@@ -68,6 +68,6 @@ def test_seeds_option_trains_each_seeded_configuration_that_many_times():
     assert cfg.seeds == 2 and cfg.preset == "quick"
     names = [r.name for r in plan_runs(cfg)]
     assert "baseline-noaug-r1" in names and "bin5-aug-r1" in names and "rect2-aug-r1" not in names
-    assert _config(parser.parse_args(["--preset", "full"])).seeds == 3
+    assert _config(parser.parse_args(["--preset", "full"])).seeds == 5
     with pytest.raises(ValueError, match="`seeds` must be a positive int"):
         _config(parser.parse_args(["--quick", "--seeds", "0"]))

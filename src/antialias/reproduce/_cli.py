@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     size.add_argument("--tiny", action="store_const", dest="preset", const="tiny", help=argparse.SUPPRESS)
     size.add_argument("--preset", choices=tuple(p for p in PRESETS if p != "tiny"), dest="preset",
                       help="the sizes of a named preset: quick and default as above; full: about two hours on a "
-                           "2-core CPU, all 60,000 training images, 3 training seeds of the baseline, Rect-2 and "
+                           "2-core CPU, all 60,000 training images, 5 training seeds of the baseline, Rect-2 and "
                            "Bin-5, the whole test set and stated power; cifar10 and imagenet: the paper's scale on "
                            "a GPU, with --data cifar10:PATH "
                            "(VGG13-bn, 18 runs of 200 epochs) or imagenet:PATH (ResNet50, 5 runs of 90 epochs); "
@@ -69,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=None, action=_Given, metavar="N",
                         help="trainings (seeds) of each configuration the preset trains several times (the "
                              "baseline and Bin-5, plus Rect-2 in the full preset); verdicts then include the "
-                             "variation between trainings (default: the preset's, 1 for quick and default, 3 for "
+                             "variation between trainings (default: the preset's, 1 for quick and default, 5 for "
                              "full)")
     parser.add_argument("--download", action="store_true",
                         help="download Fashion-MNIST / CIFAR into the cache if missing (hash-checked)")
