@@ -76,7 +76,8 @@ def test_the_power_table_gives_each_claims_effect_detectable_size_and_the_papers
     comp = {"model": "bin5", "reference": "baseline", "diff": 0.05, "low": 0.03, "high": 0.07, "detectable": 0.0123,
             "trainings": [3, 3]}
     claim = {"id": "consistency", "claim": "Anti-aliasing increases shift consistency", "verdict": "confirmed",
-             "sentence": "s", "comparisons": [comp], "detectable": 0.0123, "paper_effect_text": "the paper: +2.1"}
+             "sentence": "s", "comparisons": [comp], "headline": 0, "detectable": 0.0123,
+             "paper_effect_text": "the paper: +2.1"}
     page = render_html({"runs": {}, "claims": [claim], "config": {"filters": []}}, {})
     assert "detectable (80% power, 5% level)" in page
     assert "<td>1.23</td>" in page and "+5.00 [+3.00, +7.00]" in page and "3 vs 3 training(s)" in page

@@ -140,3 +140,13 @@ def test_every_claim_states_its_detectable_effect_beside_the_papers():
     assert consistency["paper_effect"] == pytest.approx(0.0211)
     # 2000 images per training, scatter of 1 point between trainings: a 2-point effect is not detectable
     assert consistency["detectable"] > 0.0211 and "larger than the paper's effect" in consistency["sentence"]
+
+
+def test_each_claim_names_its_headline_comparison():
+    results = _replicated({(None, False): [0.85, 0.86], ("bin5", False): [0.87, 0.88]})
+    for claim in V.judge(results):
+        if claim["verdict"] == V.NOT_MEASURED:
+            assert claim["headline"] is None
+            continue
+        head = claim["comparisons"][claim["headline"]]
+        assert head["detectable"] == claim["detectable"]

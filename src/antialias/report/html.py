@@ -147,7 +147,7 @@ def _power_table(results: Mapping[str, Any]) -> str:
         if "detectable" not in c:
             continue  # results of a version before power was stated
         comps = c.get("comparisons") or []
-        d = next((x for x in comps if x.get("detectable") == c.get("detectable")), None) if comps else None
+        d = comps[c["headline"]] if c.get("headline") is not None else None
         if d is None:
             rows.append(f"<tr><td class=l>{_e(c['claim'])}</td><td class=l>{_e(c['verdict'])}</td>"
                         f"<td>&ndash;</td><td>&ndash;</td><td class=l>{_e(c.get('paper_effect_text', ''))}</td></tr>")

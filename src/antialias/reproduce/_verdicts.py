@@ -36,9 +36,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from scipy import stats
-
-from antialias.eval._stats import detectable_effect, paired_mean_difference
+from antialias.eval._stats import seed_aware_difference
 from antialias.reproduce import _comparisons as M
 from antialias.reproduce._comparisons import Comparer, Key, RunsBy, direction, runs_by
 
@@ -169,8 +167,9 @@ def _power_text(cid: str, d: Mapping[str, Any] | None, scale: float = 100.0, uni
 
 def _claim(cid: str, claim: str, verdict: str, sentence: str, comparisons: list[dict[str, Any]],
            headline: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    index = next((i for i, c in enumerate(comparisons) if c is headline), None)
     return {"id": cid, "claim": claim, "verdict": verdict, "sentence": sentence, "comparisons": comparisons,
-            "detectable": None if headline is None else headline.get("detectable"),
+            "headline": index, "detectable": None if headline is None else headline.get("detectable"),
             "paper_effect": PAPER_EFFECTS[cid]["value"], "paper_effect_text": PAPER_EFFECTS[cid]["text"]}
 
 
@@ -317,10 +316,10 @@ def _equivariance_claim(runs: RunsBy, filters: Sequence[str], augs: Sequence[boo
         return _claim(cid, claim, NOT_MEASURED, f"{claim}: NOT MEASURED (the two models' layers do not pair up).", [])
     # Unit = layer: the claim is about the network's layers; each layer's distance is averaged over the
     # images and the shift grid, and the two models' layers pair up by position. One training each.
-    d = {**paired_mean_difference(la, lb), "trainings": [1, 1]}
+    # One training each: the two-level comparison without a seed term is the paired t interval, with its se.
+    d = {"model": strong, "reference": "baseline", "augment": aug,
+         **seed_aware_difference([la], [lb], seed_variance=math.nan, seed_df=0)}
     d["direction"] = direction(d)  # claimed: "down" (smaller distance)
-    d["se"] = (d["high"] - d["low"]) / 2 / stats.t.ppf(0.975, max(len(la) - 1, 1))
-    d["detectable"] = detectable_effect(d["se"], max(len(la) - 1, 1))
     verdict = {"down": CONFIRMED, "up": NOT_CONFIRMED}.get(d["direction"], INCONCLUSIVE)
     layers_lower = sum(1 for x, y in zip(la, lb, strict=True) if y < x)
     sentence = (
@@ -331,7 +330,7 @@ def _equivariance_claim(runs: RunsBy, filters: Sequence[str], augs: Sequence[boo
         f"{d['low']:+.4f} to {d['high']:+.4f}, layers as units); lower for {strong} in {layers_lower} of "
         f"{len(la)} layers.{_power_text(cid, d, scale=1.0, unit='(distance)')}"
     )
-    return _claim(cid, claim, verdict, sentence, [{"model": strong, "reference": "baseline", "augment": aug, **d}], d)
+    return _claim(cid, claim, verdict, sentence, [d], d)
 
 
 def _robustness_claims(results: Mapping[str, Any], cmp: Comparer, filters: Sequence[str],
